@@ -1,0 +1,125 @@
+//! Settings of a running server: defaults, overridden by `TALLY_*` / standard environment variables,
+//! overridden by command-line flags (clap resolves the last two). Secrets are never logged: the
+//! database URL is shown with its password masked.
+
+use std::{net::SocketAddr, time::Duration};
+
+/// The embedded default: a SQLite file in the working directory, created when missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://tally.db?mode=rwc";
+/// The default listen address: loopback only, so a first run exposes nothing.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+
+/// How logs are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Everything `serve` needs to run.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Address to listen on; port 0 picks a free port (tests).
+    pub listen: SocketAddr,
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// Apply pending migrations at start (turned off where a Helm hook job runs `tally migrate`).
+    pub migrate: bool,
+    /// Create a project and print its first keys when the database has no project yet.
+    pub bootstrap: bool,
+    /// How long health reports `NOT_SERVING` before the listener closes, so that load balancers and
+    /// service meshes stop routing new calls here first.
+    pub drain_delay: Duration,
+    /// The longest time in-flight calls and streams get to finish after shutdown begins.
+    pub shutdown_grace: Duration,
+    /// Pause between attempts to reach the database while it is not answering.
+    pub database_retry: Duration,
+    /// How often a serving instance checks that its database still answers.
+    pub database_check_interval: Duration,
+}
+
+impl Settings {
+    /// Settings with every default, for the given database.
+    pub fn with_database(database_url: impl Into<String>) -> Self {
+        Self {
+            listen: DEFAULT_LISTEN
+                .parse()
+                .expect("the default listen address is valid"),
+            database_url: database_url.into(),
+            migrate: true,
+            bootstrap: true,
+            drain_delay: Duration::ZERO,
+            shutdown_grace: Duration::from_secs(30),
+            database_retry: Duration::from_secs(1),
+            database_check_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Returns the URL with any password replaced by `***`, for logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_the_password_only() {
+        assert_eq!(
+            redact_url("postgres://tally:s3cret@db:5432/tally"),
+            "postgres://tally:***@db:5432/tally"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(redact_url(DEFAULT_DATABASE_URL), DEFAULT_DATABASE_URL);
+    }
+}
+
+/// Parses a duration written as `500ms`, `5s`, `2m` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 5s or 500ms"))?;
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(number)),
+        "" | "s" => Ok(Duration::from_secs(number)),
+        "m" => Ok(Duration::from_secs(number * 60)),
+        other => Err(format!("unknown duration unit {other:?}: use ms, s or m")),
+    }
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_usual_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("5h").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

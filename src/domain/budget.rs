@@ -1,0 +1,221 @@
+//! Budgets: a spending limit on a scope, per calendar month (UTC) and/or per run, enforced as `ALERT`
+//! (report only) or `BLOCK` (deny the step).
+
+use super::{Violations, money::Usd, text};
+
+/// What a budget covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScopeKind {
+    Project,
+    Customer,
+    Agent,
+    CustomerAgent,
+}
+
+impl ScopeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Project => "PROJECT",
+            Self::Customer => "CUSTOMER",
+            Self::Agent => "AGENT",
+            Self::CustomerAgent => "CUSTOMER_AGENT",
+        }
+    }
+
+    pub fn parse(stored: &str) -> Option<Self> {
+        [
+            Self::Project,
+            Self::Customer,
+            Self::Agent,
+            Self::CustomerAgent,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == stored)
+    }
+
+    fn needs_customer(self) -> bool {
+        matches!(self, Self::Customer | Self::CustomerAgent)
+    }
+
+    fn needs_agent(self) -> bool {
+        matches!(self, Self::Agent | Self::CustomerAgent)
+    }
+}
+
+/// The scope of a budget: its kind and the customer and agent it names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scope {
+    pub kind: ScopeKind,
+    pub customer_id: Option<String>,
+    pub agent_code: Option<String>,
+}
+
+impl Scope {
+    /// Checks that the scope names exactly what its kind needs. `field` is the scope's path.
+    pub fn parse(
+        kind: Option<ScopeKind>,
+        customer_id: &str,
+        agent_code: &str,
+        field: &str,
+        violations: &mut Violations,
+    ) -> Option<Self> {
+        let Some(kind) = kind else {
+            violations.add(
+                format!("{field}.kind"),
+                "required: PROJECT, CUSTOMER, AGENT or CUSTOMER_AGENT",
+            );
+            return None;
+        };
+        let customer = named_part(
+            kind.needs_customer(),
+            customer_id,
+            &format!("{field}.customer_id"),
+            kind,
+            violations,
+        );
+        let agent = named_part(
+            kind.needs_agent(),
+            agent_code,
+            &format!("{field}.agent_code"),
+            kind,
+            violations,
+        );
+        Some(Self {
+            kind,
+            customer_id: customer?,
+            agent_code: agent?,
+        })
+    }
+}
+
+/// Checks one part of a scope: present and valid where the kind needs it, empty where it does not.
+fn named_part(
+    needed: bool,
+    value: &str,
+    field: &str,
+    kind: ScopeKind,
+    violations: &mut Violations,
+) -> Option<Option<String>> {
+    match (needed, value.is_empty()) {
+        (true, true) => {
+            violations.add(field, format!("required for scope kind {}", kind.as_str()));
+            None
+        }
+        (true, false) => violations.check(text::identifier(value, field)).map(Some),
+        (false, false) => {
+            violations.add(
+                field,
+                format!("must be empty for scope kind {}", kind.as_str()),
+            );
+            None
+        }
+        (false, true) => Some(None),
+    }
+}
+
+/// Whether passing a limit denies the step or only reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enforcement {
+    Alert,
+    Block,
+}
+
+impl Enforcement {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Alert => "ALERT",
+            Self::Block => "BLOCK",
+        }
+    }
+
+    pub fn parse(stored: &str) -> Option<Self> {
+        match stored {
+            "ALERT" => Some(Self::Alert),
+            "BLOCK" => Some(Self::Block),
+            _ => None,
+        }
+    }
+}
+
+/// The limits of a budget; at least one is set, none is negative.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub monthly: Option<Usd>,
+    pub per_run: Option<Usd>,
+}
+
+impl Limits {
+    /// Parses the two limit fields (empty means no limit) under `field` (`budget`).
+    pub fn parse(
+        monthly: &str,
+        per_run: &str,
+        field: &str,
+        violations: &mut Violations,
+    ) -> Option<Self> {
+        let monthly = optional_limit(monthly, &format!("{field}.monthly_limit_usd"), violations);
+        let per_run = optional_limit(per_run, &format!("{field}.per_run_limit_usd"), violations);
+        let limits = Self {
+            monthly: monthly?,
+            per_run: per_run?,
+        };
+        limits.check(field, violations)
+    }
+
+    /// Checks that at least one limit is set.
+    pub fn check(self, field: &str, violations: &mut Violations) -> Option<Self> {
+        if self.monthly.is_none() && self.per_run.is_none() {
+            violations.add(
+                format!("{field}.monthly_limit_usd"),
+                "at least one of monthly_limit_usd and per_run_limit_usd is required",
+            );
+            return None;
+        }
+        Some(self)
+    }
+}
+
+/// Parses an optional limit: empty is none; otherwise a non-negative decimal amount.
+pub fn optional_limit(text: &str, field: &str, violations: &mut Violations) -> Option<Option<Usd>> {
+    if text.trim().is_empty() {
+        return Some(None);
+    }
+    match Usd::parse(text) {
+        Ok(amount) if amount.is_negative() => {
+            violations.add(field, "must not be negative");
+            None
+        }
+        Ok(amount) => Some(Some(amount)),
+        Err(message) => {
+            violations.add(field, message);
+            None
+        }
+    }
+}
+
+/// A budget to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewBudget {
+    pub name: String,
+    pub scope: Scope,
+    pub limits: Limits,
+    pub enforcement: Enforcement,
+}
+
+/// What an update changes; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BudgetChanges {
+    pub name: Option<String>,
+    pub monthly_limit: Option<Option<Usd>>,
+    pub per_run_limit: Option<Option<Usd>>,
+    pub enforcement: Option<Enforcement>,
+}
+
+impl BudgetChanges {
+    /// The limits after applying the changes to `current`.
+    pub fn apply_to(&self, current: Limits) -> Limits {
+        Limits {
+            monthly: self.monthly_limit.unwrap_or(current.monthly),
+            per_run: self.per_run_limit.unwrap_or(current.per_run),
+        }
+    }
+}

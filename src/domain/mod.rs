@@ -1,0 +1,11 @@
+//! Pure types and rules: parsing, money, pricing arithmetic, budgets. No I/O.
+
+pub mod api_key;
+pub mod budget;
+pub mod error;
+pub mod money;
+pub mod page_token;
+pub mod tenant;
+pub mod text;
+
+pub use error::{DomainError, FieldViolation, Violations};

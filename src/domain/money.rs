@@ -1,0 +1,136 @@
+//! Money: USD amounts as exact decimals. Amounts that get summed are kept as integers of 1e-10 USD
+//! (exact `SUM` on every database); on the wire they are decimal strings with 10 decimal places.
+
+use std::{fmt, str::FromStr};
+
+use rust_decimal::Decimal;
+
+/// Decimal places of every amount Tally stores and returns.
+pub const SCALE: u32 = 10;
+
+/// An amount of USD, exact to 1e-10.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Usd(i64);
+
+impl Usd {
+    pub const ZERO: Usd = Usd(0);
+
+    /// The amount counted in 1e-10 USD, as stored.
+    pub fn from_e10(e10: i64) -> Self {
+        Self(e10)
+    }
+
+    /// The amount in 1e-10 USD.
+    pub fn e10(self) -> i64 {
+        self.0
+    }
+
+    /// The amount as a decimal with 10 places.
+    pub fn to_decimal(self) -> Decimal {
+        Decimal::new(self.0, SCALE)
+    }
+
+    /// Converts an exact decimal; `None` when it has more than 10 decimal places or does not fit.
+    pub fn from_decimal(value: Decimal) -> Option<Self> {
+        let value = value.normalize();
+        if value.scale() > SCALE {
+            return None;
+        }
+        let scaled = value.checked_mul(Decimal::from(10_i64.pow(SCALE)))?;
+        i64::try_from(scaled.mantissa() / 10_i128.pow(scaled.scale()))
+            .ok()
+            .map(Self)
+    }
+
+    /// Parses a caller's decimal string such as `"12.50"`: digits with an optional sign and point, no
+    /// exponent, at most 10 decimal places.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let unsigned = text.strip_prefix('-').unwrap_or(text);
+        let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+        let digits_only = !whole.is_empty()
+            && whole.bytes().all(|b| b.is_ascii_digit())
+            && fraction.bytes().all(|b| b.is_ascii_digit())
+            && !(unsigned.contains('.') && fraction.is_empty());
+        if !digits_only {
+            return Err(format!(
+                "{text:?} is not a decimal number such as \"12.50\""
+            ));
+        }
+        if fraction.len() > SCALE as usize {
+            return Err(format!("{text:?} has more than {SCALE} decimal places"));
+        }
+        let value = Decimal::from_str(text).map_err(|_| format!("{text:?} is too large"))?;
+        Self::from_decimal(value)
+            .ok_or_else(|| format!("{text:?} is too large (at most 922337203 USD)"))
+    }
+
+    pub fn is_negative(self) -> bool {
+        self.0 < 0
+    }
+
+    pub fn checked_add(self, other: Usd) -> Option<Usd> {
+        self.0.checked_add(other.0).map(Usd)
+    }
+
+    pub fn checked_sub(self, other: Usd) -> Option<Usd> {
+        self.0.checked_sub(other.0).map(Usd)
+    }
+}
+
+/// Always 10 decimal places: `"0.0022500000"`.
+impl fmt::Display for Usd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_decimal())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_with_ten_places() {
+        assert_eq!(Usd::from_e10(22_500_000).to_string(), "0.0022500000");
+        assert_eq!(Usd::from_e10(0).to_string(), "0.0000000000");
+        assert_eq!(Usd::from_e10(-15_000_000_000).to_string(), "-1.5000000000");
+    }
+
+    #[test]
+    fn parses_exact_decimals() {
+        assert_eq!(Usd::parse("12.5"), Ok(Usd::from_e10(125_000_000_000)));
+        assert_eq!(Usd::parse("0.0000000001"), Ok(Usd::from_e10(1)));
+        assert_eq!(Usd::parse("99"), Ok(Usd::from_e10(990_000_000_000)));
+        assert_eq!(Usd::parse(" -3.25 "), Ok(Usd::from_e10(-32_500_000_000)));
+        assert_eq!(
+            Usd::parse("922337203.6854775807"),
+            Ok(Usd::from_e10(i64::MAX))
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_an_exact_amount() {
+        for text in [
+            "",
+            "abc",
+            "1e-7",
+            "1.",
+            ".5",
+            "0.00000000001",
+            "1,5",
+            "922337204",
+            "NaN",
+            "+1",
+        ] {
+            assert!(Usd::parse(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn round_trips_through_text() {
+        for e10 in [0, 1, -1, 123_456_789, i64::MAX, i64::MIN + 1] {
+            let usd = Usd::from_e10(e10);
+            assert_eq!(Usd::parse(&usd.to_string()), Ok(usd));
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! The `tally.v1.Budgets` service: budget CRUD. `CheckBudget` is not implemented yet (it answers
+//! `UNIMPLEMENTED` through the generated stub).
+
+use sea_orm::DatabaseConnection;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::{
+    convert::{id, timestamp},
+    status::tenant,
+};
+use crate::{
+    domain::{
+        DomainError, Violations,
+        budget::{BudgetChanges, Enforcement, Limits, NewBudget, Scope, ScopeKind, optional_limit},
+        text,
+    },
+    pb::{self, budgets_server::Budgets},
+    service::budgets as service,
+    store::budgets::{Budget, BudgetFilter},
+};
+
+/// Adapter from the `Budgets` contract to the budget service.
+pub struct BudgetsApi {
+    db: DatabaseConnection,
+}
+
+impl BudgetsApi {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+#[tonic::async_trait]
+impl Budgets for BudgetsApi {
+    #[tracing::instrument(skip_all)]
+    async fn create_budget(
+        &self,
+        request: Request<pb::CreateBudgetRequest>,
+    ) -> Result<Response<pb::CreateBudgetResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let budget = new_budget(request.into_inner())?;
+        let budget = service::create(&self.db, tenant, budget).await?;
+        Ok(Response::new(pb::CreateBudgetResponse {
+            budget: Some(to_proto(budget)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_budget(
+        &self,
+        request: Request<pb::UpdateBudgetRequest>,
+    ) -> Result<Response<pb::UpdateBudgetResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let (budget_id, changes) = budget_changes(request.into_inner())?;
+        let budget = service::update(&self.db, tenant, budget_id, changes).await?;
+        Ok(Response::new(pb::UpdateBudgetResponse {
+            budget: Some(to_proto(budget)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_budget(
+        &self,
+        request: Request<pb::DeleteBudgetRequest>,
+    ) -> Result<Response<pb::DeleteBudgetResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let pb::DeleteBudgetRequest { budget_id } = request.into_inner();
+        let budget_id =
+            id(&budget_id, "budget_id", "budget").map_err(|v| DomainError::Invalid(vec![v]))?;
+        service::delete(&self.db, tenant, budget_id).await?;
+        Ok(Response::new(pb::DeleteBudgetResponse {}))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_budgets(
+        &self,
+        request: Request<pb::ListBudgetsRequest>,
+    ) -> Result<Response<pb::ListBudgetsResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let pb::ListBudgetsRequest {
+            page_size,
+            page_token,
+            scope_kind,
+            customer_id,
+            agent_code,
+        } = request.into_inner();
+        let filter = BudgetFilter {
+            scope_kind: scope_kind_from(scope_kind),
+            customer_id: (!customer_id.is_empty()).then_some(customer_id),
+            agent_code: (!agent_code.is_empty()).then_some(agent_code),
+        };
+        let (budgets, next_page_token) =
+            service::list(&self.db, tenant, filter, page_size, &page_token).await?;
+        Ok(Response::new(pb::ListBudgetsResponse {
+            budgets: budgets.into_iter().map(to_proto).collect(),
+            next_page_token,
+        }))
+    }
+}
+
+/// Reads a budget to create, listing every violation.
+fn new_budget(request: pb::CreateBudgetRequest) -> Result<NewBudget, DomainError> {
+    let mut violations = Violations::default();
+    let Some(budget) = request.budget else {
+        violations.add("budget", "required");
+        return Err(violations.into_result().expect_err("a violation was added"));
+    };
+    let pb::Budget {
+        budget_id: _,
+        name,
+        scope,
+        monthly_limit_usd,
+        per_run_limit_usd,
+        enforcement,
+        create_time: _,
+        update_time: _,
+    } = budget;
+    let name = violations.check(text::name(&name, "budget.name"));
+    let scope = match scope {
+        Some(pb::BudgetScope {
+            kind,
+            customer_id,
+            agent_code,
+        }) => Scope::parse(
+            scope_kind_from(kind),
+            &customer_id,
+            &agent_code,
+            "budget.scope",
+            &mut violations,
+        ),
+        None => {
+            violations.add("budget.scope", "required");
+            None
+        }
+    };
+    let limits = Limits::parse(
+        &monthly_limit_usd,
+        &per_run_limit_usd,
+        "budget",
+        &mut violations,
+    );
+    let enforcement = enforcement_from(enforcement, "budget.enforcement", &mut violations);
+    violations.into_result()?;
+    match (name, scope, limits, enforcement) {
+        (Some(name), Some(scope), Some(limits), Some(enforcement)) => Ok(NewBudget {
+            name,
+            scope,
+            limits,
+            enforcement,
+        }),
+        _ => Err(DomainError::Internal(
+            "budget parsed without violations but incomplete".into(),
+        )),
+    }
+}
+
+/// Paths an update may name.
+const UPDATABLE: [&str; 4] = [
+    "name",
+    "monthly_limit_usd",
+    "per_run_limit_usd",
+    "enforcement",
+];
+
+/// Reads an update: the budget's id and what changes. An empty mask changes the fields set to a
+/// non-empty value.
+fn budget_changes(request: pb::UpdateBudgetRequest) -> Result<(Uuid, BudgetChanges), DomainError> {
+    let mut violations = Violations::default();
+    let pb::UpdateBudgetRequest {
+        budget,
+        update_mask,
+    } = request;
+    let Some(budget) = budget else {
+        violations.add("budget", "required");
+        return Err(violations.into_result().expect_err("a violation was added"));
+    };
+    let pb::Budget {
+        budget_id,
+        name,
+        scope: _,
+        monthly_limit_usd,
+        per_run_limit_usd,
+        enforcement,
+        create_time: _,
+        update_time: _,
+    } = budget;
+    let budget_id = violations.check(id(&budget_id, "budget.budget_id", "budget"));
+    let paths: Vec<String> = match update_mask {
+        Some(mask) if !mask.paths.is_empty() => mask.paths,
+        _ => {
+            let set = [
+                !name.is_empty(),
+                !monthly_limit_usd.is_empty(),
+                !per_run_limit_usd.is_empty(),
+                enforcement != pb::BudgetEnforcement::Unspecified as i32,
+            ];
+            UPDATABLE
+                .iter()
+                .zip(set)
+                .filter(|(_, set)| *set)
+                .map(|(path, _)| (*path).to_owned())
+                .collect()
+        }
+    };
+    let mut changes = BudgetChanges::default();
+    for path in &paths {
+        match path.as_str() {
+            "name" => changes.name = violations.check(text::name(&name, "budget.name")),
+            "monthly_limit_usd" => {
+                changes.monthly_limit = optional_limit(
+                    &monthly_limit_usd,
+                    "budget.monthly_limit_usd",
+                    &mut violations,
+                )
+            }
+            "per_run_limit_usd" => {
+                changes.per_run_limit = optional_limit(
+                    &per_run_limit_usd,
+                    "budget.per_run_limit_usd",
+                    &mut violations,
+                )
+            }
+            "enforcement" => {
+                changes.enforcement =
+                    enforcement_from(enforcement, "budget.enforcement", &mut violations)
+            }
+            other => violations.add(
+                "update_mask",
+                format!(
+                    "cannot update {other:?}; updatable: {}",
+                    UPDATABLE.join(", ")
+                ),
+            ),
+        }
+    }
+    if paths.is_empty() {
+        violations.add("update_mask", "nothing to update");
+    }
+    violations.into_result()?;
+    let budget_id = budget_id
+        .ok_or_else(|| DomainError::Internal("budget id parsed without violation".into()))?;
+    Ok((budget_id, changes))
+}
+
+fn scope_kind_from(value: i32) -> Option<ScopeKind> {
+    match pb::BudgetScopeKind::try_from(value).ok()? {
+        pb::BudgetScopeKind::Unspecified => None,
+        pb::BudgetScopeKind::Project => Some(ScopeKind::Project),
+        pb::BudgetScopeKind::Customer => Some(ScopeKind::Customer),
+        pb::BudgetScopeKind::Agent => Some(ScopeKind::Agent),
+        pb::BudgetScopeKind::CustomerAgent => Some(ScopeKind::CustomerAgent),
+    }
+}
+
+fn enforcement_from(value: i32, field: &str, violations: &mut Violations) -> Option<Enforcement> {
+    match pb::BudgetEnforcement::try_from(value) {
+        Ok(pb::BudgetEnforcement::Alert) => Some(Enforcement::Alert),
+        Ok(pb::BudgetEnforcement::Block) => Some(Enforcement::Block),
+        _ => {
+            violations.add(field, "required: ALERT or BLOCK");
+            None
+        }
+    }
+}
+
+fn to_proto(budget: Budget) -> pb::Budget {
+    let Budget {
+        id,
+        name,
+        scope,
+        limits,
+        enforcement,
+        create_time,
+        update_time,
+    } = budget;
+    pb::Budget {
+        budget_id: id.to_string(),
+        name,
+        scope: Some(pb::BudgetScope {
+            kind: match scope.kind {
+                ScopeKind::Project => pb::BudgetScopeKind::Project,
+                ScopeKind::Customer => pb::BudgetScopeKind::Customer,
+                ScopeKind::Agent => pb::BudgetScopeKind::Agent,
+                ScopeKind::CustomerAgent => pb::BudgetScopeKind::CustomerAgent,
+            } as i32,
+            customer_id: scope.customer_id.unwrap_or_default(),
+            agent_code: scope.agent_code.unwrap_or_default(),
+        }),
+        monthly_limit_usd: limits
+            .monthly
+            .map(|usd| usd.to_string())
+            .unwrap_or_default(),
+        per_run_limit_usd: limits
+            .per_run
+            .map(|usd| usd.to_string())
+            .unwrap_or_default(),
+        enforcement: match enforcement {
+            Enforcement::Alert => pb::BudgetEnforcement::Alert,
+            Enforcement::Block => pb::BudgetEnforcement::Block,
+        } as i32,
+        create_time: Some(timestamp(create_time)),
+        update_time: Some(timestamp(update_time)),
+    }
+}

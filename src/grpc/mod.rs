@@ -1,0 +1,89 @@
+//! Thin gRPC adapters over the domain and store, the auth and in-flight layers, and error mapping.
+
+pub mod auth;
+mod budgets;
+mod convert;
+mod directory;
+pub mod in_flight;
+mod ingest;
+mod pricing;
+mod reports;
+mod runs;
+pub mod status;
+
+use sea_orm::DatabaseConnection;
+use tonic::{server::NamedService, transport::server::Router};
+use tower::layer::util::Stack;
+
+use crate::pb::{
+    budgets_server::BudgetsServer, directory_server::DirectoryServer, ingest_server::IngestServer,
+    pricing_server::PricingServer, reports_server::ReportsServer, runs_server::RunsServer,
+};
+
+/// The largest message a caller may send: 4 MiB (a full 100-record batch with metadata fits).
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The full names of Tally's services, as health and reflection know them.
+pub const SERVICE_NAMES: [&str; 6] = [
+    <IngestServer<ingest::IngestApi> as NamedService>::NAME,
+    <RunsServer<runs::RunsApi> as NamedService>::NAME,
+    <BudgetsServer<budgets::BudgetsApi> as NamedService>::NAME,
+    <PricingServer<pricing::PricingApi> as NamedService>::NAME,
+    <DirectoryServer<directory::DirectoryApi> as NamedService>::NAME,
+    <ReportsServer<reports::ReportsApi> as NamedService>::NAME,
+];
+
+type Layers = Stack<auth::AuthLayer, Stack<in_flight::InFlight, tower::layer::util::Identity>>;
+
+/// Adds Tally's six services to the router.
+pub fn add_services(router: Router<Layers>, db: &DatabaseConnection) -> Router<Layers> {
+    router
+        .add_service(
+            IngestServer::new(ingest::IngestApi::new(db.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            RunsServer::new(runs::RunsApi::new(db.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            BudgetsServer::new(budgets::BudgetsApi::new(db.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            PricingServer::new(pricing::PricingApi::new(db.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            DirectoryServer::new(directory::DirectoryApi::new(db.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            ReportsServer::new(reports::ReportsApi::new(db.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
+}
+
+/// Server reflection v1, over Tally's descriptors and health's.
+pub fn reflection_v1() -> anyhow::Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+> {
+    Ok(reflection_builder().build_v1()?)
+}
+
+/// Server reflection v1alpha, for older clients such as grpcurl 1.8.
+pub fn reflection_v1alpha() -> anyhow::Result<
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+> {
+    Ok(reflection_builder().build_v1alpha()?)
+}
+
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+}

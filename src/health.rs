@@ -1,0 +1,61 @@
+//! `grpc.health.v1.Health` for the server as a whole (the empty service name) and for each service.
+//! Everything starts `NOT_SERVING`, turns `SERVING` once the database answers, and turns back for good
+//! when shutdown begins.
+
+use tokio::sync::Mutex;
+use tonic_health::{
+    ServingStatus,
+    pb::health_server::{Health, HealthServer},
+    server::HealthReporter,
+};
+
+/// The health reporter, and whether shutdown has begun (after which nothing turns `SERVING` again).
+pub struct HealthState {
+    reporter: HealthReporter,
+    services: Vec<&'static str>,
+    stopping: Mutex<bool>,
+}
+
+impl HealthState {
+    /// Registers the overall status and each service's, all `NOT_SERVING`.
+    pub async fn new(
+        services: impl IntoIterator<Item = &'static str>,
+    ) -> (Self, HealthServer<impl Health>) {
+        let (reporter, server) = tonic_health::server::health_reporter();
+        let mut names = vec![""];
+        names.extend(services);
+        let state = Self {
+            reporter,
+            services: names,
+            stopping: Mutex::new(false),
+        };
+        state.set_all(ServingStatus::NotServing).await;
+        (state, server)
+    }
+
+    /// Reports every service `SERVING` or `NOT_SERVING`, unless shutdown has begun.
+    pub async fn serving(&self, serving: bool) {
+        let stopping = self.stopping.lock().await;
+        if !*stopping {
+            let status = if serving {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            self.set_all(status).await;
+        }
+    }
+
+    /// Reports `NOT_SERVING` from now on.
+    pub async fn stop(&self) {
+        let mut stopping = self.stopping.lock().await;
+        *stopping = true;
+        self.set_all(ServingStatus::NotServing).await;
+    }
+
+    async fn set_all(&self, status: ServingStatus) {
+        for name in &self.services {
+            self.reporter.set_service_status(*name, status).await;
+        }
+    }
+}

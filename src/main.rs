@@ -1,0 +1,182 @@
+//! The `tally` command line: parse, then call into the library.
+
+use std::{net::SocketAddr, process::ExitCode, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use tally::{
+    admin,
+    config::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN, LogFormat, Settings, parse_duration},
+    domain::api_key::ApiKeyKind,
+    startup::App,
+    store, telemetry,
+};
+
+/// Tally meters what AI work costs and earns: a gRPC service.
+#[derive(Parser)]
+#[command(name = "tally", version, about)]
+struct Cli {
+    /// Database URL: `sqlite://FILE?mode=rwc` or `postgres://USER@HOST:PORT/DB`.
+    #[arg(long, global = true, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
+    database_url: String,
+    /// Log format on standard error.
+    #[arg(long, global = true, env = "TALLY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the gRPC server (applies migrations first unless --no-migrate).
+    Serve(ServeArgs),
+    /// Applies pending migrations and exits.
+    Migrate,
+    /// Manages API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TALLY_LISTEN", default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Do not apply migrations at start (when `tally migrate` runs as a separate job).
+    #[arg(long, env = "TALLY_NO_MIGRATE")]
+    no_migrate: bool,
+    /// After SIGTERM, how long to keep accepting calls while health reports NOT_SERVING.
+    #[arg(long, env = "TALLY_DRAIN_DELAY", default_value = "0s", value_parser = parse_duration)]
+    drain_delay: Duration,
+    /// After the drain delay, how long calls in flight get to finish.
+    #[arg(long, env = "TALLY_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
+    shutdown_grace: Duration,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Creates a key and prints only the key (the project is created when new).
+    Create {
+        /// Project name.
+        #[arg(long)]
+        project: String,
+        /// Make a read-only publishable key (pk_…) instead of a secret key (sk_…).
+        #[arg(long)]
+        publishable: bool,
+        /// A label to recognise the key by.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Lists keys (never their secrets).
+    List {
+        /// Only this project's keys.
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// Revokes a key by id or prefix; calls with it are refused from then on.
+    Revoke {
+        /// The key's id or its displayed prefix.
+        key: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let _telemetry = telemetry::init(cli.log_format)?;
+    match cli.command {
+        Command::Serve(args) => {
+            let settings = Settings {
+                listen: args.listen,
+                migrate: !args.no_migrate,
+                drain_delay: args.drain_delay,
+                shutdown_grace: args.shutdown_grace,
+                ..Settings::with_database(cli.database_url)
+            };
+            App::build(settings)
+                .await?
+                .run_until_stopped(shutdown_signal())
+                .await
+        }
+        Command::Migrate => {
+            let db = store::connect(&cli.database_url).await?;
+            store::migrate(&db).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Keys(command) => {
+            let db = store::connect(&cli.database_url).await?;
+            store::migrate(&db).await?;
+            match command {
+                KeysCommand::Create {
+                    project,
+                    publishable,
+                    name,
+                } => {
+                    let kind = if publishable {
+                        ApiKeyKind::Publishable
+                    } else {
+                        ApiKeyKind::Secret
+                    };
+                    println!(
+                        "{}",
+                        admin::create_key(&db, &project, kind, name.as_deref()).await?
+                    );
+                }
+                KeysCommand::List { project } => {
+                    print!(
+                        "{}",
+                        admin::format_key_table(&admin::list_keys(&db, project.as_deref()).await?)
+                    );
+                }
+                KeysCommand::Revoke { key } => {
+                    let key = admin::revoke_key(&db, &key).await?;
+                    eprintln!(
+                        "revoked key {} of project \"{}\"",
+                        key.prefix, key.project_name
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

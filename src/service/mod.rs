@@ -1,0 +1,4 @@
+//! Application services: each takes a validated domain command and the caller's project, applies the
+//! domain rules, and reads and writes through the store (in one transaction where it matters).
+
+pub mod budgets;

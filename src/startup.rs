@@ -1,0 +1,242 @@
+//! Builds the server (binding first, so tests can use port 0) and runs it until a shutdown signal,
+//! then drains: health turns `NOT_SERVING`, the listener closes after the drain delay, and in-flight
+//! calls and streams finish within the grace period.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use opentelemetry::propagation::Extractor;
+use sea_orm::DatabaseConnection;
+use tokio::{net::TcpListener, sync::watch};
+use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
+use tonic::transport::Server;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::{
+    config::{Settings, redact_url},
+    grpc::{self, auth::AuthLayer, in_flight::InFlight},
+    health::HealthState,
+    store,
+};
+
+/// A bound, not yet running server.
+pub struct App {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    db: DatabaseConnection,
+    settings: Settings,
+    in_flight: InFlight,
+}
+
+impl App {
+    /// Binds the listen address and opens the database pool. A PostgreSQL server that is not up yet is
+    /// waited for (health stays `NOT_SERVING`); a SQLite file that cannot be opened fails here, at once.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let local_addr = listener.local_addr()?;
+        let db = store::connect(&settings.database_url)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open database {}",
+                    redact_url(&settings.database_url)
+                )
+            })?;
+        Ok(Self {
+            listener,
+            local_addr,
+            db,
+            settings,
+            in_flight: InFlight::default(),
+        })
+    }
+
+    /// The address actually bound (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A live count of the calls and streams being served.
+    pub fn in_flight(&self) -> InFlight {
+        self.in_flight.clone()
+    }
+
+    /// Serves until `shutdown` completes, then drains and returns. An error means the server could not
+    /// become ready (a migration failed) or the transport failed.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            local_addr,
+            db,
+            settings,
+            in_flight,
+        } = self;
+        let (health, health_service) = HealthState::new(grpc::SERVICE_NAMES).await;
+        let health = Arc::new(health);
+        let (stop_sender, stop) = watch::channel(false);
+
+        let readiness = tokio::spawn(watch_database(
+            db.clone(),
+            settings.clone(),
+            health.clone(),
+            stop.clone(),
+        ));
+
+        let router = Server::builder()
+            .trace_fn(call_span)
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .layer(in_flight.clone())
+            .layer(AuthLayer::new(db.clone()))
+            .add_service(health_service)
+            .add_service(grpc::reflection_v1()?)
+            .add_service(grpc::reflection_v1alpha()?);
+        let router = grpc::add_services(router, &db);
+
+        // Small gRPC messages are latency-bound: send them at once.
+        let incoming = TcpListenerStream::new(listener).map(|stream| {
+            let stream = stream?;
+            stream.set_nodelay(true)?;
+            Ok::<_, std::io::Error>(stream)
+        });
+        tracing::info!(address = %local_addr, database = %redact_url(&settings.database_url), "tally listening");
+
+        let drain_delay = settings.drain_delay;
+        let begin_shutdown = {
+            let health = health.clone();
+            let in_flight = in_flight.clone();
+            async move {
+                shutdown.await;
+                tracing::info!("shutdown requested: health is NOT_SERVING, draining");
+                health.stop().await;
+                let _ = stop_sender.send(true);
+                tokio::time::sleep(drain_delay).await;
+                tracing::info!(
+                    in_flight = in_flight.count(),
+                    "listener closed; finishing calls in flight"
+                );
+            }
+        };
+        let grace_expired = {
+            let mut stop = stop.clone();
+            let grace = settings.drain_delay + settings.shutdown_grace;
+            async move {
+                let _ = stop.wait_for(|stopping| *stopping).await;
+                tokio::time::sleep(grace).await;
+            }
+        };
+        let not_ready = async move {
+            match readiness.await {
+                Ok(Err(error)) => error,
+                Ok(Ok(())) => std::future::pending().await,
+                Err(join_error) => anyhow::anyhow!("readiness task failed: {join_error}"),
+            }
+        };
+
+        tokio::select! {
+            served = router.serve_with_incoming_shutdown(incoming, begin_shutdown) => {
+                served.context("transport failed")?;
+                tracing::info!("all calls finished; stopped");
+            }
+            () = grace_expired => {
+                tracing::warn!(in_flight = in_flight.count(), "grace period over; stopping with calls still in flight");
+            }
+            error = not_ready => return Err(error),
+        }
+        db.close().await.ok();
+        Ok(())
+    }
+}
+
+/// Waits for the database, prepares it (migrations, first project), reports `SERVING`, then keeps
+/// checking that it answers. Returns an error only for faults that waiting will not fix.
+async fn watch_database(
+    db: DatabaseConnection,
+    settings: Settings,
+    health: Arc<HealthState>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut reported_down = false;
+    loop {
+        match store::ping(&db).await {
+            Ok(()) => break,
+            Err(error) => {
+                if !reported_down {
+                    tracing::warn!(%error, "database not answering; health stays NOT_SERVING until it does");
+                    reported_down = true;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(settings.database_retry) => {}
+                    _ = stop.changed() => return Ok(()),
+                }
+            }
+        }
+    }
+    if settings.migrate {
+        store::migrate(&db)
+            .await
+            .context("cannot apply migrations")?;
+        tracing::info!("migrations applied");
+    }
+    if settings.bootstrap {
+        crate::admin::bootstrap(&db)
+            .await
+            .context("cannot create the first project")?;
+    }
+    health.serving(true).await;
+    tracing::info!("database ready; SERVING");
+
+    let mut serving = true;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(settings.database_check_interval) => {}
+            _ = stop.changed() => return Ok(()),
+        }
+        let answering = store::ping(&db).await;
+        if answering.is_ok() != serving {
+            serving = answering.is_ok();
+            match answering {
+                Ok(()) => tracing::info!("database answers again; SERVING"),
+                Err(error) => tracing::warn!(%error, "database stopped answering; NOT_SERVING"),
+            }
+            health.serving(serving).await;
+        }
+    }
+}
+
+/// One span per call, named after the gRPC method, continuing the caller's W3C trace context.
+fn call_span(request: &http::Request<()>) -> tracing::Span {
+    let path = request.uri().path().trim_start_matches('/');
+    if path.starts_with("grpc.health.") {
+        // Probes every few seconds would drown the traces that matter.
+        return tracing::Span::none();
+    }
+    let (service, method) = path.split_once('/').unwrap_or((path, ""));
+    let span = tracing::info_span!(
+        "grpc",
+        otel.name = %path,
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = %service,
+        rpc.method = %method,
+    );
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&HeaderExtractor(request.headers()))
+    });
+    let _ = span.set_parent(parent);
+    span
+}
+
+/// Reads W3C trace context from request headers.
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}

@@ -1,0 +1,63 @@
+//! Line-level figures per hour, attribution, provider and model (as reported, normalized).
+//!
+//! Kept current at ingest with `INSERT … ON CONFLICT (key) DO UPDATE SET x = x + excluded.x`;
+//! every key column is NOT NULL and an absent text dimension is `''`.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "line_hourly")]
+pub struct Model {
+    /// The owning project.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub project_id: Uuid,
+    /// First instant of the hour, UTC.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub hour_start: DateTimeUtc,
+    /// Dimensions: `''` when absent, never NULL.
+    #[sea_orm(primary_key, auto_increment = false, column_type = "Text")]
+    pub customer_id: String,
+    #[sea_orm(primary_key, auto_increment = false, column_type = "Text")]
+    pub plan_name: String,
+    #[sea_orm(primary_key, auto_increment = false, column_type = "Text")]
+    pub agent_code: String,
+    #[sea_orm(primary_key, auto_increment = false, column_type = "Text")]
+    pub signal_name: String,
+    #[sea_orm(primary_key, auto_increment = false, column_type = "Text")]
+    pub user_id: String,
+    #[sea_orm(primary_key, auto_increment = false, column_type = "Text")]
+    pub provider: String,
+    #[sea_orm(primary_key, auto_increment = false, column_type = "Text")]
+    pub model: String,
+    pub lines: i64,
+    /// Events with at least one line of this provider+model.
+    pub events: i64,
+    /// In 1e-10 USD.
+    pub cost_e10: i64,
+    pub unpriced_lines: i64,
+    pub missing_volume_lines: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cached_input_tokens: i64,
+    pub cache_creation_tokens: i64,
+    pub reasoning_tokens: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::projects::Entity",
+        from = "Column::ProjectId",
+        to = "super::projects::Column::Id",
+        on_delete = "Cascade"
+    )]
+    Project,
+}
+
+impl Related<super::projects::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Project.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,79 @@
+//! Storage: sea-orm entities and repositories; the only place that knows SQL.
+
+pub mod api_keys;
+pub mod budgets;
+pub mod entities;
+mod error;
+
+use std::time::Duration;
+
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+};
+use sea_orm_migration::MigratorTrait;
+
+pub use error::StoreError;
+
+/// Opens a pool on `url` without touching the database yet (`connect_lazy`), so that the server can
+/// start, report `NOT_SERVING`, and wait for a database that is not up.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .connect_lazy(true)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false)
+        // SQLite: WAL lets readers go on beside the single writer; FULL sync makes every acknowledged
+        // commit durable; writers queue on the busy timeout instead of failing at once.
+        .map_sqlx_sqlite_opts(|options| {
+            options
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    if url.starts_with("sqlite:") {
+        // One writer at a time is all SQLite allows; a small pool avoids lock churn.
+        options.max_connections(4).min_connections(0);
+    } else {
+        options.max_connections(16).min_connections(0);
+    }
+    Ok(Database::connect(options).await?)
+}
+
+/// Answers whether the database responds to a trivial query.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), StoreError> {
+    db.execute_unprepared("SELECT 1").await?;
+    Ok(())
+}
+
+/// Applies every pending migration; applying them again changes nothing.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
+    migrations::Migrator::up(db, None).await?;
+    Ok(())
+}
+
+/// Whether the pool speaks to PostgreSQL (otherwise SQLite).
+pub fn is_postgres(db: &DatabaseConnection) -> bool {
+    db.get_database_backend() == DbBackend::Postgres
+}
+
+/// The current time with the precision both databases keep (microseconds), so that a value read back
+/// equals the value written.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    truncate_to_micros(chrono::Utc::now())
+}
+
+/// Drops the nanoseconds that PostgreSQL would drop on write.
+pub fn truncate_to_micros(time: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::{DurationRound, TimeDelta};
+    time.duration_trunc(TimeDelta::microseconds(1))
+        .unwrap_or(time)
+}
+
+impl From<DbErr> for StoreError {
+    fn from(error: DbErr) -> Self {
+        error::classify(error)
+    }
+}

@@ -1,0 +1,296 @@
+//! The `tally` binary as an operator runs it: first start prints the keys once, SIGTERM and SIGINT
+//! stop it cleanly (exit 0), `migrate` twice is harmless, and `keys create|list|revoke` work.
+
+use std::{process::Stdio, time::Duration};
+
+use nix::{
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
+use tally::pb::{ListBudgetsRequest, budgets_client::BudgetsClient};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+    sync::mpsc,
+};
+use tonic::{Code, transport::Channel};
+
+use crate::helpers::{ApiKey, Backend, TestDatabase, start_server, test_settings};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn tally(database_url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tally"));
+    command
+        .env("DATABASE_URL", database_url)
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Runs a short command; returns its standard output and error, failing the test on a non-zero exit.
+async fn run_ok(database_url: &str, args: &[&str]) -> (String, String) {
+    let output = tally(database_url)
+        .args(args)
+        .output()
+        .await
+        .expect("tally runs");
+    let stdout = String::from_utf8(output.stdout).expect("utf-8");
+    let stderr = String::from_utf8(output.stderr).expect("utf-8");
+    assert!(output.status.success(), "tally {args:?} failed: {stderr}");
+    (stdout, stderr)
+}
+
+/// A `tally serve` process, its address, and its output as it comes.
+struct Served {
+    child: Child,
+    address: String,
+    stdout: mpsc::UnboundedReceiver<String>,
+    stderr_seen: Vec<String>,
+    stderr: mpsc::UnboundedReceiver<String>,
+}
+
+fn forward_lines(
+    stream: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+) -> mpsc::UnboundedReceiver<String> {
+    let (sender, receiver) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// Starts `tally --log-format json serve --listen 127.0.0.1:0` and waits for its SERVING log line.
+async fn serve(database_url: &str) -> Served {
+    let mut child = tally(database_url)
+        .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
+        .spawn()
+        .expect("tally serve starts");
+    let stdout = forward_lines(child.stdout.take().expect("stdout"));
+    let mut stderr = forward_lines(child.stderr.take().expect("stderr"));
+    let mut stderr_seen = Vec::new();
+    let mut address = None;
+    let ready = tokio::time::timeout(WAIT, async {
+        while let Some(line) = stderr.recv().await {
+            let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            let message = event["fields"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if message == "tally listening" {
+                address = event["fields"]["address"].as_str().map(str::to_owned);
+            }
+            stderr_seen.push(line);
+            if message == "database ready; SERVING" {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        ready,
+        Ok(true),
+        "tally serve did not become ready: {stderr_seen:#?}"
+    );
+    Served {
+        child,
+        address: address.expect("listening address logged"),
+        stdout,
+        stderr_seen,
+        stderr,
+    }
+}
+
+impl Served {
+    fn budgets(
+        &self,
+        key: &str,
+    ) -> BudgetsClient<tonic::service::interceptor::InterceptedService<Channel, ApiKey>> {
+        let channel = Channel::from_shared(format!("http://{}", self.address))
+            .expect("uri")
+            .connect_lazy();
+        BudgetsClient::with_interceptor(channel, ApiKey::bearer(key))
+    }
+
+    async fn stdout_line(&mut self) -> String {
+        tokio::time::timeout(WAIT, self.stdout.recv())
+            .await
+            .expect("a line in time")
+            .expect("stdout open")
+    }
+
+    /// Sends the signal, waits for the exit, and returns everything the process wrote to stdout and the
+    /// stderr lines it wrote after the signal.
+    async fn stop_with(mut self, signal: Signal) -> (Vec<String>, Vec<String>) {
+        let pid = Pid::from_raw(self.child.id().expect("running") as i32);
+        kill(pid, signal).expect("signal sent");
+        let status = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("exits in time")
+            .expect("wait");
+        let mut stderr = Vec::new();
+        while let Some(line) = self.stderr.recv().await {
+            stderr.push(line);
+        }
+        assert!(
+            status.success(),
+            "exit status {status:?} after {signal}; stderr: {stderr:#?}"
+        );
+        let mut stdout = Vec::new();
+        while let Some(line) = self.stdout.recv().await {
+            stdout.push(line);
+        }
+        (stdout, stderr)
+    }
+}
+
+fn key_after(lines: &[String], label: &str) -> String {
+    lines
+        .iter()
+        .find(|line| line.contains(label))
+        .and_then(|line| line.split_whitespace().last())
+        .unwrap_or_else(|| panic!("no {label:?} line in {lines:#?}"))
+        .to_owned()
+}
+
+async fn first_start_prints_keys_once_and_signals_stop_cleanly(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+
+    let mut first = serve(&database.url).await;
+    let mut printed = Vec::new();
+    for _ in 0..3 {
+        printed.push(first.stdout_line().await);
+    }
+    assert!(printed[0].contains("shown this once"), "{printed:#?}");
+    let secret = key_after(&printed, "secret key");
+    let publishable = key_after(&printed, "publishable key");
+    assert!(
+        secret.starts_with("sk_") && publishable.starts_with("pk_"),
+        "{printed:#?}"
+    );
+    assert!(
+        !first.stderr_seen.iter().any(|line| line.contains(&secret)),
+        "keys never reach the logs"
+    );
+
+    first
+        .budgets(&secret)
+        .list_budgets(ListBudgetsRequest::default())
+        .await
+        .expect("secret key reads");
+    first
+        .budgets(&publishable)
+        .list_budgets(ListBudgetsRequest::default())
+        .await
+        .expect("publishable key reads");
+    let (rest, stderr) = first.stop_with(Signal::SIGTERM).await;
+    assert!(rest.is_empty(), "nothing more on stdout: {rest:#?}");
+    assert!(
+        stderr
+            .iter()
+            .any(|line| line.contains("shutdown requested")),
+        "{stderr:#?}"
+    );
+
+    let second = serve(&database.url).await;
+    second
+        .budgets(&secret)
+        .list_budgets(ListBudgetsRequest::default())
+        .await
+        .expect("the key still works");
+    let (stdout, _) = second.stop_with(Signal::SIGINT).await;
+    assert!(
+        stdout.is_empty(),
+        "keys are printed on the first start only: {stdout:#?}"
+    );
+}
+
+async fn keys_commands_create_list_and_revoke(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let url = database.url.clone();
+    run_ok(&url, &["migrate"]).await;
+    run_ok(&url, &["migrate"]).await;
+
+    let (stdout, stderr) = run_ok(&url, &["keys", "create", "--project", "acme"]).await;
+    let secret = stdout.strip_suffix('\n').expect("one line").to_owned();
+    assert!(
+        secret.starts_with("sk_") && secret.len() == 43,
+        "only the key on stdout: {stdout:?}"
+    );
+    assert!(
+        secret[3..].chars().all(|c| c.is_ascii_alphanumeric()),
+        "{secret}"
+    );
+    assert!(stderr.contains("created project"), "{stderr}");
+    let (stdout, _) = run_ok(
+        &url,
+        &[
+            "keys",
+            "create",
+            "--project",
+            "acme",
+            "--publishable",
+            "--name",
+            "dashboard",
+        ],
+    )
+    .await;
+    let publishable = stdout.trim_end().to_owned();
+    assert!(
+        publishable.starts_with("pk_") && !publishable.contains('\n'),
+        "{stdout:?}"
+    );
+
+    let (listing, _) = run_ok(&url, &["keys", "list", "--project", "acme"]).await;
+    assert!(
+        listing.contains(&secret[..12]) && listing.contains(&publishable[..12]),
+        "{listing}"
+    );
+    assert!(
+        !listing.contains(&secret) && !listing.contains(&publishable),
+        "secrets never listed: {listing}"
+    );
+    assert!(listing.contains("dashboard"), "{listing}");
+
+    let app = start_server(database, test_settings).await;
+    app.wait_until_serving().await;
+    app.budgets(&secret)
+        .list_budgets(ListBudgetsRequest::default())
+        .await
+        .expect("a created key works");
+
+    let (_, stderr) = run_ok(&url, &["keys", "revoke", &secret[..12]]).await;
+    assert!(stderr.contains("revoked"), "{stderr}");
+    let refused = app
+        .budgets(&secret)
+        .list_budgets(ListBudgetsRequest::default())
+        .await
+        .expect_err("revoked");
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    app.budgets(&publishable)
+        .list_budgets(ListBudgetsRequest::default())
+        .await
+        .expect("other keys still work");
+
+    let output = tally(&url)
+        .args(["keys", "revoke", "sk_nosuchkey"])
+        .output()
+        .await
+        .expect("runs");
+    assert!(!output.status.success(), "revoking an unknown key fails");
+}
+
+crate::on_both_databases!(
+    first_start_prints_keys_once_and_signals_stop_cleanly,
+    keys_commands_create_list_and_revoke
+);

@@ -1,0 +1,402 @@
+//! `spawn_app()`: the real server on `127.0.0.1:0` over a fresh database (a temporary SQLite file, or a
+//! new PostgreSQL database named by a UUID), with typed clients that carry an API key.
+
+use std::{net::SocketAddr, path::PathBuf, sync::OnceLock, time::Duration};
+
+use sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, TransactionTrait,
+};
+use tally::{
+    config::Settings,
+    domain::api_key::{ApiKeyKind, GeneratedKey},
+    grpc::in_flight::InFlight,
+    pb::budgets_client::BudgetsClient,
+    startup::App,
+    store,
+};
+use tokio::{sync::oneshot, task::JoinHandle};
+use tonic::{
+    Request, Status,
+    metadata::MetadataValue,
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::{Channel, Endpoint},
+};
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+/// The server the PostgreSQL tests use; each test makes its own database on it.
+fn postgres_admin_url() -> String {
+    std::env::var("TALLY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Logs only when `TEST_LOG` is set, once for the whole binary.
+fn init_logs() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("info,sqlx=warn")
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+/// A fresh, empty database that disappears when dropped.
+pub struct TestDatabase {
+    pub url: String,
+    pub backend: Backend,
+    _dir: Option<tempfile::TempDir>,
+    postgres_name: Option<String>,
+}
+
+impl TestDatabase {
+    /// Creates an empty database (nothing migrated).
+    pub async fn create(backend: Backend) -> Self {
+        let database = Self::pending(backend).await;
+        database.make_available().await;
+        database
+    }
+
+    /// A database the server cannot reach yet: a PostgreSQL database not created, or a SQLite file in a
+    /// directory that does not exist. [`TestDatabase::make_available`] brings it into being.
+    pub async fn pending(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let path: PathBuf = dir.path().join("not-yet").join("tally.db");
+                Self {
+                    url: format!("sqlite://{}?mode=rwc", path.display()),
+                    backend,
+                    _dir: Some(dir),
+                    postgres_name: None,
+                }
+            }
+            Backend::Postgres => {
+                let name = format!("tally_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = postgres_admin_url();
+                let base = admin
+                    .rsplit_once('/')
+                    .map_or(admin.as_str(), |(base, _)| base);
+                Self {
+                    url: format!("{base}/{name}"),
+                    backend,
+                    _dir: None,
+                    postgres_name: Some(name),
+                }
+            }
+        }
+    }
+
+    /// Creates what [`TestDatabase::pending`] left missing.
+    pub async fn make_available(&self) {
+        match (&self.postgres_name, &self._dir) {
+            (Some(name), _) => {
+                let admin = Database::connect(postgres_admin_url())
+                    .await
+                    .expect("PostgreSQL reachable for tests");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+            }
+            (None, Some(dir)) => {
+                std::fs::create_dir_all(dir.path().join("not-yet")).expect("create directory")
+            }
+            (None, None) => unreachable!("a test database is either PostgreSQL or a SQLite file"),
+        }
+    }
+
+    /// Removes a PostgreSQL database under a running server (its connections are cut).
+    pub async fn remove(&self) {
+        let name = self
+            .postgres_name
+            .as_deref()
+            .expect("a PostgreSQL test database");
+        let admin = Database::connect(postgres_admin_url())
+            .await
+            .expect("PostgreSQL reachable for tests");
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await
+            .expect("drop test database");
+        admin.close().await.ok();
+    }
+
+    /// Another handle on the same database that does not remove it when dropped, for a second server.
+    pub fn alias(&self) -> TestDatabase {
+        Self {
+            url: self.url.clone(),
+            backend: self.backend,
+            _dir: None,
+            postgres_name: None,
+        }
+    }
+
+    /// Holds the write lock of the `budgets` table in an open transaction until it is dropped or
+    /// finished, so that a write of the server waits (a call held in flight).
+    pub async fn hold_budgets_lock(&self, db: &DatabaseConnection) -> DatabaseTransaction {
+        let txn = db.begin().await.expect("begin");
+        let statement = match self.backend {
+            // Any write statement takes SQLite's single write lock, even one that changes no row.
+            Backend::Sqlite => "DELETE FROM budgets WHERE 1 = 0",
+            Backend::Postgres => "LOCK TABLE budgets IN EXCLUSIVE MODE",
+        };
+        txn.execute_unprepared(statement).await.expect("lock taken");
+        txn
+    }
+
+    /// A direct connection, for what a test must arrange outside the API (keys, locks).
+    pub async fn connect(&self) -> DatabaseConnection {
+        store::connect(&self.url)
+            .await
+            .expect("test database connection")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else {
+            return;
+        };
+        // Drop runs outside async; a short-lived runtime on its own thread removes the database.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let admin = Database::connect(postgres_admin_url()).await.ok()?;
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .ok()?;
+                admin.close().await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// Test settings: port 0, quick retries, no first-start keys printed.
+pub fn test_settings(database_url: &str) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        bootstrap: false,
+        database_retry: Duration::from_millis(100),
+        database_check_interval: Duration::from_millis(100),
+        shutdown_grace: Duration::from_secs(10),
+        ..Settings::with_database(database_url)
+    }
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub channel: Channel,
+    pub in_flight: InFlight,
+    /// A read-write key of the app's project.
+    pub secret_key: String,
+    /// A read-only key of the same project.
+    pub publishable_key: String,
+    pub database: TestDatabase,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Starts the server over a fresh database, waits until it reports SERVING, and makes a project with a
+/// secret and a publishable key.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let database = TestDatabase::create(backend).await;
+    spawn_app_on(database).await
+}
+
+/// Starts the server over the given database (migrations applied by the server itself).
+pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
+    let mut app = start_server(database, test_settings).await;
+    app.wait_until_serving().await;
+    let db = app.database.connect().await;
+    app.secret_key = create_key(&db, "test", ApiKeyKind::Secret).await;
+    app.publishable_key = create_key(&db, "test", ApiKeyKind::Publishable).await;
+    db.close().await.ok();
+    app
+}
+
+/// Starts the server with adjusted settings and returns at once, without waiting for readiness.
+pub async fn start_server(
+    database: TestDatabase,
+    settings: impl FnOnce(&str) -> Settings,
+) -> TestApp {
+    init_logs();
+    let app = App::build(settings(&database.url))
+        .await
+        .expect("server builds");
+    let address = app.local_addr();
+    let in_flight = app.in_flight();
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let channel = Endpoint::from_shared(format!("http://{address}"))
+        .expect("endpoint")
+        .connect_lazy();
+    TestApp {
+        address,
+        channel,
+        in_flight,
+        secret_key: String::new(),
+        publishable_key: String::new(),
+        database,
+        shutdown: Some(shutdown),
+        server: Some(server),
+    }
+}
+
+/// Creates a key in the named project the way `tally keys create` does.
+pub async fn create_key(db: &DatabaseConnection, project: &str, kind: ApiKeyKind) -> String {
+    let (project, _) = store::api_keys::ensure_project(db, project)
+        .await
+        .expect("project");
+    let key = GeneratedKey::generate(kind);
+    store::api_keys::insert_key(db, project.id, &key, Some("test"))
+        .await
+        .expect("key");
+    key.plaintext
+}
+
+impl TestApp {
+    /// Health of the whole server.
+    pub fn health(&self) -> HealthClient<Channel> {
+        HealthClient::new(self.channel.clone())
+    }
+
+    /// The Budgets client, calling with `key`.
+    pub fn budgets(&self, key: &str) -> BudgetsClient<InterceptedService<Channel, ApiKey>> {
+        BudgetsClient::with_interceptor(self.channel.clone(), ApiKey::bearer(key))
+    }
+
+    /// Waits (watching health, not sleeping) until the server reports SERVING.
+    pub async fn wait_until_serving(&self) {
+        let mut watch = self
+            .health()
+            .watch(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .expect("health watch")
+            .into_inner();
+        let deadline = tokio::time::sleep(Duration::from_secs(30));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                message = watch.message() => {
+                    let status = message.expect("health stream").expect("health stream open").status;
+                    if status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32 {
+                        return;
+                    }
+                }
+                () = &mut deadline => panic!("server not SERVING within 30 s"),
+            }
+        }
+    }
+
+    /// Triggers the shutdown that SIGTERM triggers in the binary, without waiting.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+
+    /// Triggers shutdown and waits for the server to stop; returns what it returned.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        self.begin_shutdown();
+        let server = self.server.take().expect("server still running");
+        tokio::time::timeout(Duration::from_secs(30), server)
+            .await
+            .expect("server stops within 30 s")
+            .expect("server task")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.begin_shutdown();
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// Adds an API key to every call, as a caller would.
+#[derive(Clone)]
+pub struct ApiKey {
+    header: &'static str,
+    value: MetadataValue<tonic::metadata::Ascii>,
+}
+
+impl ApiKey {
+    /// `authorization: Bearer <key>`.
+    pub fn bearer(key: &str) -> Self {
+        Self {
+            header: "authorization",
+            value: format!("Bearer {key}").parse().expect("ascii key"),
+        }
+    }
+
+    /// `x-api-key: <key>`.
+    pub fn x_api_key(key: &str) -> Self {
+        Self {
+            header: "x-api-key",
+            value: key.parse().expect("ascii key"),
+        }
+    }
+
+    /// No key at all.
+    pub fn none() -> Self {
+        Self {
+            header: "x-not-a-key",
+            value: MetadataValue::from_static(""),
+        }
+    }
+}
+
+impl Interceptor for ApiKey {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert(self.header, self.value.clone());
+        Ok(request)
+    }
+}
+
+/// Generates one test per backend for each named async fn taking a [`Backend`] (quickwit's
+/// metastore test-suite pattern): the same behaviour suite on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,10 @@
+//! The behaviour suite of the gRPC API, run against a real server on SQLite and on PostgreSQL.
+
+mod auth;
+mod budgets;
+mod cli;
+mod health;
+mod helpers;
+mod migrations;
+mod reflection;
+mod shutdown;
