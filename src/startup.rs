@@ -77,13 +77,6 @@ impl App {
         let health = Arc::new(health);
         let (stop_sender, stop) = watch::channel(false);
 
-        let readiness = tokio::spawn(watch_database(
-            db.clone(),
-            settings.clone(),
-            health.clone(),
-            stop.clone(),
-        ));
-
         let router = Server::builder()
             .trace_fn(call_span)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -101,6 +94,13 @@ impl App {
             Ok::<_, std::io::Error>(stream)
         });
         tracing::info!(address = %local_addr, database = %redact_url(&settings.database_url), "tally listening");
+        // After the listening line, so that logs read in order: listening, then ready.
+        let readiness = tokio::spawn(watch_database(
+            db.clone(),
+            settings.clone(),
+            health.clone(),
+            stop.clone(),
+        ));
 
         let drain_delay = settings.drain_delay;
         let begin_shutdown = {

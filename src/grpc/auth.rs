@@ -118,7 +118,7 @@ where
 async fn authenticate(db: &DatabaseConnection, headers: &HeaderMap) -> Result<Tenant, Status> {
     let Some(text) = presented_key(headers) else {
         return Err(Status::unauthenticated(
-            "missing API key: send `authorization: Bearer <key>` or `x-api-key: <key>`",
+            "missing API key: send it as the header 'authorization: Bearer sk_...' or 'x-api-key: sk_...'",
         ));
     };
     let invalid = || Status::unauthenticated("invalid API key: unknown or revoked");

@@ -46,7 +46,7 @@ async fn run_ok(database_url: &str, args: &[&str]) -> (String, String) {
 }
 
 /// A `tally serve` process, its address, and its output as it comes.
-struct Served {
+pub struct Served {
     child: Child,
     address: String,
     stdout: mpsc::UnboundedReceiver<String>,
@@ -71,8 +71,14 @@ fn forward_lines(
 
 /// Starts `tally --log-format json serve --listen 127.0.0.1:0` and waits for its SERVING log line.
 async fn serve(database_url: &str) -> Served {
+    serve_with_env(database_url, &[]).await
+}
+
+/// Like [`serve`], with more environment variables.
+pub async fn serve_with_env(database_url: &str, env: &[(&str, &str)]) -> Served {
     let mut child = tally(database_url)
         .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
+        .envs(env.iter().copied())
         .spawn()
         .expect("tally serve starts");
     let stdout = forward_lines(child.stdout.take().expect("stdout"));
@@ -112,7 +118,7 @@ async fn serve(database_url: &str) -> Served {
 }
 
 impl Served {
-    fn budgets(
+    pub fn budgets(
         &self,
         key: &str,
     ) -> BudgetsClient<tonic::service::interceptor::InterceptedService<Channel, ApiKey>> {
@@ -122,7 +128,7 @@ impl Served {
         BudgetsClient::with_interceptor(channel, ApiKey::bearer(key))
     }
 
-    async fn stdout_line(&mut self) -> String {
+    pub async fn stdout_line(&mut self) -> String {
         tokio::time::timeout(WAIT, self.stdout.recv())
             .await
             .expect("a line in time")
@@ -131,7 +137,7 @@ impl Served {
 
     /// Sends the signal, waits for the exit, and returns everything the process wrote to stdout and the
     /// stderr lines it wrote after the signal.
-    async fn stop_with(mut self, signal: Signal) -> (Vec<String>, Vec<String>) {
+    pub async fn stop_with(mut self, signal: Signal) -> (Vec<String>, Vec<String>) {
         let pid = Pid::from_raw(self.child.id().expect("running") as i32);
         kill(pid, signal).expect("signal sent");
         let status = tokio::time::timeout(WAIT, self.child.wait())
@@ -154,7 +160,16 @@ impl Served {
     }
 }
 
-fn key_after(lines: &[String], label: &str) -> String {
+/// The log lines at WARN or ERROR level.
+fn complaints(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|line| line.contains("\"level\":\"WARN\"") || line.contains("\"level\":\"ERROR\""))
+        .cloned()
+        .collect()
+}
+
+pub fn key_after(lines: &[String], label: &str) -> String {
     lines
         .iter()
         .find(|line| line.contains(label))
@@ -182,6 +197,7 @@ async fn first_start_prints_keys_once_and_signals_stop_cleanly(backend: Backend)
         !first.stderr_seen.iter().any(|line| line.contains(&secret)),
         "keys never reach the logs"
     );
+    let startup_log = first.stderr_seen.clone();
 
     first
         .budgets(&secret)
@@ -195,6 +211,12 @@ async fn first_start_prints_keys_once_and_signals_stop_cleanly(backend: Backend)
         .expect("publishable key reads");
     let (rest, stderr) = first.stop_with(Signal::SIGTERM).await;
     assert!(rest.is_empty(), "nothing more on stdout: {rest:#?}");
+    let mut complained = complaints(&startup_log);
+    complained.extend(complaints(&stderr));
+    assert!(
+        complained.is_empty(),
+        "no warning or error with no OTLP endpoint set: {complained:#?}"
+    );
     assert!(
         stderr
             .iter()

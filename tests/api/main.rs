@@ -8,3 +8,4 @@ mod helpers;
 mod migrations;
 mod reflection;
 mod shutdown;
+mod telemetry;
