@@ -237,17 +237,18 @@ async fn budgets_are_updated_and_deleted(backend: Backend) {
         "update time moves forward"
     );
 
-    // A mask clears a limit.
+    // A mask names what changes; an empty value under a mask clears a limit.
+    let clear = |path: &str| UpdateBudgetRequest {
+        budget: Some(pb::Budget {
+            budget_id: created.budget_id.clone(),
+            ..Default::default()
+        }),
+        update_mask: Some(FieldMask {
+            paths: vec![path.to_owned()],
+        }),
+    };
     let cleared = client
-        .update_budget(UpdateBudgetRequest {
-            budget: Some(pb::Budget {
-                budget_id: created.budget_id.clone(),
-                ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec!["per_run_limit_usd".to_owned()],
-            }),
-        })
+        .update_budget(clear("per_run_limit_usd"))
         .await
         .expect("cleared")
         .into_inner()
@@ -258,28 +259,12 @@ async fn budgets_are_updated_and_deleted(backend: Backend) {
 
     // Clearing the last limit, or naming a field that cannot change, is refused.
     let status = client
-        .update_budget(UpdateBudgetRequest {
-            budget: Some(pb::Budget {
-                budget_id: created.budget_id.clone(),
-                ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec!["monthly_limit_usd".to_owned()],
-            }),
-        })
+        .update_budget(clear("monthly_limit_usd"))
         .await
         .expect_err("no limit left");
     assert_eq!(status.code(), Code::InvalidArgument);
     let status = client
-        .update_budget(UpdateBudgetRequest {
-            budget: Some(pb::Budget {
-                budget_id: created.budget_id.clone(),
-                ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec!["scope".to_owned()],
-            }),
-        })
+        .update_budget(clear("scope"))
         .await
         .expect_err("scope is fixed");
     assert_eq!(status.code(), Code::InvalidArgument);

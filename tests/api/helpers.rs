@@ -29,6 +29,18 @@ fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
+/// Runs one statement on the PostgreSQL server's admin database (create or drop a test database).
+async fn postgres_admin(statement: &str) {
+    let admin = Database::connect(postgres_admin_url())
+        .await
+        .expect("PostgreSQL reachable for tests");
+    admin
+        .execute_unprepared(statement)
+        .await
+        .unwrap_or_else(|error| panic!("{statement}: {error}"));
+    admin.close().await.ok();
+}
+
 /// Which database a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -98,16 +110,7 @@ impl TestDatabase {
     /// Creates what [`TestDatabase::pending`] left missing.
     pub async fn make_available(&self) {
         match (&self.postgres_name, &self._dir) {
-            (Some(name), _) => {
-                let admin = Database::connect(postgres_admin_url())
-                    .await
-                    .expect("PostgreSQL reachable for tests");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .expect("create test database");
-                admin.close().await.ok();
-            }
+            (Some(name), _) => postgres_admin(&format!("CREATE DATABASE \"{name}\"")).await,
             (None, Some(dir)) => {
                 std::fs::create_dir_all(dir.path().join("not-yet")).expect("create directory")
             }
@@ -121,14 +124,7 @@ impl TestDatabase {
             .postgres_name
             .as_deref()
             .expect("a PostgreSQL test database");
-        let admin = Database::connect(postgres_admin_url())
-            .await
-            .expect("PostgreSQL reachable for tests");
-        admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .await
-            .expect("drop test database");
-        admin.close().await.ok();
+        postgres_admin(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
     }
 
     /// Another handle on the same database that does not remove it when dropped, for a second server.
