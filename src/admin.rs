@@ -1,15 +1,22 @@
-//! Operator commands on projects and keys (`tally keys …`, the first-start bootstrap). Keys go to
-//! standard output and nowhere else; everything said about them goes to standard error.
+//! Operator commands on projects and keys (`tally keys …`, the first-start bootstrap) and on the
+//! price catalog (`tally prices …`). Keys go to standard output and nowhere else; everything said
+//! about them goes to standard error.
 
-use std::io::Write;
+use std::{fmt::Write as _, io::Write, path::Path};
 
+use anyhow::Context;
 use sea_orm::DatabaseConnection;
+use sha2::{Digest, Sha256};
 
 use crate::{
-    domain::api_key::{ApiKeyKind, GeneratedKey},
+    domain::{
+        api_key::{ApiKeyKind, GeneratedKey},
+        catalog,
+    },
     store::{
-        self,
+        self, StoreError,
         api_keys::{KeyListing, RevokeOutcome},
+        catalog::ImportReport,
     },
 };
 
@@ -108,4 +115,116 @@ pub fn format_key_table(keys: &[KeyListing]) -> String {
         ));
     }
     table
+}
+
+/// Imports a price file in litellm's format and reports what changed (see
+/// [`store::catalog::import`]). A file with no price Tally reads is refused: it is not a price list.
+pub async fn import_prices(db: &DatabaseConnection, text: &str) -> anyhow::Result<ImportReport> {
+    let catalog = catalog::parse(text)?;
+    anyhow::ensure!(
+        !catalog.entries.is_empty(),
+        "no prices found: expected litellm's model_prices_and_context_window.json format"
+    );
+    Ok(store::catalog::import(db, &catalog, store::now()).await?)
+}
+
+/// Reads and imports a price file (`tally prices import FILE`).
+pub async fn import_prices_file(
+    db: &DatabaseConnection,
+    path: &Path,
+) -> anyhow::Result<ImportReport> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    import_prices(db, &text)
+        .await
+        .with_context(|| format!("cannot import {}", path.display()))
+}
+
+/// Imports the catalog compiled into the binary when the database has no catalog price yet (a new
+/// database); `None` when it has. Later catalogs come in through `tally prices import`, which keeps
+/// the price history. When another replica imports at the same time, its import wins and this one
+/// returns `None`.
+pub async fn ensure_catalog(db: &DatabaseConnection) -> anyhow::Result<Option<ImportReport>> {
+    if !store::catalog::is_empty(db).await? {
+        return Ok(None);
+    }
+    let catalog = catalog::parse(catalog::EMBEDDED)?;
+    match store::catalog::import(db, &catalog, store::now()).await {
+        Ok(report) => Ok(Some(report)),
+        Err(StoreError::Conflict(_)) => Ok(None),
+        Err(error) => Err(error).context("cannot import the shipped price catalog"),
+    }
+}
+
+/// Derives the shipped catalog (`catalog/litellm_prices.json`) from litellm's price file; returns
+/// the file and a one-line summary naming the source's SHA-256.
+pub fn derive_prices_file(source: &Path) -> anyhow::Result<(String, String)> {
+    let text = std::fs::read_to_string(source)
+        .with_context(|| format!("cannot read {}", source.display()))?;
+    let derived = catalog::derive(&text)?;
+    let parsed = catalog::parse(&derived.json)?;
+    let digest = hex::encode(Sha256::digest(text.as_bytes()));
+    let summary = format!(
+        "derived {} entries ({} models, {} prices, {} providers) from {} (sha256 {digest}); {} entries without a price Tally reads left out",
+        derived.entries,
+        parsed.entries.len(),
+        parsed.price_count(),
+        parsed.conventions.len(),
+        source.display(),
+        derived.skipped,
+    );
+    Ok((derived.json, summary))
+}
+
+/// Formats an import report for an operator, one figure per line.
+pub fn format_import_report(report: &ImportReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "models: {} ({} providers)",
+        report.models, report.providers
+    );
+    let _ = write!(out, "prices added: {}", report.prices_added);
+    if report.prices_added > 0 {
+        let _ = write!(
+            out,
+            " (in force from {})",
+            report.effective_time.to_rfc3339()
+        );
+    }
+    out.push('\n');
+    let _ = writeln!(out, "prices changed: {}", report.prices_changed);
+    for change in &report.changed_examples {
+        let _ = writeln!(
+            out,
+            "  {}: {} -> {}",
+            change.key,
+            change.old.normalize(),
+            change.new.normalize()
+        );
+    }
+    let _ = writeln!(out, "prices unchanged: {}", report.prices_unchanged);
+    let _ = writeln!(
+        out,
+        "prices absent from the file (kept): {}",
+        report.prices_absent
+    );
+    for key in &report.absent_examples {
+        let _ = writeln!(out, "  {key}");
+    }
+    let _ = writeln!(
+        out,
+        "duplicate keys skipped: {}",
+        report.duplicate_keys_skipped
+    );
+    let _ = writeln!(out, "values skipped: {}", report.values_skipped.len());
+    for problem in report.values_skipped.iter().take(5) {
+        let _ = writeln!(out, "  {problem}");
+    }
+    let _ = writeln!(
+        out,
+        "conventions written: {}, aliases written: {}",
+        report.conventions_written, report.aliases_written
+    );
+    out
 }

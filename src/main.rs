@@ -1,6 +1,6 @@
 //! The `tally` command line: parse, then call into the library.
 
-use std::{net::SocketAddr, process::ExitCode, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use tally::{
@@ -34,6 +34,9 @@ enum Command {
     /// Manages API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manages the model price catalog.
+    #[command(subcommand)]
+    Prices(PricesCommand),
 }
 
 #[derive(Args)]
@@ -76,6 +79,28 @@ enum KeysCommand {
     Revoke {
         /// The key's id or its displayed prefix.
         key: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PricesCommand {
+    /// Imports a litellm-format price file; prints what changed on standard output.
+    ///
+    /// The file is litellm's model_prices_and_context_window.json or catalog/litellm_prices.json.
+    /// Importing the same file again changes nothing. A changed price is added in force from now, so
+    /// earlier events keep the old one; prices missing from the file are kept. Applies pending
+    /// migrations first.
+    Import {
+        /// The price file.
+        file: PathBuf,
+    },
+    /// Derives the shipped catalog from litellm's price file, on standard output.
+    ///
+    /// Redirect it to catalog/litellm_prices.json. A summary naming the source's SHA-256 goes to
+    /// standard error. Needs no database.
+    Derive {
+        /// litellm's model_prices_and_context_window.json.
+        source: PathBuf,
     },
 }
 
@@ -152,6 +177,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
             }
+            Ok(())
+        }
+        Command::Prices(PricesCommand::Import { file }) => {
+            let db = store::connect(&cli.database_url).await?;
+            store::migrate(&db).await?;
+            let report = admin::import_prices_file(&db, &file).await?;
+            print!("{}", admin::format_import_report(&report));
+            Ok(())
+        }
+        Command::Prices(PricesCommand::Derive { source }) => {
+            let (catalog, summary) = admin::derive_prices_file(&source)?;
+            print!("{catalog}");
+            eprintln!("{summary}");
             Ok(())
         }
     }

@@ -85,7 +85,8 @@ impl App {
             .add_service(health_service)
             .add_service(grpc::reflection_v1()?)
             .add_service(grpc::reflection_v1alpha()?);
-        let router = grpc::add_services(router, &db);
+        let state = grpc::AppState::new(db.clone());
+        let router = grpc::add_services(router, &state);
 
         // Small gRPC messages are latency-bound: send them at once.
         let incoming = TcpListenerStream::new(listener).map(|stream| {
@@ -96,7 +97,7 @@ impl App {
         tracing::info!(address = %local_addr, database = %redact_url(&settings.database_url), "tally listening");
         // After the listening line, so that logs read in order: listening, then ready.
         let readiness = tokio::spawn(watch_database(
-            db.clone(),
+            state.clone(),
             settings.clone(),
             health.clone(),
             stop.clone(),
@@ -152,11 +153,12 @@ impl App {
 /// Waits for the database, prepares it (migrations, first project), reports `SERVING`, then keeps
 /// checking that it answers. Returns an error only for faults that waiting will not fix.
 async fn watch_database(
-    db: DatabaseConnection,
+    state: grpc::AppState,
     settings: Settings,
     health: Arc<HealthState>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let db = state.db.clone();
     let mut reported_down = false;
     loop {
         match store::ping(&db).await {
@@ -179,6 +181,23 @@ async fn watch_database(
             .context("cannot apply migrations")?;
         tracing::info!("migrations applied");
     }
+    // Also with --no-migrate: the migration job prepares the schema, the first replica the catalog.
+    if let Some(report) = crate::admin::ensure_catalog(&db)
+        .await
+        .context("cannot load the price catalog")?
+    {
+        tracing::info!(
+            models = report.models,
+            providers = report.providers,
+            prices = report.prices_added,
+            "price catalog loaded"
+        );
+    }
+    state
+        .prices
+        .reload(&db)
+        .await
+        .context("cannot read the price catalog")?;
     if settings.bootstrap {
         crate::admin::bootstrap(&db)
             .await

@@ -79,6 +79,10 @@ pub enum LineCostItems {
     LineRef,
     /// `INPUT`, `OUTPUT`, `CACHED_INPUT`, `CACHE_CREATION`, `REASONING`, `UNIT` or `MANUAL`.
     Dimension,
+    /// Tier of the price used (`STANDARD` when the asked tier had none).
+    ServiceTier,
+    /// The long-context rate applied (the call's input passed the price's threshold).
+    LongContext,
     Units,
     /// Decimal text, e.g. `0.000000125`.
     UnitPriceUsd,
@@ -212,6 +216,8 @@ impl MigrationTrait for Migration {
                     .col(uuid_ref(LineCostItems::ProjectId))
                     .col(uuid_ref(LineCostItems::LineRef))
                     .col(text(LineCostItems::Dimension))
+                    .col(text(LineCostItems::ServiceTier))
+                    .col(flag(LineCostItems::LongContext))
                     .col(number(LineCostItems::Units))
                     .col(text(LineCostItems::UnitPriceUsd))
                     .col(money(LineCostItems::CostE10))

@@ -2,9 +2,14 @@
 
 pub mod api_key;
 pub mod budget;
+pub mod catalog;
 pub mod error;
+pub mod event;
+pub mod ledger;
 pub mod money;
 pub mod page_token;
+pub mod plan;
+pub mod pricing;
 pub mod tenant;
 pub mod text;
 

@@ -16,7 +16,7 @@ impl Usd {
     pub const ZERO: Usd = Usd(0);
 
     /// The amount counted in 1e-10 USD, as stored.
-    pub fn from_e10(e10: i64) -> Self {
+    pub const fn from_e10(e10: i64) -> Self {
         Self(e10)
     }
 

@@ -1,20 +1,253 @@
-//! The `tally.v1.Ingest` service. Calls not implemented yet answer `UNIMPLEMENTED` (generated stubs).
+//! The `tally.v1.Ingest` service: record events one at a time, in batches or over a stream, and read
+//! them back.
 
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
+use tokio::sync::mpsc;
+use tokio_stream::{StreamExt, wrappers::ReceiverStream};
+use tonic::{Request, Response, Status, Streaming, codegen::BoxStream};
+use uuid::Uuid;
 
-use crate::pb::ingest_server::Ingest;
+use super::{
+    convert::{id, time},
+    ingest_convert::event_input,
+    ingest_results::{cost_event, record_result},
+    status::tenant,
+};
+use crate::{
+    domain::{
+        DomainError, FieldViolation,
+        event::{EventStatus, MAX_BATCH_RECORDS},
+        page_token::{self, PageLimits},
+        tenant::Tenant,
+    },
+    pb::{self, ingest_server::Ingest},
+    service::ingest::IngestService,
+    store::{self, events::EventFilter},
+};
 
-/// Adapter from the `Ingest` contract to the domain and store.
+/// Events per `ListEvents` page: 50 unless asked, at most 100.
+const PAGE_LIMITS: PageLimits = PageLimits {
+    default: 50,
+    max: 100,
+};
+/// Batch answers a stream may have waiting for the client before the server stops reading
+/// (backpressure instead of buffering).
+const STREAM_BUFFER: usize = 4;
+
+/// Adapter from the `Ingest` contract to the ingest service.
 pub struct IngestApi {
-    #[allow(dead_code)]
     db: DatabaseConnection,
+    service: Arc<IngestService>,
 }
 
 impl IngestApi {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, service: Arc<IngestService>) -> Self {
+        Self { db, service }
     }
 }
 
+/// Checks the size of a batch and records it; one result per record, in order.
+async fn record_batch(
+    service: &IngestService,
+    tenant: Tenant,
+    records: Vec<pb::EventRecord>,
+) -> Result<Vec<pb::RecordResult>, Status> {
+    if records.is_empty() || records.len() > MAX_BATCH_RECORDS {
+        return Err(DomainError::Invalid(vec![FieldViolation::new(
+            "records",
+            format!(
+                "1 to {MAX_BATCH_RECORDS} records per batch, got {}",
+                records.len()
+            ),
+        )])
+        .into());
+    }
+    let now = store::now();
+    let inputs = records
+        .into_iter()
+        .map(|record| event_input(record, now))
+        .collect();
+    let outcomes = service.record(tenant, inputs).await?;
+    Ok(outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(index, outcome)| record_result(index, outcome))
+        .collect())
+}
+
 #[tonic::async_trait]
-impl Ingest for IngestApi {}
+impl Ingest for IngestApi {
+    #[tracing::instrument(skip_all)]
+    async fn record_event(
+        &self,
+        request: Request<pb::RecordEventRequest>,
+    ) -> Result<Response<pb::RecordEventResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let pb::RecordEventRequest { record } = request.into_inner();
+        let Some(record) = record else {
+            return Err(
+                DomainError::Invalid(vec![FieldViolation::new("record", "required")]).into(),
+            );
+        };
+        let result = record_batch(&self.service, tenant, vec![record])
+            .await?
+            .pop();
+        Ok(Response::new(pb::RecordEventResponse { result }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn record_batch(
+        &self,
+        request: Request<pb::RecordBatchRequest>,
+    ) -> Result<Response<pb::RecordBatchResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let pb::RecordBatchRequest { records } = request.into_inner();
+        let results = record_batch(&self.service, tenant, records).await?;
+        Ok(Response::new(pb::RecordBatchResponse { results }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn record_events(
+        &self,
+        request: Request<Streaming<pb::RecordEventsRequest>>,
+    ) -> Result<Response<BoxStream<pb::RecordEventsResponse>>, Status> {
+        let tenant = tenant(&request)?;
+        let mut batches = request.into_inner();
+        let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
+        let service = self.service.clone();
+        tokio::spawn(async move {
+            while let Some(batch) = batches.next().await {
+                let answer = match batch {
+                    Ok(pb::RecordEventsRequest { batch_id, records }) => {
+                        record_batch(&service, tenant, records)
+                            .await
+                            .map(|results| pb::RecordEventsResponse { batch_id, results })
+                    }
+                    // The client broke the stream; nothing more to answer.
+                    Err(status) => {
+                        tracing::debug!(%status, "record stream ended by the client");
+                        return;
+                    }
+                };
+                let fatal = answer.is_err();
+                if sender.send(answer).await.is_err() || fatal {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_event(
+        &self,
+        request: Request<pb::GetEventRequest>,
+    ) -> Result<Response<pb::GetEventResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let pb::GetEventRequest { event_id } = request.into_inner();
+        let event_id =
+            id(&event_id, "event_id", "event").map_err(|v| DomainError::Invalid(vec![v]))?;
+        let event = store::events::load(&self.db, tenant.project_id, &[event_id])
+            .await
+            .map_err(DomainError::from)?
+            .pop()
+            .ok_or_else(|| DomainError::NotFound {
+                what: "event",
+                id: event_id.to_string(),
+            })?;
+        Ok(Response::new(pb::GetEventResponse {
+            event: Some(cost_event(event)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_events(
+        &self,
+        request: Request<pb::ListEventsRequest>,
+    ) -> Result<Response<pb::ListEventsResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let pb::ListEventsRequest {
+            page_size,
+            page_token,
+            customer_id,
+            agent_code,
+            signal_name,
+            run_id,
+            status,
+            start_time,
+            end_time,
+        } = request.into_inner();
+        let mut violations = Vec::new();
+        let optional_time =
+            |value: Option<prost_types::Timestamp>, field: &str, violations: &mut Vec<_>| {
+                value.and_then(|value| time(&value, field).map_err(|v| violations.push(v)).ok())
+            };
+        let start_time = optional_time(start_time, "start_time", &mut violations);
+        let end_time = optional_time(end_time, "end_time", &mut violations);
+        let filter = EventFilter {
+            customer_id: (!customer_id.is_empty()).then_some(customer_id),
+            agent_code: (!agent_code.is_empty()).then_some(agent_code),
+            signal_name: (!signal_name.is_empty()).then_some(signal_name),
+            run_key: (!run_id.is_empty()).then_some(run_id),
+            status: match pb::EventStatus::try_from(status) {
+                Ok(pb::EventStatus::Processed) => Some(EventStatus::Processed),
+                Ok(pb::EventStatus::MissingVolumeData) => Some(EventStatus::MissingVolumeData),
+                Ok(pb::EventStatus::NeedsCostBackfill) => Some(EventStatus::NeedsCostBackfill),
+                Ok(pb::EventStatus::Unspecified) => None,
+                _ => {
+                    violations.push(FieldViolation::new(
+                        "status",
+                        "not a status of a stored event",
+                    ));
+                    None
+                }
+            },
+            start_time,
+            end_time,
+        };
+        let fingerprint = format!("{filter:?}");
+        let before = page_token::decode(&page_token, &fingerprint)
+            .and_then(|cursor| cursor.map(|cursor| event_cursor(&cursor)).transpose())
+            .map_err(|v| violations.push(v))
+            .ok()
+            .flatten();
+        if !violations.is_empty() {
+            return Err(DomainError::Invalid(violations).into());
+        }
+        let size = PAGE_LIMITS.size(page_size);
+        let mut events =
+            store::events::list(&self.db, tenant.project_id, &filter, before, size + 1)
+                .await
+                .map_err(DomainError::from)?;
+        let next_page_token = if events.len() as u64 > size {
+            events.truncate(size as usize);
+            events
+                .last()
+                .map(|last| {
+                    let cursor =
+                        format!("{}|{}", last.priced.usage_time.to_rfc3339(), last.priced.id);
+                    page_token::encode(&cursor, &fingerprint)
+                })
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListEventsResponse {
+            events: events.into_iter().map(cost_event).collect(),
+            next_page_token,
+        }))
+    }
+}
+
+/// Reads the position a `ListEvents` page token carries: the usage time and id of the last event.
+fn event_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), FieldViolation> {
+    let invalid = || FieldViolation::new("page_token", "not a page token of this list");
+    let (time, id) = cursor.split_once('|').ok_or_else(invalid)?;
+    let time = DateTime::parse_from_rfc3339(time)
+        .map_err(|_| invalid())?
+        .with_timezone(&Utc);
+    Ok((time, Uuid::parse_str(id).map_err(|_| invalid())?))
+}

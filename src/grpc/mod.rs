@@ -6,10 +6,14 @@ mod convert;
 mod directory;
 pub mod in_flight;
 mod ingest;
+mod ingest_convert;
+mod ingest_results;
 mod pricing;
 mod reports;
 mod runs;
 pub mod status;
+
+use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 use tonic::{server::NamedService, transport::server::Router};
@@ -19,6 +23,7 @@ use crate::pb::{
     budgets_server::BudgetsServer, directory_server::DirectoryServer, ingest_server::IngestServer,
     pricing_server::PricingServer, reports_server::ReportsServer, runs_server::RunsServer,
 };
+use crate::service::{ingest::IngestService, price_book::PriceBook};
 
 /// The largest message a caller may send: 4 MiB (a full 100-record batch with metadata fits).
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -35,11 +40,29 @@ pub const SERVICE_NAMES: [&str; 6] = [
 
 type Layers = Stack<auth::AuthLayer, Stack<in_flight::InFlight, tower::layer::util::Identity>>;
 
+/// What the services share: the database pool, the price book and the ingest path.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub prices: Arc<PriceBook>,
+    pub ingest: Arc<IngestService>,
+}
+
+impl AppState {
+    /// The state over a pool; the price book stays empty until [`PriceBook::reload`].
+    pub fn new(db: DatabaseConnection) -> Self {
+        let prices = Arc::new(PriceBook::empty());
+        let ingest = Arc::new(IngestService::new(db.clone(), prices.clone()));
+        Self { db, prices, ingest }
+    }
+}
+
 /// Adds Tally's six services to the router.
-pub fn add_services(router: Router<Layers>, db: &DatabaseConnection) -> Router<Layers> {
+pub fn add_services(router: Router<Layers>, state: &AppState) -> Router<Layers> {
+    let db = &state.db;
     router
         .add_service(
-            IngestServer::new(ingest::IngestApi::new(db.clone()))
+            IngestServer::new(ingest::IngestApi::new(db.clone(), state.ingest.clone()))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(

@@ -1,6 +1,6 @@
 //! Creating, changing, deleting and listing budgets.
 
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::{
@@ -38,7 +38,7 @@ pub async fn update(
     id: Uuid,
     changes: BudgetChanges,
 ) -> Result<Budget, DomainError> {
-    let txn = db.begin().await.map_err(StoreError::from)?;
+    let txn = crate::store::begin_write(db).await?;
     let mut budget = budget_store::find(&txn, tenant.project_id, id)
         .await?
         .ok_or_else(|| not_found(id))?;

@@ -2,3 +2,5 @@
 //! domain rules, and reads and writes through the store (in one transaction where it matters).
 
 pub mod budgets;
+pub mod ingest;
+pub mod price_book;

@@ -2,13 +2,19 @@
 
 pub mod api_keys;
 pub mod budgets;
+pub mod catalog;
 pub mod entities;
 mod error;
+pub mod events;
+pub mod ingest;
+pub mod prices;
+mod sql;
 
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 use sea_orm_migration::MigratorTrait;
@@ -40,6 +46,17 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
         options.max_connections(16).min_connections(0);
     }
     Ok(Database::connect(options).await?)
+}
+
+/// Begins a transaction that writes. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`):
+/// a deferred transaction that reads first and writes later fails outright, without waiting, when
+/// another writer committed in between.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, StoreError> {
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    };
+    Ok(db.begin_with_options(options).await?)
 }
 
 /// Answers whether the database responds to a trivial query.

@@ -3,8 +3,8 @@
 //! key; a call not implemented yet is `UNIMPLEMENTED` with a message saying so.
 
 use tally::pb::{
-    self, CreateBudgetRequest, GetEventRequest, ListBudgetsRequest, budgets_client::BudgetsClient,
-    ingest_client::IngestClient,
+    self, CreateBudgetRequest, GetNeedsAttentionRequest, ListBudgetsRequest,
+    budgets_client::BudgetsClient, reports_client::ReportsClient,
 };
 use tonic::Code;
 
@@ -111,12 +111,10 @@ async fn a_revoked_key_is_refused(backend: Backend) {
 
 async fn unimplemented_calls_say_so_after_authentication(backend: Backend) {
     let app = spawn_app(backend).await;
-    let request = GetEventRequest {
-        event_id: uuid::Uuid::now_v7().to_string(),
-    };
-    let mut anonymous = IngestClient::with_interceptor(app.channel.clone(), ApiKey::none());
+    let request = GetNeedsAttentionRequest::default();
+    let mut anonymous = ReportsClient::with_interceptor(app.channel.clone(), ApiKey::none());
     let status = anonymous
-        .get_event(request.clone())
+        .get_needs_attention(request.clone())
         .await
         .expect_err("no key");
     assert_eq!(
@@ -126,9 +124,9 @@ async fn unimplemented_calls_say_so_after_authentication(backend: Backend) {
     );
 
     let mut client =
-        IngestClient::with_interceptor(app.channel.clone(), ApiKey::bearer(&app.secret_key));
+        ReportsClient::with_interceptor(app.channel.clone(), ApiKey::bearer(&app.secret_key));
     let status = client
-        .get_event(request)
+        .get_needs_attention(request)
         .await
         .expect_err("not implemented yet");
     assert_eq!(status.code(), Code::Unimplemented);

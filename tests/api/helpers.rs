@@ -10,7 +10,7 @@ use tally::{
     config::Settings,
     domain::api_key::{ApiKeyKind, GeneratedKey},
     grpc::in_flight::InFlight,
-    pb::budgets_client::BudgetsClient,
+    pb::{budgets_client::BudgetsClient, ingest_client::IngestClient},
     startup::App,
     store,
 };
@@ -277,6 +277,12 @@ impl TestApp {
     /// The Budgets client, calling with `key`.
     pub fn budgets(&self, key: &str) -> BudgetsClient<InterceptedService<Channel, ApiKey>> {
         BudgetsClient::with_interceptor(self.channel.clone(), ApiKey::bearer(key))
+    }
+
+    /// The Ingest client, calling with `key`.
+    pub fn ingest(&self, key: &str) -> IngestClient<InterceptedService<Channel, ApiKey>> {
+        IngestClient::with_interceptor(self.channel.clone(), ApiKey::bearer(key))
+            .max_decoding_message_size(16 * 1024 * 1024)
     }
 
     /// Waits (watching health, not sleeping) until the server reports SERVING.

@@ -2,9 +2,11 @@
 
 mod auth;
 mod budgets;
+mod catalog;
 mod cli;
 mod health;
 mod helpers;
+mod ingest;
 mod migrations;
 mod reflection;
 mod shutdown;

@@ -13,6 +13,11 @@ pub struct Model {
     /// `INPUT`, `OUTPUT`, `CACHED_INPUT`, `CACHE_CREATION`, `REASONING`, `UNIT` or `MANUAL`.
     #[sea_orm(column_type = "Text")]
     pub dimension: String,
+    /// Tier of the price used.
+    #[sea_orm(column_type = "Text")]
+    pub service_tier: String,
+    /// The long-context rate applied.
+    pub long_context: bool,
     pub units: i64,
     /// Decimal text, e.g. `0.000000125`.
     #[sea_orm(column_type = "Text")]

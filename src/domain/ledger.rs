@@ -1,0 +1,411 @@
+//! What stored events add to the running totals that reports, budgets and run summaries read: per
+//! hour and attribution, per month for budgets, per run and per run and model. Totals are kept by
+//! adding deltas; a repriced event is taken out with its old figures and put back with its new ones.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
+use uuid::Uuid;
+
+use super::{
+    event::EventStatus,
+    money::Usd,
+    pricing::{CostItem, Usage},
+};
+
+/// A service line as stored: what was sent and how it was priced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PricedLine {
+    pub provider: String,
+    pub model: String,
+    pub usage: Usage,
+    pub manual_cost: Option<Usd>,
+    pub latency_ms: Option<i64>,
+    pub call_status: Option<String>,
+    pub status: EventStatus,
+    /// Known cost; `None` while unpriced.
+    pub cost: Option<Usd>,
+    pub items: Vec<CostItem>,
+    /// The provider and model whose prices were used (after mapping or alias).
+    pub priced_as: Option<(String, String)>,
+    /// Why the line has no cost, naming the field.
+    pub error: Option<String>,
+}
+
+/// An event as stored, with its attribution resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PricedEvent {
+    pub id: Uuid,
+    pub usage_time: DateTime<Utc>,
+    pub customer_id: String,
+    /// The plan in force for the customer at `usage_time`.
+    pub plan_name: Option<String>,
+    pub agent_code: String,
+    pub signal_name: Option<String>,
+    pub user_id: Option<String>,
+    pub quantity: u64,
+    pub run: Option<Uuid>,
+    pub lines: Vec<PricedLine>,
+}
+
+impl PricedEvent {
+    /// The worst status of the lines.
+    pub fn status(&self) -> EventStatus {
+        EventStatus::worst(self.lines.iter().map(|line| line.status))
+    }
+
+    /// The sum of the priced lines; `None` when no line is priced.
+    pub fn total(&self) -> Option<Usd> {
+        let mut known = self.lines.iter().filter_map(|line| line.cost).peekable();
+        known.peek()?;
+        Some(known.fold(Usd::ZERO, |sum, cost| sum.checked_add(cost).unwrap_or(sum)))
+    }
+}
+
+/// The first instant of the UTC hour.
+pub fn hour_start(time: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(time.year(), time.month(), time.day(), time.hour(), 0, 0)
+        .single()
+        .unwrap_or(time)
+}
+
+/// The first instant of the UTC calendar month.
+pub fn month_start(time: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(time.year(), time.month(), 1, 0, 0, 0)
+        .single()
+        .unwrap_or(time)
+}
+
+/// Token counts by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tokens {
+    pub input: i64,
+    pub output: i64,
+    pub cached_input: i64,
+    pub cache_creation: i64,
+    pub reasoning: i64,
+}
+
+impl Tokens {
+    fn of(usage: &Usage, sign: i64) -> Self {
+        let count =
+            |value: Option<u64>| sign * value.map_or(0, |v| i64::try_from(v).unwrap_or(i64::MAX));
+        Self {
+            input: count(usage.input_tokens),
+            output: count(usage.output_tokens),
+            cached_input: count(usage.cached_input_tokens),
+            cache_creation: count(usage.cache_creation_tokens),
+            reasoning: count(usage.reasoning_tokens),
+        }
+    }
+
+    fn add(&mut self, other: Tokens) {
+        self.input += other.input;
+        self.output += other.output;
+        self.cached_input += other.cached_input;
+        self.cache_creation += other.cache_creation;
+        self.reasoning += other.reasoning;
+    }
+}
+
+/// The attribution of an hourly event row.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EventKey {
+    pub hour_start: DateTime<Utc>,
+    pub customer_id: String,
+    pub plan_name: String,
+    pub agent_code: String,
+    pub signal_name: String,
+    pub user_id: String,
+}
+
+/// Event-level figures of an hour and attribution.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventFigures {
+    pub events: i64,
+    pub quantity: i64,
+    pub cost_e10: i64,
+    pub unpriced_events: i64,
+    pub missing_volume_events: i64,
+    pub runs_started: i64,
+}
+
+/// The attribution of an hourly line row: the event's, plus provider and model as reported.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LineKey {
+    pub event: EventKey,
+    pub provider: String,
+    pub model: String,
+}
+
+/// Line-level figures of an hour, attribution, provider and model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LineFigures {
+    pub lines: i64,
+    pub events: i64,
+    pub cost_e10: i64,
+    pub unpriced_lines: i64,
+    pub missing_volume_lines: i64,
+    pub tokens: Tokens,
+}
+
+/// The key budgets read: month, customer and agent.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SpendKey {
+    pub month_start: DateTime<Utc>,
+    pub customer_id: String,
+    pub agent_code: String,
+}
+
+/// What a run's totals change by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunFigures {
+    pub events: i64,
+    pub steps: i64,
+    pub cost_e10: i64,
+    pub unpriced_lines: i64,
+    pub tokens: Tokens,
+    pub first_event_time: Option<DateTime<Utc>>,
+    pub last_event_time: Option<DateTime<Utc>>,
+}
+
+/// What a run's per-model totals change by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunModelFigures {
+    pub steps: i64,
+    pub unpriced_steps: i64,
+    pub cost_e10: i64,
+    pub tokens: Tokens,
+}
+
+/// Every delta of a set of events, keyed in a fixed order so that concurrent writers lock rows in
+/// the same order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Deltas {
+    pub events: BTreeMap<EventKey, EventFigures>,
+    pub lines: BTreeMap<LineKey, LineFigures>,
+    pub spend: BTreeMap<SpendKey, i64>,
+    pub runs: BTreeMap<Uuid, RunFigures>,
+    pub run_models: BTreeMap<(Uuid, String, String), RunModelFigures>,
+}
+
+impl Deltas {
+    /// Adds an event's figures (`sign` 1), or takes them out (`sign` −1) before a repricing.
+    pub fn add_event(&mut self, event: &PricedEvent, sign: i64) {
+        let key = EventKey {
+            hour_start: hour_start(event.usage_time),
+            customer_id: event.customer_id.clone(),
+            plan_name: event.plan_name.clone().unwrap_or_default(),
+            agent_code: event.agent_code.clone(),
+            signal_name: event.signal_name.clone().unwrap_or_default(),
+            user_id: event.user_id.clone().unwrap_or_default(),
+        };
+        let status = event.status();
+        let cost = event.total().map_or(0, Usd::e10);
+        let figures = self.events.entry(key.clone()).or_default();
+        figures.events += sign;
+        figures.quantity += sign * i64::try_from(event.quantity).unwrap_or(i64::MAX);
+        figures.cost_e10 += sign * cost;
+        figures.unpriced_events += sign * i64::from(status == EventStatus::NeedsCostBackfill);
+        figures.missing_volume_events += sign * i64::from(status == EventStatus::MissingVolumeData);
+
+        *self
+            .spend
+            .entry(SpendKey {
+                month_start: month_start(event.usage_time),
+                customer_id: event.customer_id.clone(),
+                agent_code: event.agent_code.clone(),
+            })
+            .or_default() += sign * cost;
+
+        let mut models_seen = BTreeSet::new();
+        for line in &event.lines {
+            let line_key = LineKey {
+                event: key.clone(),
+                provider: line.provider.clone(),
+                model: line.model.clone(),
+            };
+            let figures = self.lines.entry(line_key).or_default();
+            figures.lines += sign;
+            if models_seen.insert((line.provider.clone(), line.model.clone())) {
+                figures.events += sign;
+            }
+            figures.cost_e10 += sign * line.cost.map_or(0, Usd::e10);
+            figures.unpriced_lines +=
+                sign * i64::from(line.status == EventStatus::NeedsCostBackfill);
+            figures.missing_volume_lines +=
+                sign * i64::from(line.status == EventStatus::MissingVolumeData);
+            figures.tokens.add(Tokens::of(&line.usage, sign));
+        }
+
+        if let Some(run) = event.run {
+            let figures = self.runs.entry(run).or_default();
+            figures.events += sign;
+            figures.cost_e10 += sign * cost;
+            for line in &event.lines {
+                figures.steps += sign;
+                figures.unpriced_lines += sign * i64::from(line.cost.is_none());
+                figures.tokens.add(Tokens::of(&line.usage, sign));
+                let model = self
+                    .run_models
+                    .entry((run, line.provider.clone(), line.model.clone()))
+                    .or_default();
+                model.steps += sign;
+                model.unpriced_steps += sign * i64::from(line.cost.is_none());
+                model.cost_e10 += sign * line.cost.map_or(0, Usd::e10);
+                model.tokens.add(Tokens::of(&line.usage, sign));
+            }
+            // Times only widen; a repricing takes nothing out of them.
+            if sign > 0 {
+                let figures = self.runs.entry(run).or_default();
+                figures.first_event_time = Some(
+                    figures
+                        .first_event_time
+                        .map_or(event.usage_time, |t| t.min(event.usage_time)),
+                );
+                figures.last_event_time = Some(
+                    figures
+                        .last_event_time
+                        .map_or(event.usage_time, |t| t.max(event.usage_time)),
+                );
+            }
+        }
+    }
+
+    /// Counts a run started at `start_time` under the event attribution of its first event.
+    pub fn add_run_start(&mut self, event: &PricedEvent, start_time: DateTime<Utc>) {
+        let key = EventKey {
+            hour_start: hour_start(start_time),
+            customer_id: event.customer_id.clone(),
+            plan_name: event.plan_name.clone().unwrap_or_default(),
+            agent_code: event.agent_code.clone(),
+            signal_name: String::new(),
+            user_id: event.user_id.clone().unwrap_or_default(),
+        };
+        self.events.entry(key).or_default().runs_started += 1;
+    }
+
+    /// Drops rows whose every figure is zero (an event taken out and put back unchanged).
+    pub fn prune(&mut self) {
+        self.events
+            .retain(|_, figures| *figures != EventFigures::default());
+        self.lines
+            .retain(|_, figures| *figures != LineFigures::default());
+        self.spend.retain(|_, cost| *cost != 0);
+        self.run_models
+            .retain(|_, figures| *figures != RunModelFigures::default());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::pricing::Usage;
+
+    fn line(provider: &str, model: &str, cost: Option<i64>, input: u64) -> PricedLine {
+        PricedLine {
+            provider: provider.into(),
+            model: model.into(),
+            usage: Usage {
+                input_tokens: Some(input),
+                ..Usage::default()
+            },
+            manual_cost: None,
+            latency_ms: None,
+            call_status: None,
+            status: if cost.is_some() {
+                EventStatus::Processed
+            } else {
+                EventStatus::NeedsCostBackfill
+            },
+            cost: cost.map(Usd::from_e10),
+            items: Vec::new(),
+            priced_as: None,
+            error: None,
+        }
+    }
+
+    fn event(lines: Vec<PricedLine>) -> PricedEvent {
+        PricedEvent {
+            id: Uuid::now_v7(),
+            usage_time: "2026-11-29T10:42:00Z".parse().unwrap(),
+            customer_id: "acme".into(),
+            plan_name: Some("pro".into()),
+            agent_code: "support".into(),
+            signal_name: None,
+            user_id: None,
+            quantity: 2,
+            run: Some(Uuid::nil()),
+            lines,
+        }
+    }
+
+    #[test]
+    fn a_multi_model_event_counts_once_per_model_and_once_in_total() {
+        let event = event(vec![
+            line("openai", "gpt-4o", Some(100), 10),
+            line("openai", "gpt-4o", Some(50), 5),
+            line("acme", "x-1", None, 7),
+        ]);
+        assert_eq!(event.status(), EventStatus::NeedsCostBackfill);
+        assert_eq!(event.total(), Some(Usd::from_e10(150)));
+        let mut deltas = Deltas::default();
+        deltas.add_event(&event, 1);
+        let figures = deltas.events.values().next().unwrap();
+        assert_eq!(
+            (
+                figures.events,
+                figures.quantity,
+                figures.cost_e10,
+                figures.unpriced_events
+            ),
+            (1, 2, 150, 1)
+        );
+        assert_eq!(deltas.lines.len(), 2);
+        let gpt = deltas
+            .lines
+            .iter()
+            .find(|(key, _)| key.model == "gpt-4o")
+            .unwrap()
+            .1;
+        assert_eq!(
+            (gpt.lines, gpt.events, gpt.cost_e10, gpt.tokens.input),
+            (2, 1, 150, 15)
+        );
+        let run = deltas.runs[&Uuid::nil()];
+        assert_eq!(
+            (run.events, run.steps, run.cost_e10, run.unpriced_lines),
+            (1, 3, 150, 1)
+        );
+        assert_eq!(deltas.spend.values().copied().collect::<Vec<_>>(), [150]);
+        assert_eq!(
+            deltas.events.keys().next().unwrap().hour_start.to_rfc3339(),
+            "2026-11-29T10:00:00+00:00"
+        );
+        assert_eq!(
+            deltas.spend.keys().next().unwrap().month_start.to_rfc3339(),
+            "2026-11-01T00:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn a_repricing_moves_only_the_difference() {
+        let before = event(vec![line("acme", "x-1", None, 7)]);
+        let mut after = before.clone();
+        after.lines[0] = line("acme", "x-1", Some(70), 7);
+        let mut deltas = Deltas::default();
+        deltas.add_event(&before, -1);
+        deltas.add_event(&after, 1);
+        deltas.prune();
+        let figures = deltas.events.values().next().unwrap();
+        assert_eq!(
+            (figures.events, figures.cost_e10, figures.unpriced_events),
+            (0, 70, -1)
+        );
+        let run = deltas.runs[&Uuid::nil()];
+        assert_eq!(
+            (run.events, run.steps, run.cost_e10, run.unpriced_lines),
+            (0, 0, 70, -1)
+        );
+    }
+}

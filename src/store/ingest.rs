@@ -1,0 +1,842 @@
+//! Writes a batch of priced events in the caller's transaction: customers, agents, signals, plan
+//! periods and runs on the spot; then events, lines, cost items and the running totals. Rows are
+//! written in key order so that concurrent batches take locks in the same order.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ConnectionTrait,
+    sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
+};
+use uuid::Uuid;
+
+use super::{
+    StoreError,
+    sql::{Table, val},
+};
+use crate::domain::{
+    event::Plan,
+    ledger::{Deltas, PricedEvent},
+    money::Usd,
+    plan::PlanPeriod,
+};
+
+/// When a name (customer, agent or signal) was seen in a batch.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+    /// A customer's display name as last sent.
+    pub display_name: Option<String>,
+}
+
+impl Seen {
+    pub fn at(time: DateTime<Utc>) -> Self {
+        Self {
+            first: time,
+            last: time,
+            display_name: None,
+        }
+    }
+
+    /// Widens the times to cover `time`.
+    pub fn widen(&mut self, time: DateTime<Utc>) {
+        self.first = Ord::min(self.first, time);
+        self.last = Ord::max(self.last, time);
+    }
+}
+
+const SEEN_TIMES: [(&str, &str); 2] = [
+    (
+        "first_seen_time",
+        "CASE WHEN excluded.first_seen_time < {t}.first_seen_time THEN excluded.first_seen_time ELSE {t}.first_seen_time END",
+    ),
+    (
+        "last_seen_time",
+        "CASE WHEN excluded.last_seen_time > {t}.last_seen_time THEN excluded.last_seen_time ELSE {t}.last_seen_time END",
+    ),
+];
+
+/// Creates the customers not known yet and widens the seen times of the others; returns the row id
+/// of every customer id.
+pub async fn upsert_customers(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    seen: &BTreeMap<String, Seen>,
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, Uuid>, StoreError> {
+    let table = Table {
+        name: "customers",
+        columns: &[
+            "id",
+            "project_id",
+            "customer_id",
+            "display_name",
+            "aliases",
+            "create_time",
+            "first_seen_time",
+            "last_seen_time",
+        ],
+    };
+    let rows = seen.iter().map(|(customer_id, seen)| {
+        vec![
+            val(Uuid::now_v7()),
+            val(project_id),
+            val(customer_id.clone()),
+            val(seen.display_name.clone()),
+            val(serde_json::json!([])),
+            val(now),
+            val(seen.first),
+            val(seen.last),
+        ]
+    });
+    let mut updates = seen_time_updates("customers");
+    updates.push((
+        "display_name",
+        Expr::cust("COALESCE(excluded.display_name, customers.display_name)"),
+    ));
+    upsert_returning_ids(
+        db,
+        &table,
+        &["project_id", "customer_id"],
+        updates,
+        rows.collect(),
+        "customer_id",
+    )
+    .await
+}
+
+/// Creates the agents or signals not known yet and widens the seen times of the others; returns the
+/// row id of every name. `table` is `agents` (`agent_code`) or `signals` (`signal_name`).
+pub async fn upsert_names(
+    db: &impl ConnectionTrait,
+    table: &'static str,
+    name_column: &'static str,
+    project_id: Uuid,
+    seen: &BTreeMap<String, Seen>,
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, Uuid>, StoreError> {
+    let columns = [
+        "id",
+        "project_id",
+        name_column,
+        "create_time",
+        "first_seen_time",
+        "last_seen_time",
+    ];
+    let table_def = Table {
+        name: table,
+        columns: &columns,
+    };
+    let rows = seen
+        .iter()
+        .map(|(name, seen)| {
+            vec![
+                val(Uuid::now_v7()),
+                val(project_id),
+                val(name.clone()),
+                val(now),
+                val(seen.first),
+                val(seen.last),
+            ]
+        })
+        .collect();
+    upsert_returning_ids(
+        db,
+        &table_def,
+        &["project_id", name_column],
+        seen_time_updates(table),
+        rows,
+        name_column,
+    )
+    .await
+}
+
+fn seen_time_updates(table: &str) -> Vec<(&'static str, Expr)> {
+    SEEN_TIMES
+        .iter()
+        .map(|(column, sql)| (*column, Expr::cust(sql.replace("{t}", table))))
+        .collect()
+}
+
+async fn upsert_returning_ids(
+    db: &impl ConnectionTrait,
+    table: &Table<'_>,
+    keys: &[&str],
+    updates: Vec<(&'static str, Expr)>,
+    rows: Vec<Vec<Expr>>,
+    name_column: &str,
+) -> Result<HashMap<String, Uuid>, StoreError> {
+    let mut ids = HashMap::with_capacity(rows.len());
+    let per_statement = table.rows_per_statement();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(per_statement).collect();
+        let mut insert = table.insert(chunk);
+        let mut on_conflict = OnConflict::columns(keys.iter().map(|k| Alias::new(*k)));
+        on_conflict.values(
+            updates
+                .iter()
+                .map(|(column, expr)| (Alias::new(*column), expr.clone())),
+        );
+        insert
+            .on_conflict(on_conflict)
+            .returning(Query::returning().columns([Alias::new("id"), Alias::new(name_column)]));
+        for row in db.query_all(&insert).await? {
+            ids.insert(
+                row.try_get::<String>("", name_column)?,
+                row.try_get::<Uuid>("", "id")?,
+            );
+        }
+    }
+    Ok(ids)
+}
+
+/// The plan history of each customer, oldest first.
+pub async fn plan_periods(
+    db: &impl ConnectionTrait,
+    customer_refs: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<PlanPeriod>>, StoreError> {
+    use super::entities::customer_plan_periods as periods;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    let mut history: HashMap<Uuid, Vec<PlanPeriod>> = HashMap::new();
+    if customer_refs.is_empty() {
+        return Ok(history);
+    }
+    let rows = periods::Entity::find()
+        .filter(periods::Column::CustomerRef.is_in(customer_refs.iter().copied()))
+        .order_by_asc(periods::Column::StartTime)
+        .all(db)
+        .await?;
+    for row in rows {
+        history
+            .entry(row.customer_ref)
+            .or_default()
+            .push(PlanPeriod {
+                start_time: row.start_time,
+                plan: Plan {
+                    name: row.plan_name,
+                    monthly: Usd::from_e10(row.monthly_usd_e10),
+                },
+            });
+    }
+    Ok(history)
+}
+
+/// Starts plan periods (replacing one that starts at the same instant), then copies each
+/// customer's latest plan onto the customer row.
+pub async fn insert_plan_periods(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    periods: &[(Uuid, PlanPeriod)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if periods.is_empty() {
+        return Ok(());
+    }
+    let table = Table {
+        name: "customer_plan_periods",
+        columns: &[
+            "id",
+            "project_id",
+            "customer_ref",
+            "plan_name",
+            "monthly_usd_e10",
+            "start_time",
+            "create_time",
+        ],
+    };
+    let rows = periods.iter().map(|(customer_ref, period)| {
+        vec![
+            val(Uuid::now_v7()),
+            val(project_id),
+            val(*customer_ref),
+            val(period.plan.name.clone()),
+            val(period.plan.monthly.e10()),
+            val(period.start_time),
+            val(now),
+        ]
+    });
+    let mut insert = table.insert(rows);
+    insert.on_conflict(
+        OnConflict::columns([Alias::new("customer_ref"), Alias::new("start_time")])
+            .update_columns([Alias::new("plan_name"), Alias::new("monthly_usd_e10")])
+            .to_owned(),
+    );
+    db.execute(&insert).await?;
+
+    let customers: Vec<Uuid> = periods
+        .iter()
+        .map(|(customer_ref, _)| *customer_ref)
+        .collect();
+    let latest = |column: &str| {
+        Expr::cust(format!(
+            "(SELECT p.{column} FROM customer_plan_periods p WHERE p.customer_ref = customers.id \
+             ORDER BY p.start_time DESC LIMIT 1)"
+        ))
+    };
+    let update = Query::update()
+        .table(Alias::new("customers"))
+        .value(Alias::new("plan_name"), latest("plan_name"))
+        .value(
+            Alias::new("plan_monthly_usd_e10"),
+            latest("monthly_usd_e10"),
+        )
+        .and_where(Expr::col(Alias::new("id")).is_in(customers))
+        .to_owned();
+    db.execute(&update).await?;
+    Ok(())
+}
+
+/// A run as ingest needs it: its id and the attribution it supplies to its events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunRef {
+    pub id: Uuid,
+    pub customer_ref: Uuid,
+    pub customer_id: String,
+    pub agent_ref: Uuid,
+    pub agent_code: String,
+    pub user_id: Option<String>,
+}
+
+/// The project's runs with these caller run ids.
+pub async fn find_runs(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    run_keys: &[String],
+) -> Result<HashMap<String, RunRef>, StoreError> {
+    let mut runs = HashMap::new();
+    if run_keys.is_empty() {
+        return Ok(runs);
+    }
+    let (r, c, a) = (
+        Alias::new("runs"),
+        Alias::new("customers"),
+        Alias::new("agents"),
+    );
+    let select = Query::select()
+        .column((r.clone(), Alias::new("id")))
+        .column((r.clone(), Alias::new("run_key")))
+        .column((r.clone(), Alias::new("customer_ref")))
+        .column((c.clone(), Alias::new("customer_id")))
+        .column((r.clone(), Alias::new("agent_ref")))
+        .column((a.clone(), Alias::new("agent_code")))
+        .column((r.clone(), Alias::new("user_id")))
+        .from(r.clone())
+        .inner_join(
+            c.clone(),
+            Expr::col((c.clone(), Alias::new("id")))
+                .equals((r.clone(), Alias::new("customer_ref"))),
+        )
+        .inner_join(
+            a.clone(),
+            Expr::col((a.clone(), Alias::new("id"))).equals((r.clone(), Alias::new("agent_ref"))),
+        )
+        .and_where(Expr::col((r.clone(), Alias::new("project_id"))).eq(project_id))
+        .and_where(Expr::col((r, Alias::new("run_key"))).is_in(run_keys.iter().cloned()))
+        .to_owned();
+    for row in db.query_all(&select).await? {
+        runs.insert(
+            row.try_get::<String>("", "run_key")?,
+            RunRef {
+                id: row.try_get("", "id")?,
+                customer_ref: row.try_get("", "customer_ref")?,
+                customer_id: row.try_get("", "customer_id")?,
+                agent_ref: row.try_get("", "agent_ref")?,
+                agent_code: row.try_get("", "agent_code")?,
+                user_id: row.try_get("", "user_id")?,
+            },
+        );
+    }
+    Ok(runs)
+}
+
+/// A run started by its first event.
+#[derive(Clone, Debug)]
+pub struct NewRun {
+    pub run_key: String,
+    pub customer_ref: Uuid,
+    pub agent_ref: Uuid,
+    pub user_id: Option<String>,
+    pub start_time: DateTime<Utc>,
+}
+
+/// Creates runs; one that another writer created meanwhile is left as it is. Returns the ids of
+/// the runs actually created.
+pub async fn insert_runs(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    runs: &[NewRun],
+) -> Result<HashSet<Uuid>, StoreError> {
+    let mut created = HashSet::new();
+    if runs.is_empty() {
+        return Ok(created);
+    }
+    let table = Table {
+        name: "runs",
+        columns: &[
+            "id",
+            "project_id",
+            "run_key",
+            "customer_ref",
+            "agent_ref",
+            "user_id",
+            "status",
+            "start_time",
+            "cancelled",
+        ],
+    };
+    let mut insert = table.insert(runs.iter().map(|run| {
+        vec![
+            val(Uuid::now_v7()),
+            val(project_id),
+            val(run.run_key.clone()),
+            val(run.customer_ref),
+            val(run.agent_ref),
+            val(run.user_id.clone()),
+            val("RUNNING"),
+            val(run.start_time),
+            val(false),
+        ]
+    }));
+    insert.on_conflict(
+        OnConflict::columns([Alias::new("project_id"), Alias::new("run_key")])
+            .do_nothing()
+            .to_owned(),
+    );
+    insert.returning_col(Alias::new("id"));
+    for row in db.query_all(&insert).await? {
+        created.insert(row.try_get::<Uuid>("", "id")?);
+    }
+    Ok(created)
+}
+
+/// The events already stored under these idempotency keys.
+pub async fn events_by_key(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    keys: &[String],
+) -> Result<HashMap<String, Uuid>, StoreError> {
+    use super::entities::cost_events;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    let mut found = HashMap::new();
+    if keys.is_empty() {
+        return Ok(found);
+    }
+    let rows: Vec<(Uuid, Option<String>)> = cost_events::Entity::find()
+        .select_only()
+        .column(cost_events::Column::Id)
+        .column(cost_events::Column::IdempotencyKey)
+        .filter(cost_events::Column::ProjectId.eq(project_id))
+        .filter(cost_events::Column::IdempotencyKey.is_in(keys.iter().cloned()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (id, key) in rows {
+        if let Some(key) = key {
+            found.insert(key, id);
+        }
+    }
+    Ok(found)
+}
+
+/// An event row to insert, with its resolved references.
+pub struct NewEvent<'a> {
+    pub event: &'a PricedEvent,
+    pub idempotency_key: Option<&'a str>,
+    pub customer_ref: Uuid,
+    pub agent_ref: Uuid,
+    pub signal_ref: Option<Uuid>,
+    pub metadata: Option<&'a serde_json::Value>,
+    pub receive_time: DateTime<Utc>,
+}
+
+/// Inserts events; an event whose idempotency key another writer stored first is skipped (the unique
+/// index decides, not a prior check). Returns the ids actually inserted.
+pub async fn insert_events(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    events: &[NewEvent<'_>],
+) -> Result<HashSet<Uuid>, StoreError> {
+    let table = Table {
+        name: "cost_events",
+        columns: &[
+            "id",
+            "project_id",
+            "idempotency_key",
+            "customer_ref",
+            "agent_ref",
+            "signal_ref",
+            "user_id",
+            "run_ref",
+            "plan_name",
+            "quantity",
+            "usage_time",
+            "receive_time",
+            "status",
+            "total_cost_e10",
+            "metadata",
+            "error",
+        ],
+    };
+    let mut inserted = HashSet::with_capacity(events.len());
+    let per_statement = table.rows_per_statement();
+    for chunk in events.chunks(per_statement) {
+        let mut insert = table.insert(chunk.iter().map(|new| {
+            let event = new.event;
+            let errors: Vec<&str> = event
+                .lines
+                .iter()
+                .filter_map(|line| line.error.as_deref())
+                .collect();
+            vec![
+                val(event.id),
+                val(project_id),
+                val(new.idempotency_key.map(str::to_owned)),
+                val(new.customer_ref),
+                val(new.agent_ref),
+                val(new.signal_ref),
+                val(event.user_id.clone()),
+                val(event.run),
+                val(event.plan_name.clone()),
+                val(i64::try_from(event.quantity).unwrap_or(i64::MAX)),
+                val(event.usage_time),
+                val(new.receive_time),
+                val(event.status().as_str()),
+                val(event.total().map(Usd::e10)),
+                val(new.metadata.cloned()),
+                val((!errors.is_empty()).then(|| errors.join("; "))),
+            ]
+        }));
+        insert.on_conflict(
+            OnConflict::columns([Alias::new("project_id"), Alias::new("idempotency_key")])
+                .do_nothing()
+                .to_owned(),
+        );
+        insert.returning_col(Alias::new("id"));
+        for row in db.query_all(&insert).await? {
+            inserted.insert(row.try_get::<Uuid>("", "id")?);
+        }
+    }
+    Ok(inserted)
+}
+
+/// Inserts the service lines and cost items of events just inserted.
+pub async fn insert_lines(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    events: &[&PricedEvent],
+) -> Result<(), StoreError> {
+    let lines_table = Table {
+        name: "service_lines",
+        columns: &[
+            "id",
+            "project_id",
+            "event_ref",
+            "line_index",
+            "provider",
+            "model",
+            "service_tier",
+            "input_tokens",
+            "output_tokens",
+            "cached_input_tokens",
+            "cache_creation_tokens",
+            "reasoning_tokens",
+            "quantity",
+            "manual_cost_e10",
+            "latency_ms",
+            "call_status",
+            "status",
+            "priced_provider",
+            "priced_model",
+            "cost_e10",
+        ],
+    };
+    let items_table = Table {
+        name: "line_cost_items",
+        columns: &[
+            "id",
+            "project_id",
+            "line_ref",
+            "dimension",
+            "service_tier",
+            "long_context",
+            "units",
+            "unit_price_usd",
+            "cost_e10",
+            "price_source",
+            "price_ref",
+            "price_effective_time",
+        ],
+    };
+    let count = |value: Option<u64>| value.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+    let mut lines = Vec::new();
+    let mut items = Vec::new();
+    for event in events {
+        for (index, line) in event.lines.iter().enumerate() {
+            let line_id = Uuid::now_v7();
+            let usage = &line.usage;
+            lines.push(vec![
+                val(line_id),
+                val(project_id),
+                val(event.id),
+                val(index as i64),
+                val(line.provider.clone()),
+                val(line.model.clone()),
+                val(usage.tier.as_str()),
+                val(count(usage.input_tokens)),
+                val(count(usage.output_tokens)),
+                val(count(usage.cached_input_tokens)),
+                val(count(usage.cache_creation_tokens)),
+                val(count(usage.reasoning_tokens)),
+                val(count(usage.quantity)),
+                val(line.manual_cost.map(Usd::e10)),
+                val(line.latency_ms),
+                val(line.call_status.clone()),
+                val(line.status.as_str()),
+                val(line
+                    .priced_as
+                    .as_ref()
+                    .map(|(provider, _)| provider.clone())),
+                val(line.priced_as.as_ref().map(|(_, model)| model.clone())),
+                val(line.cost.map(Usd::e10)),
+            ]);
+            for item in &line.items {
+                items.push(vec![
+                    val(Uuid::now_v7()),
+                    val(project_id),
+                    val(line_id),
+                    val(item.dimension.as_str()),
+                    val(item.tier.as_str()),
+                    val(item.long_context),
+                    val(i64::try_from(item.units).unwrap_or(i64::MAX)),
+                    val(item.unit_price.normalize().to_string()),
+                    val(item.cost.e10()),
+                    val(item.price.map_or("MANUAL", |price| price.source.as_str())),
+                    val(item.price.map(|price| price.id)),
+                    val(item.price.map(|price| price.effective_time)),
+                ]);
+            }
+        }
+    }
+    lines_table.insert_all(db, lines).await?;
+    items_table.insert_all(db, items).await?;
+    Ok(())
+}
+
+/// Adds the deltas to the running totals.
+pub async fn apply_deltas(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    deltas: &Deltas,
+) -> Result<(), StoreError> {
+    let event_keys = [
+        "project_id",
+        "hour_start",
+        "customer_id",
+        "plan_name",
+        "agent_code",
+        "signal_name",
+        "user_id",
+    ];
+    let event_values = [
+        "events",
+        "quantity",
+        "cost_e10",
+        "unpriced_events",
+        "missing_volume_events",
+        "runs_started",
+    ];
+    let columns: Vec<&str> = event_keys.iter().chain(&event_values).copied().collect();
+    let rows = deltas
+        .events
+        .iter()
+        .map(|(key, f)| {
+            vec![
+                val(project_id),
+                val(key.hour_start),
+                val(key.customer_id.clone()),
+                val(key.plan_name.clone()),
+                val(key.agent_code.clone()),
+                val(key.signal_name.clone()),
+                val(key.user_id.clone()),
+                val(f.events),
+                val(f.quantity),
+                val(f.cost_e10),
+                val(f.unpriced_events),
+                val(f.missing_volume_events),
+                val(f.runs_started),
+            ]
+        })
+        .collect();
+    Table {
+        name: "event_hourly",
+        columns: &columns,
+    }
+    .add_all(db, &event_keys, &event_values, rows)
+    .await?;
+
+    let token_columns = [
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "cache_creation_tokens",
+        "reasoning_tokens",
+    ];
+    let line_keys: Vec<&str> = event_keys
+        .iter()
+        .copied()
+        .chain(["provider", "model"])
+        .collect();
+    let line_values: Vec<&str> = [
+        "lines",
+        "events",
+        "cost_e10",
+        "unpriced_lines",
+        "missing_volume_lines",
+    ]
+    .into_iter()
+    .chain(token_columns)
+    .collect();
+    let columns: Vec<&str> = line_keys.iter().chain(&line_values).copied().collect();
+    let rows = deltas
+        .lines
+        .iter()
+        .map(|(key, f)| {
+            let k = &key.event;
+            vec![
+                val(project_id),
+                val(k.hour_start),
+                val(k.customer_id.clone()),
+                val(k.plan_name.clone()),
+                val(k.agent_code.clone()),
+                val(k.signal_name.clone()),
+                val(k.user_id.clone()),
+                val(key.provider.clone()),
+                val(key.model.clone()),
+                val(f.lines),
+                val(f.events),
+                val(f.cost_e10),
+                val(f.unpriced_lines),
+                val(f.missing_volume_lines),
+                val(f.tokens.input),
+                val(f.tokens.output),
+                val(f.tokens.cached_input),
+                val(f.tokens.cache_creation),
+                val(f.tokens.reasoning),
+            ]
+        })
+        .collect();
+    Table {
+        name: "line_hourly",
+        columns: &columns,
+    }
+    .add_all(db, &line_keys, &line_values, rows)
+    .await?;
+
+    let spend_keys = ["project_id", "month_start", "customer_id", "agent_code"];
+    let rows = deltas
+        .spend
+        .iter()
+        .map(|(key, cost)| {
+            vec![
+                val(project_id),
+                val(key.month_start),
+                val(key.customer_id.clone()),
+                val(key.agent_code.clone()),
+                val(*cost),
+            ]
+        })
+        .collect();
+    let columns: Vec<&str> = spend_keys.iter().copied().chain(["cost_e10"]).collect();
+    Table {
+        name: "monthly_spend",
+        columns: &columns,
+    }
+    .add_all(db, &spend_keys, &["cost_e10"], rows)
+    .await?;
+
+    let model_keys = ["run_ref", "provider", "model"];
+    let model_values: Vec<&str> = ["steps", "unpriced_steps", "cost_e10"]
+        .into_iter()
+        .chain(token_columns)
+        .collect();
+    let columns: Vec<&str> = ["project_id"]
+        .into_iter()
+        .chain(model_keys)
+        .chain(model_values.iter().copied())
+        .collect();
+    let rows = deltas
+        .run_models
+        .iter()
+        .map(|((run, provider, model), f)| {
+            vec![
+                val(project_id),
+                val(*run),
+                val(provider.clone()),
+                val(model.clone()),
+                val(f.steps),
+                val(f.unpriced_steps),
+                val(f.cost_e10),
+                val(f.tokens.input),
+                val(f.tokens.output),
+                val(f.tokens.cached_input),
+                val(f.tokens.cache_creation),
+                val(f.tokens.reasoning),
+            ]
+        })
+        .collect();
+    Table {
+        name: "run_model_totals",
+        columns: &columns,
+    }
+    .add_all(db, &model_keys, &model_values, rows)
+    .await?;
+
+    for (run, f) in &deltas.runs {
+        let col = |name: &str| Expr::col(Alias::new(name));
+        let add = |name: &'static str, delta: i64| (Alias::new(name), col(name).add(delta));
+        let mut update = Query::update();
+        update.table(Alias::new("runs")).values([
+            add("event_count", f.events),
+            add("step_count", f.steps),
+            add("total_cost_e10", f.cost_e10),
+            add("unpriced_lines", f.unpriced_lines),
+            add("input_tokens", f.tokens.input),
+            add("output_tokens", f.tokens.output),
+            add("cached_input_tokens", f.tokens.cached_input),
+            add("cache_creation_tokens", f.tokens.cache_creation),
+            add("reasoning_tokens", f.tokens.reasoning),
+        ]);
+        if let Some(first) = f.first_event_time {
+            update.value(
+                Alias::new("first_event_time"),
+                Expr::case(
+                    col("first_event_time")
+                        .is_null()
+                        .or(col("first_event_time").gt(first)),
+                    first,
+                )
+                .finally(col("first_event_time")),
+            );
+        }
+        if let Some(last) = f.last_event_time {
+            update.value(
+                Alias::new("last_event_time"),
+                Expr::case(
+                    col("last_event_time")
+                        .is_null()
+                        .or(col("last_event_time").lt(last)),
+                    last,
+                )
+                .finally(col("last_event_time")),
+            );
+        }
+        update
+            .and_where(col("id").eq(*run))
+            .and_where(col("project_id").eq(project_id));
+        db.execute(&update).await?;
+    }
+    Ok(())
+}

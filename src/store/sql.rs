@@ -1,0 +1,83 @@
+//! Small builders shared by the repositories: multi-row inserts cut into chunks both databases
+//! accept, and "add to the running total" upserts.
+
+use sea_orm::{
+    ConnectionTrait, DbErr,
+    sea_query::{Alias, Expr, ExprTrait, InsertStatement, OnConflict, Query},
+};
+
+/// Bound parameters per statement: SQLite accepts 32,766 and PostgreSQL 65,535.
+const MAX_PARAMETERS: usize = 30_000;
+
+/// A table and its columns, for multi-row inserts.
+pub struct Table<'a> {
+    pub name: &'a str,
+    pub columns: &'a [&'a str],
+}
+
+impl Table<'_> {
+    /// An `INSERT` of `rows` (each with one value per column) with no conflict handling.
+    pub fn insert(&self, rows: impl IntoIterator<Item = Vec<Expr>>) -> InsertStatement {
+        let mut insert = Query::insert();
+        insert
+            .into_table(Alias::new(self.name))
+            .columns(self.columns.iter().map(|c| Alias::new(*c)));
+        for row in rows {
+            insert.values_panic(row);
+        }
+        insert
+    }
+
+    /// How many rows fit in one statement.
+    pub fn rows_per_statement(&self) -> usize {
+        (MAX_PARAMETERS / self.columns.len().max(1)).max(1)
+    }
+
+    /// Inserts every row, in as many statements as the parameter limit needs.
+    pub async fn insert_all(
+        &self,
+        db: &impl ConnectionTrait,
+        rows: Vec<Vec<Expr>>,
+    ) -> Result<(), DbErr> {
+        let per_statement = self.rows_per_statement();
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<_> = rows.by_ref().take(per_statement).collect();
+            db.execute(&self.insert(chunk)).await?;
+        }
+        Ok(())
+    }
+
+    /// Upserts rows that add their `values` columns to the stored ones on a `keys` conflict:
+    /// `ON CONFLICT (keys) DO UPDATE SET v = table.v + excluded.v`. Rows must have distinct keys.
+    pub async fn add_all(
+        &self,
+        db: &impl ConnectionTrait,
+        keys: &[&str],
+        values: &[&str],
+        rows: Vec<Vec<Expr>>,
+    ) -> Result<(), DbErr> {
+        let mut on_conflict = OnConflict::columns(keys.iter().map(|k| Alias::new(*k)));
+        for value in values {
+            on_conflict.value(
+                Alias::new(*value),
+                Expr::col((Alias::new(self.name), Alias::new(*value)))
+                    .add(Expr::col((Alias::new("excluded"), Alias::new(*value)))),
+            );
+        }
+        let per_statement = self.rows_per_statement();
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<_> = rows.by_ref().take(per_statement).collect();
+            let mut insert = self.insert(chunk);
+            insert.on_conflict(on_conflict.clone());
+            db.execute(&insert).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A value for a bound parameter.
+pub fn val(value: impl Into<sea_orm::Value>) -> Expr {
+    Expr::val(value.into())
+}
