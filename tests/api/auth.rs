@@ -114,7 +114,7 @@ async fn unimplemented_calls_say_so_after_authentication(backend: Backend) {
     let request = GetNeedsAttentionRequest::default();
     let mut anonymous = ReportsClient::with_interceptor(app.channel.clone(), ApiKey::none());
     let status = anonymous
-        .get_needs_attention(request.clone())
+        .get_needs_attention(request)
         .await
         .expect_err("no key");
     assert_eq!(
