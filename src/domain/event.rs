@@ -98,7 +98,7 @@ pub struct EventInput {
 }
 
 /// The raw counts of a service line as a caller sent them.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RawCounts {
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,

@@ -78,6 +78,31 @@ impl Usd {
     }
 }
 
+/// Decimal places a unit price may have (per-token prices are small).
+pub const UNIT_PRICE_SCALE: u32 = 18;
+
+/// Parses a unit price such as `"0.0000025"`: plain notation, not negative, at most 18 decimal
+/// places. Unit prices are never summed, so they keep every digit given.
+pub fn parse_unit_price(text: &str) -> Result<rust_decimal::Decimal, String> {
+    let text = text.trim();
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let plain = !whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && fraction.bytes().all(|b| b.is_ascii_digit())
+        && !(text.contains('.') && fraction.is_empty());
+    if !plain {
+        return Err(format!(
+            "{text:?} is not a non-negative decimal number such as \"0.0000025\""
+        ));
+    }
+    if fraction.len() > UNIT_PRICE_SCALE as usize {
+        return Err(format!(
+            "{text:?} has more than {UNIT_PRICE_SCALE} decimal places"
+        ));
+    }
+    Decimal::from_str_exact(text).map_err(|_| format!("{text:?} is too large"))
+}
+
 /// Always 10 decimal places: `"0.0022500000"`.
 impl fmt::Display for Usd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -123,6 +148,23 @@ mod tests {
             "+1",
         ] {
             assert!(Usd::parse(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn unit_prices_keep_every_digit() {
+        assert_eq!(
+            parse_unit_price("0.000000125").unwrap().to_string(),
+            "0.000000125"
+        );
+        assert_eq!(
+            parse_unit_price("0.000000000000000001")
+                .unwrap()
+                .to_string(),
+            "0.000000000000000001"
+        );
+        for text in ["-1", "1e-7", "", "0.0000000000000000001", "abc"] {
+            assert!(parse_unit_price(text).is_err(), "{text}");
         }
     }
 

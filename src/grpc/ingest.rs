@@ -19,12 +19,12 @@ use super::{
 use crate::{
     domain::{
         DomainError, FieldViolation,
-        event::{EventStatus, MAX_BATCH_RECORDS},
+        event::{EventStatus, MAX_BATCH_RECORDS, RawCounts},
         page_token::{self, PageLimits},
         tenant::Tenant,
     },
     pb::{self, ingest_server::Ingest},
-    service::ingest::IngestService,
+    service::{ingest::IngestService, pricing::PricingService},
     store::{self, events::EventFilter},
 };
 
@@ -41,11 +41,20 @@ const STREAM_BUFFER: usize = 4;
 pub struct IngestApi {
     db: DatabaseConnection,
     service: Arc<IngestService>,
+    pricing: Arc<PricingService>,
 }
 
 impl IngestApi {
-    pub fn new(db: DatabaseConnection, service: Arc<IngestService>) -> Self {
-        Self { db, service }
+    pub fn new(
+        db: DatabaseConnection,
+        service: Arc<IngestService>,
+        pricing: Arc<PricingService>,
+    ) -> Self {
+        Self {
+            db,
+            service,
+            pricing,
+        }
     }
 }
 
@@ -139,6 +148,41 @@ impl Ingest for IngestApi {
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn fill_volume(
+        &self,
+        request: Request<pb::FillVolumeRequest>,
+    ) -> Result<Response<pb::FillVolumeResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let pb::FillVolumeRequest {
+            event_id,
+            line_index,
+            input_tokens,
+            output_tokens,
+            cached_input_tokens,
+            cache_creation_tokens,
+            reasoning_tokens,
+            quantity,
+        } = request.into_inner();
+        let event_id =
+            id(&event_id, "event_id", "event").map_err(|v| DomainError::Invalid(vec![v]))?;
+        let counts = RawCounts {
+            input_tokens,
+            output_tokens,
+            cached_input_tokens,
+            cache_creation_tokens,
+            reasoning_tokens,
+            quantity,
+        };
+        let event = self
+            .pricing
+            .fill_volume(tenant, event_id, line_index as usize, counts)
+            .await?;
+        Ok(Response::new(pb::FillVolumeResponse {
+            event: Some(cost_event(event)),
+        }))
     }
 
     #[tracing::instrument(skip_all)]

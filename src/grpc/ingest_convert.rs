@@ -194,7 +194,7 @@ fn customer_ref(
 }
 
 /// Reads one service line; `None` when it has violations (already recorded).
-fn line(
+pub fn line(
     service: pb::ServiceUsage,
     prefix: &str,
     violations: &mut Vec<FieldViolation>,

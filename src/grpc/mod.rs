@@ -23,7 +23,7 @@ use crate::pb::{
     budgets_server::BudgetsServer, directory_server::DirectoryServer, ingest_server::IngestServer,
     pricing_server::PricingServer, reports_server::ReportsServer, runs_server::RunsServer,
 };
-use crate::service::{ingest::IngestService, price_book::PriceBook};
+use crate::service::{ingest::IngestService, price_book::PriceBook, pricing::PricingService};
 
 /// The largest message a caller may send: 4 MiB (a full 100-record batch with metadata fits).
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -46,6 +46,7 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub prices: Arc<PriceBook>,
     pub ingest: Arc<IngestService>,
+    pub pricing: Arc<PricingService>,
 }
 
 impl AppState {
@@ -53,7 +54,13 @@ impl AppState {
     pub fn new(db: DatabaseConnection) -> Self {
         let prices = Arc::new(PriceBook::empty());
         let ingest = Arc::new(IngestService::new(db.clone(), prices.clone()));
-        Self { db, prices, ingest }
+        let pricing = Arc::new(PricingService::new(db.clone(), prices.clone()));
+        Self {
+            db,
+            prices,
+            ingest,
+            pricing,
+        }
     }
 }
 
@@ -62,8 +69,12 @@ pub fn add_services(router: Router<Layers>, state: &AppState) -> Router<Layers> 
     let db = &state.db;
     router
         .add_service(
-            IngestServer::new(ingest::IngestApi::new(db.clone(), state.ingest.clone()))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            IngestServer::new(ingest::IngestApi::new(
+                db.clone(),
+                state.ingest.clone(),
+                state.pricing.clone(),
+            ))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(
             RunsServer::new(runs::RunsApi::new(db.clone()))
@@ -74,8 +85,12 @@ pub fn add_services(router: Router<Layers>, state: &AppState) -> Router<Layers> 
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(
-            PricingServer::new(pricing::PricingApi::new(db.clone()))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            PricingServer::new(pricing::PricingApi::new(
+                db.clone(),
+                state.pricing.clone(),
+                state.prices.clone(),
+            ))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(
             DirectoryServer::new(directory::DirectoryApi::new(db.clone()))

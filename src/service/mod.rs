@@ -4,3 +4,5 @@
 pub mod budgets;
 pub mod ingest;
 pub mod price_book;
+pub mod pricing;
+pub mod repricing;

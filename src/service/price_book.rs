@@ -138,6 +138,11 @@ impl PriceBook {
         Ok(())
     }
 
+    /// The token convention of a provider, as the catalog records it.
+    pub fn convention(&self, provider: &str) -> Convention {
+        self.current().convention(provider)
+    }
+
     fn current(&self) -> Arc<CatalogIndex> {
         self.index
             .read()
@@ -189,16 +194,9 @@ impl ProjectPrices {
     /// Resolves a provider+model as sent (normalized) at `at`: the project's mapping first, then
     /// the project's prices over the catalog's, then the catalog's alias of the model.
     pub fn resolve(&self, provider: &str, model: &str, at: DateTime<Utc>) -> Resolved {
-        let catalog_provider = self.catalog.provider(provider);
-        let mapped = self
-            .mappings
-            .get(&(provider.to_owned(), model.to_owned()))
-            .or_else(|| {
-                self.mappings
-                    .get(&(catalog_provider.clone(), model.to_owned()))
-            })
-            .cloned();
-        let (provider, model) = mapped.unwrap_or((catalog_provider, model.to_owned()));
+        let mapped = self.mapping_of(provider, model).cloned();
+        let (provider, model) =
+            mapped.unwrap_or_else(|| (self.catalog.provider(provider), model.to_owned()));
         let convention = self.catalog.convention(&provider);
         let mut rates = self.rates_at(&provider, &model, at);
         let mut priced_model = model.clone();
@@ -215,6 +213,26 @@ impl ProjectPrices {
             rates,
         });
         Resolved { prices, convention }
+    }
+
+    /// The mapping the project has for a provider+model as sent, if any.
+    pub fn mapping_of(&self, provider: &str, model: &str) -> Option<&ServiceName> {
+        let catalog_provider = self.catalog.provider(provider);
+        self.mappings
+            .get(&(provider.to_owned(), model.to_owned()))
+            .or_else(|| self.mappings.get(&(catalog_provider, model.to_owned())))
+    }
+
+    /// Whether the provider+model has prices at `at` without any mapping: its own, the project's,
+    /// or its catalog base model's.
+    pub fn priced_without_mapping(&self, provider: &str, model: &str, at: DateTime<Utc>) -> bool {
+        let provider = self.catalog.provider(provider);
+        !self.rates_at(&provider, model, at).is_empty()
+            || self
+                .catalog
+                .aliases
+                .get(&(provider.clone(), model.to_owned()))
+                .is_some_and(|base| !self.rates_at(&provider, base, at).is_empty())
     }
 
     /// The rates in force at `at`: for each dimension, tier and threshold the latest row that started

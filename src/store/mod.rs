@@ -8,6 +8,8 @@ mod error;
 pub mod events;
 pub mod ingest;
 pub mod prices;
+pub mod pricing_admin;
+pub mod repricing;
 mod sql;
 
 use std::time::Duration;

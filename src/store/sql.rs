@@ -81,3 +81,43 @@ impl Table<'_> {
 pub fn val(value: impl Into<sea_orm::Value>) -> Expr {
     Expr::val(value.into())
 }
+
+/// Bound parameters of a hand-written statement, numbered (`$1` on PostgreSQL, `?1` on SQLite) so
+/// that one value may be referred to more than once.
+pub struct Params {
+    backend: sea_orm::DbBackend,
+    values: Vec<sea_orm::Value>,
+}
+
+impl Params {
+    pub fn new(backend: sea_orm::DbBackend) -> Self {
+        Self {
+            backend,
+            values: Vec::new(),
+        }
+    }
+
+    /// Binds a value and returns its placeholder.
+    pub fn bind(&mut self, value: impl Into<sea_orm::Value>) -> String {
+        self.values.push(value.into());
+        match self.backend {
+            sea_orm::DbBackend::Postgres => format!("${}", self.values.len()),
+            _ => format!("?{}", self.values.len()),
+        }
+    }
+
+    /// The statement with its values.
+    pub fn statement(&self, sql: String) -> sea_orm::Statement {
+        sea_orm::Statement::from_sql_and_values(self.backend, sql, self.values.clone())
+    }
+
+    /// How many values are bound.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Drops the values bound after the first `len`.
+    pub fn truncate(&mut self, len: usize) {
+        self.values.truncate(len);
+    }
+}

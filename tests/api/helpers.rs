@@ -10,7 +10,9 @@ use tally::{
     config::Settings,
     domain::api_key::{ApiKeyKind, GeneratedKey},
     grpc::in_flight::InFlight,
-    pb::{budgets_client::BudgetsClient, ingest_client::IngestClient},
+    pb::{
+        budgets_client::BudgetsClient, ingest_client::IngestClient, pricing_client::PricingClient,
+    },
     startup::App,
     store,
 };
@@ -283,6 +285,73 @@ impl TestApp {
     pub fn ingest(&self, key: &str) -> IngestClient<InterceptedService<Channel, ApiKey>> {
         IngestClient::with_interceptor(self.channel.clone(), ApiKey::bearer(key))
             .max_decoding_message_size(16 * 1024 * 1024)
+    }
+
+    /// The Pricing client, calling with `key`.
+    pub fn pricing(&self, key: &str) -> PricingClient<InterceptedService<Channel, ApiKey>> {
+        PricingClient::with_interceptor(self.channel.clone(), ApiKey::bearer(key))
+    }
+
+    /// Checks that the running totals equal what the stored events add up to: the hourly and monthly
+    /// aggregates and the run totals against sums over `cost_events` and `service_lines`.
+    pub async fn assert_totals_match_events(&self) {
+        let db = self.database.connect().await;
+        let one = |sql: &'static str| {
+            let db = db.clone();
+            async move {
+                let row = db
+                    .query_one_raw(sea_orm::Statement::from_string(
+                        db.get_database_backend(),
+                        sql,
+                    ))
+                    .await
+                    .expect(sql)
+                    .expect("a row");
+                row.try_get_by_index::<i64>(0).expect(sql)
+            }
+        };
+        let pairs = [
+            (
+                "SELECT CAST(COALESCE(SUM(total_cost_e10), 0) AS BIGINT) FROM cost_events",
+                "SELECT CAST(COALESCE(SUM(cost_e10), 0) AS BIGINT) FROM event_hourly",
+            ),
+            (
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM cost_events",
+                "SELECT CAST(COALESCE(SUM(events), 0) AS BIGINT) FROM event_hourly",
+            ),
+            (
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM cost_events WHERE status = 'NEEDS_COST_BACKFILL'",
+                "SELECT CAST(COALESCE(SUM(unpriced_events), 0) AS BIGINT) FROM event_hourly",
+            ),
+            (
+                "SELECT CAST(COALESCE(SUM(cost_e10), 0) AS BIGINT) FROM service_lines",
+                "SELECT CAST(COALESCE(SUM(cost_e10), 0) AS BIGINT) FROM line_hourly",
+            ),
+            (
+                "SELECT CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT) FROM service_lines",
+                "SELECT CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT) FROM line_hourly",
+            ),
+            (
+                "SELECT CAST(COALESCE(SUM(total_cost_e10), 0) AS BIGINT) FROM cost_events",
+                "SELECT CAST(COALESCE(SUM(cost_e10), 0) AS BIGINT) FROM monthly_spend",
+            ),
+            (
+                "SELECT CAST(COALESCE(SUM(total_cost_e10), 0) AS BIGINT) FROM cost_events WHERE run_ref IS NOT NULL",
+                "SELECT CAST(COALESCE(SUM(total_cost_e10), 0) AS BIGINT) FROM runs",
+            ),
+            (
+                "SELECT CAST(COALESCE(SUM(cost_e10), 0) AS BIGINT) FROM service_lines l JOIN cost_events e ON e.id = l.event_ref WHERE e.run_ref IS NOT NULL",
+                "SELECT CAST(COALESCE(SUM(cost_e10), 0) AS BIGINT) FROM run_model_totals",
+            ),
+        ];
+        for (events, totals) in pairs {
+            assert_eq!(
+                one(events).await,
+                one(totals).await,
+                "{events}  vs  {totals}"
+            );
+        }
+        db.close().await.ok();
     }
 
     /// Waits (watching health, not sleeping) until the server reports SERVING.

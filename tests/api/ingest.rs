@@ -266,6 +266,7 @@ async fn each_status_and_the_worst_line_rule(backend: Backend) {
     };
     let result = one(&app, only_missing_and_priced).await;
     assert_eq!(status(&result), pb::EventStatus::MissingVolumeData);
+    app.assert_totals_match_events().await;
 }
 
 async fn every_violation_of_a_record_is_listed_and_spares_the_batch(backend: Backend) {
@@ -510,6 +511,7 @@ async fn duplicates_across_concurrent_streams_are_written_once(backend: Backend)
         token = page.next_page_token;
     }
     assert_eq!(stored, 200, "nothing written twice");
+    app.assert_totals_match_events().await;
 }
 
 async fn a_stream_ends_on_an_oversized_batch_after_answering_the_earlier_ones(backend: Backend) {
@@ -656,6 +658,7 @@ async fn events_name_runs_and_carry_plans(backend: Backend) {
         .expect("list")
         .into_inner();
     assert_eq!(in_window.events.len(), 1);
+    app.assert_totals_match_events().await;
 }
 
 async fn a_project_never_sees_another_projects_events(backend: Backend) {

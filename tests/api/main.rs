@@ -8,6 +8,7 @@ mod health;
 mod helpers;
 mod ingest;
 mod migrations;
+mod pricing;
 mod reflection;
 mod shutdown;
 mod telemetry;

@@ -1,0 +1,90 @@
+//! Prices stored events again when what they lacked arrives: counts (`FillVolume`), a mapping
+//! (`MapModel`) or a project price (`SetPrice`). Only lines still without a cost are recomputed;
+//! priced lines keep their cost.
+
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseTransaction;
+use uuid::Uuid;
+
+use super::{ingest::price_one, price_book::ProjectPrices};
+use crate::{
+    domain::{
+        event::{EventStatus, LineInput},
+        ledger::{PricedEvent, PricedLine},
+    },
+    store::{
+        StoreError,
+        events::StoredEvent,
+        repricing::{self, Cause},
+    },
+};
+
+/// Why and when events are repriced.
+pub struct Reason {
+    pub cause: Cause,
+    pub detail: String,
+    pub time: DateTime<Utc>,
+}
+
+/// Prices the unpriced lines of `events` that `selects` picks, with `prices`; writes the events that
+/// changed, with a repricing record giving the reason. Returns how many changed.
+pub async fn reprice(
+    txn: &DatabaseTransaction,
+    project_id: Uuid,
+    prices: &ProjectPrices,
+    events: Vec<StoredEvent>,
+    selects: impl Fn(&PricedLine) -> bool,
+    reason: &Reason,
+) -> Result<usize, StoreError> {
+    let mut changes = Vec::new();
+    for stored in events {
+        let old = stored.priced;
+        let new = repriced(&old, prices, &selects);
+        if !same_pricing(&old, &new) {
+            changes.push((old, new));
+        }
+    }
+    repricing::rewrite(
+        txn,
+        project_id,
+        &changes,
+        reason.cause,
+        &reason.detail,
+        reason.time,
+    )
+    .await?;
+    Ok(changes.len())
+}
+
+/// Whether two versions of an event are priced alike (a new reason for the same gap is no change).
+fn same_pricing(old: &PricedEvent, new: &PricedEvent) -> bool {
+    old.lines.iter().zip(&new.lines).all(|(a, b)| {
+        (a.status, a.cost, &a.items, &a.priced_as, a.usage)
+            == (b.status, b.cost, &b.items, &b.priced_as, b.usage)
+    })
+}
+
+/// The event with its selected unpriced lines priced again.
+pub fn repriced(
+    event: &PricedEvent,
+    prices: &ProjectPrices,
+    selects: impl Fn(&PricedLine) -> bool,
+) -> PricedEvent {
+    let mut new = event.clone();
+    for (index, line) in new.lines.iter_mut().enumerate() {
+        if line.status == EventStatus::Processed || !selects(line) {
+            continue;
+        }
+        let input = LineInput {
+            provider: line.provider.clone(),
+            model: line.model.clone(),
+            usage: line.usage,
+            manual_cost: line.manual_cost,
+            latency_ms: line.latency_ms,
+            call_status: line.call_status.clone(),
+        };
+        let resolved = prices.resolve(&line.provider, &line.model, event.usage_time);
+        *line = price_one(index, &input, resolved.prices);
+    }
+    new
+}
