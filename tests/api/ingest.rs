@@ -711,4 +711,64 @@ crate::on_both_databases!(
     a_stream_ends_on_an_oversized_batch_after_answering_the_earlier_ones,
     events_name_runs_and_carry_plans,
     a_project_never_sees_another_projects_events,
+    duplicates_across_two_servers_are_written_once,
 );
+
+/// Two server processes on one database (the second started over the first's database): the same
+/// records sent to both at once are written once.
+async fn duplicates_across_two_servers_are_written_once(backend: Backend) {
+    let first = spawn_app(backend).await;
+    let second = crate::helpers::spawn_app_on(first.database.alias()).await;
+    let records: Vec<EventRecord> = (0..50)
+        .map(|n| {
+            record(
+                &format!("twin-{n}"),
+                llm("openai", "gpt-4o-mini", Some(100 + n), Some(10)),
+            )
+        })
+        .collect();
+    let send = |app: &TestApp, key: &str| {
+        let mut client = app.ingest(key);
+        let records = records.clone();
+        async move {
+            client
+                .record_batch(RecordBatchRequest { records })
+                .await
+                .expect("batch")
+                .into_inner()
+                .results
+        }
+    };
+    let (from_first, from_second) = tokio::join!(
+        send(&first, &first.secret_key),
+        send(&second, &first.secret_key)
+    );
+    let duplicates = from_first
+        .iter()
+        .chain(&from_second)
+        .filter(|result| result.duplicate)
+        .count();
+    assert_eq!(
+        duplicates, 50,
+        "each record is a duplicate on exactly one of the two servers"
+    );
+    for (a, b) in from_first.iter().zip(&from_second) {
+        assert!(a.stored && b.stored);
+        assert_eq!(
+            a.event_id, b.event_id,
+            "both answers name the one stored event"
+        );
+        assert_eq!(a.total_cost_usd, b.total_cost_usd);
+    }
+    let listed = first
+        .ingest(&first.secret_key)
+        .list_events(ListEventsRequest {
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.events.len(), 50);
+    first.assert_totals_match_events().await;
+}
