@@ -81,6 +81,25 @@ pub struct LineInput {
     pub call_status: Option<String>,
 }
 
+/// Whether a record carried one service (`service`) or a list (`services`): it names the lines'
+/// fields in violations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    Single,
+    Multi,
+}
+
+impl Shape {
+    /// The path of line `index` in the record, ending with a dot: `service.` or
+    /// `services.services[2].`.
+    pub fn line_path(self, index: usize) -> String {
+        match self {
+            Self::Single => "service.".to_owned(),
+            Self::Multi => format!("services.services[{index}]."),
+        }
+    }
+}
+
 /// A record that passed every check that needs no stored state. Whether it may lack customer and
 /// agent depends on its run, which only the store knows.
 #[derive(Clone, Debug, PartialEq)]
@@ -94,6 +113,7 @@ pub struct EventInput {
     pub run_id: Option<String>,
     pub usage_time: DateTime<Utc>,
     pub metadata: Option<serde_json::Value>,
+    pub shape: Shape,
     pub lines: Vec<LineInput>,
 }
 

@@ -7,7 +7,7 @@ use super::convert::{struct_to_json, time};
 use crate::{
     domain::{
         FieldViolation,
-        event::{self, CustomerRef, EventInput, LineInput, MAX_LINES, Plan, RawCounts},
+        event::{self, CustomerRef, EventInput, LineInput, MAX_LINES, Plan, RawCounts, Shape},
         money::Usd,
         pricing::Tier,
         text,
@@ -88,6 +88,10 @@ pub fn event_input(
         ));
     }
 
+    let shape = match usage {
+        Some(pb::event_record::Usage::Services(_)) => Shape::Multi,
+        _ => Shape::Single,
+    };
     let lines = match usage {
         Some(pb::event_record::Usage::Service(service)) => {
             vec![line(service, "service.", &mut violations)]
@@ -133,6 +137,7 @@ pub fn event_input(
         run_id,
         usage_time: usage_time.unwrap_or(now),
         metadata,
+        shape,
         lines: lines.into_iter().flatten().collect(),
     })
 }

@@ -96,6 +96,14 @@ fn offset(token: &str, fingerprint: &str) -> Result<u64, Status> {
         .map_err(|violation| invalid(vec![violation]))
 }
 
+/// Cuts a fetch of `size + 1` rows to the page and the token of the page after it (empty when this
+/// page is the last).
+fn offset_page<T>(mut rows: Vec<T>, offset: u64, size: u64, fingerprint: &str) -> (Vec<T>, String) {
+    let next = next_offset(offset, size, rows.len(), fingerprint);
+    rows.truncate(size as usize);
+    (rows, next)
+}
+
 /// The token of the page after `offset`, or empty when this page was the last.
 fn next_offset(offset: u64, size: u64, fetched: usize, fingerprint: &str) -> String {
     if fetched as u64 > size {
@@ -135,7 +143,7 @@ impl Pricing for PricingApi {
         let fingerprint = format!("{filter:?}");
         let offset = offset(&page_token, &fingerprint)?;
         let size = PRICE_PAGES.size(page_size);
-        let mut prices = store::pricing_admin::list_prices(
+        let prices = store::pricing_admin::list_prices(
             &self.db,
             tenant.project_id,
             &filter,
@@ -144,8 +152,7 @@ impl Pricing for PricingApi {
         )
         .await
         .map_err(DomainError::from)?;
-        let next_page_token = next_offset(offset, size, prices.len(), &fingerprint);
-        prices.truncate(size as usize);
+        let (prices, next_page_token) = offset_page(prices, offset, size, &fingerprint);
         Ok(Response::new(pb::ListPricesResponse {
             prices: prices.into_iter().map(|p| self.price(p)).collect(),
             next_page_token,
@@ -297,7 +304,7 @@ impl Pricing for PricingApi {
         let fingerprint = format!("{from_provider:?}");
         let offset = offset(&page_token, &fingerprint)?;
         let size = MAPPING_PAGES.size(page_size);
-        let mut mappings = store::pricing_admin::list_mappings(
+        let mappings = store::pricing_admin::list_mappings(
             &self.db,
             tenant.project_id,
             from_provider.as_deref(),
@@ -306,8 +313,7 @@ impl Pricing for PricingApi {
         )
         .await
         .map_err(DomainError::from)?;
-        let next_page_token = next_offset(offset, size, mappings.len(), &fingerprint);
-        mappings.truncate(size as usize);
+        let (mappings, next_page_token) = offset_page(mappings, offset, size, &fingerprint);
         Ok(Response::new(pb::ListModelMappingsResponse {
             mappings: mappings.into_iter().map(mapping_message).collect(),
             next_page_token,
@@ -340,7 +346,7 @@ impl Pricing for PricingApi {
         let fingerprint = format!("{window:?}");
         let offset = offset(&page_token, &fingerprint)?;
         let size = UNPRICED_PAGES.size(page_size);
-        let mut models = store::pricing_admin::list_unpriced(
+        let models = store::pricing_admin::list_unpriced(
             &self.db,
             tenant.project_id,
             window,
@@ -349,8 +355,7 @@ impl Pricing for PricingApi {
         )
         .await
         .map_err(DomainError::from)?;
-        let next_page_token = next_offset(offset, size, models.len(), &fingerprint);
-        models.truncate(size as usize);
+        let (models, next_page_token) = offset_page(models, offset, size, &fingerprint);
         Ok(Response::new(pb::ListUnpricedModelsResponse {
             unpriced_models: models.into_iter().map(unpriced_message).collect(),
             next_page_token,

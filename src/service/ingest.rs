@@ -192,7 +192,9 @@ impl IngestService {
                     continue;
                 }
             };
-            let lines = match price_lines(&input.lines, &prices, input.usage_time) {
+            let lines = match price_lines(&input.lines, &prices, input.usage_time, |index| {
+                input.shape.line_path(index)
+            }) {
                 Ok(lines) => lines,
                 Err(violations) => {
                     batch
@@ -302,25 +304,21 @@ fn attribute(
     }
 }
 
-/// Prices every line of a record; `Err` lists counts that break the provider's convention.
-fn price_lines(
+/// Prices every line; `Err` lists counts that break the provider's convention, each named with
+/// `path(index)` (the line's path in the request, ending with a dot).
+pub fn price_lines(
     lines: &[LineInput],
     prices: &ProjectPrices,
     usage_time: DateTime<Utc>,
+    path: impl Fn(usize) -> String,
 ) -> Result<Vec<PricedLine>, Vec<FieldViolation>> {
-    let single = lines.len() == 1;
     let mut violations = Vec::new();
     let mut priced = Vec::with_capacity(lines.len());
     for (index, line) in lines.iter().enumerate() {
         let resolved = prices.resolve(&line.provider, &line.model, usage_time);
-        let prefix = if single {
-            "service.".to_owned()
-        } else {
-            format!("services.services[{index}].")
-        };
         for violation in validate_counts(&line.usage, resolved.convention) {
             violations.push(FieldViolation::new(
-                format!("{prefix}{}", violation.field),
+                format!("{}{}", path(index), violation.field),
                 violation.description,
             ));
         }

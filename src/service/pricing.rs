@@ -8,9 +8,9 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::{
-    ingest::price_one,
+    ingest::{price_lines, price_one},
     price_book::PriceBook,
-    repricing::{Reason, reprice},
+    repricing::{Reason, reprice_parked},
 };
 use crate::{
     domain::{
@@ -24,7 +24,7 @@ use crate::{
         self, StoreError,
         events::StoredEvent,
         pricing_admin::{self, Mapping, NewPrice, StoredPrice},
-        repricing::{Cause, events_with_lines},
+        repricing::Cause,
     },
 };
 
@@ -72,37 +72,15 @@ impl PricingService {
             }
             Err(error) => return Err(error.into()),
         };
-        let ids = events_with_lines(
-            &txn,
-            tenant.project_id,
-            &price.provider,
-            &price.model,
-            EventStatus::NeedsCostBackfill.as_str(),
-            Some(price.effective_time),
-        )
-        .await?;
-        let events = store::events::load(&txn, tenant.project_id, &ids).await?;
-        let names = BTreeSet::from([(price.provider.clone(), price.model.clone())]);
-        let prices = self
-            .prices
-            .for_project(&txn, tenant.project_id, &names)
-            .await?;
         let reason = Reason {
             cause: Cause::SetPrice,
             detail: format!("project price for {}/{} set", price.provider, price.model),
             time: store::now(),
         };
-        let same_model =
-            |line: &PricedLine| line.provider == price.provider && line.model == price.model;
-        let repriced = reprice(
-            &txn,
-            tenant.project_id,
-            &prices,
-            events,
-            same_model,
-            &reason,
-        )
-        .await?;
+        let model = (price.provider.clone(), price.model.clone());
+        let from = Some(price.effective_time);
+        let repriced =
+            reprice_parked(&txn, tenant.project_id, &self.prices, &model, from, &reason).await?;
         txn.commit().await.map_err(StoreError::from)?;
         Ok((stored, repriced))
     }
@@ -138,35 +116,13 @@ impl PricingService {
         }
         let mapping =
             pricing_admin::upsert_mapping(&txn, tenant.project_id, &from, &to, now).await?;
-        let ids = events_with_lines(
-            &txn,
-            tenant.project_id,
-            &from.0,
-            &from.1,
-            EventStatus::NeedsCostBackfill.as_str(),
-            None,
-        )
-        .await?;
-        let events = store::events::load(&txn, tenant.project_id, &ids).await?;
-        let prices = self
-            .prices
-            .for_project(&txn, tenant.project_id, &names)
-            .await?;
         let reason = Reason {
             cause: Cause::MapModel,
             detail: format!("mapped {}/{} to {}/{}", from.0, from.1, to.0, to.1),
             time: now,
         };
-        let same_model = |line: &PricedLine| line.provider == from.0 && line.model == from.1;
-        let repriced = reprice(
-            &txn,
-            tenant.project_id,
-            &prices,
-            events,
-            same_model,
-            &reason,
-        )
-        .await?;
+        let repriced =
+            reprice_parked(&txn, tenant.project_id, &self.prices, &from, None, &reason).await?;
         txn.commit().await.map_err(StoreError::from)?;
         Ok((mapping, repriced))
     }
@@ -330,23 +286,7 @@ impl PricingService {
             .prices
             .for_project(&self.db, tenant.project_id, &names)
             .await?;
-        let mut violations = Vec::new();
-        let mut priced = Vec::with_capacity(lines.len());
-        for (index, line) in lines.iter().enumerate() {
-            let resolved = prices.resolve(&line.provider, &line.model, at);
-            let prefix = format!("services[{index}].");
-            for violation in validate_counts(&line.usage, resolved.convention) {
-                violations.push(FieldViolation::new(
-                    format!("{prefix}{}", violation.field),
-                    violation.description,
-                ));
-            }
-            priced.push(price_one(index, line, resolved.prices));
-        }
-        if violations.is_empty() {
-            Ok(priced)
-        } else {
-            Err(DomainError::Invalid(violations))
-        }
+        price_lines(lines, &prices, at, |index| format!("services[{index}]."))
+            .map_err(DomainError::Invalid)
     }
 }

@@ -6,14 +6,19 @@ use chrono::{DateTime, Utc};
 use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
-use super::{ingest::price_one, price_book::ProjectPrices};
+use std::collections::BTreeSet;
+
+use super::{
+    ingest::price_one,
+    price_book::{PriceBook, ProjectPrices},
+};
 use crate::{
     domain::{
         event::{EventStatus, LineInput},
         ledger::{PricedEvent, PricedLine},
     },
     store::{
-        StoreError,
+        self, StoreError,
         events::StoredEvent,
         repricing::{self, Cause},
     },
@@ -54,6 +59,27 @@ pub async fn reprice(
     )
     .await?;
     Ok(changes.len())
+}
+
+/// Prices again the project's events parked for a provider+model (as sent), those from `from` on
+/// when given; returns how many changed.
+pub async fn reprice_parked(
+    txn: &DatabaseTransaction,
+    project_id: Uuid,
+    book: &PriceBook,
+    model: &(String, String),
+    from: Option<DateTime<Utc>>,
+    reason: &Reason,
+) -> Result<usize, StoreError> {
+    let parked = EventStatus::NeedsCostBackfill.as_str();
+    let ids =
+        repricing::events_with_lines(txn, project_id, &model.0, &model.1, parked, from).await?;
+    let events = store::events::load(txn, project_id, &ids).await?;
+    let prices = book
+        .for_project(txn, project_id, &BTreeSet::from([model.clone()]))
+        .await?;
+    let same_model = |line: &PricedLine| line.provider == model.0 && line.model == model.1;
+    reprice(txn, project_id, &prices, events, same_model, reason).await
 }
 
 /// Whether two versions of an event are priced alike (a new reason for the same gap is no change).

@@ -386,10 +386,9 @@ fn key_of(row: &CatalogPriceRow) -> PriceKey {
     }
 }
 
-fn from_row(row: catalog_prices::Model) -> Result<CatalogPriceRow, StoreError> {
-    let corrupt = |what: &str| {
-        StoreError::Other(DbErr::Type(format!("catalog price {}: bad {what}", row.id)))
-    };
+pub(super) fn from_row(row: catalog_prices::Model) -> Result<CatalogPriceRow, StoreError> {
+    let corrupt =
+        |what: &str| StoreError::Other(DbErr::Type(format!("price {}: bad {what}", row.id)));
     Ok(CatalogPriceRow {
         id: row.id,
         tier: Tier::parse(&row.service_tier).ok_or_else(|| corrupt("service_tier"))?,

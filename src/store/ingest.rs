@@ -20,6 +20,7 @@ use crate::domain::{
     ledger::{Deltas, PricedEvent},
     money::Usd,
     plan::PlanPeriod,
+    pricing::CostItem,
 };
 
 /// When a name (customer, agent or signal) was seen in a batch.
@@ -553,23 +554,6 @@ pub async fn insert_lines(
             "cost_e10",
         ],
     };
-    let items_table = Table {
-        name: "line_cost_items",
-        columns: &[
-            "id",
-            "project_id",
-            "line_ref",
-            "dimension",
-            "service_tier",
-            "long_context",
-            "units",
-            "unit_price_usd",
-            "cost_e10",
-            "price_source",
-            "price_ref",
-            "price_effective_time",
-        ],
-    };
     let count = |value: Option<u64>| value.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
     let mut lines = Vec::new();
     let mut items = Vec::new();
@@ -603,26 +587,52 @@ pub async fn insert_lines(
                 val(line.cost.map(Usd::e10)),
             ]);
             for item in &line.items {
-                items.push(vec![
-                    val(Uuid::now_v7()),
-                    val(project_id),
-                    val(line_id),
-                    val(item.dimension.as_str()),
-                    val(item.tier.as_str()),
-                    val(item.long_context),
-                    val(i64::try_from(item.units).unwrap_or(i64::MAX)),
-                    val(item.unit_price.normalize().to_string()),
-                    val(item.cost.e10()),
-                    val(item.price.map_or("MANUAL", |price| price.source.as_str())),
-                    val(item.price.map(|price| price.id)),
-                    val(item.price.map(|price| price.effective_time)),
-                ]);
+                items.push(item_row(project_id, line_id, item));
             }
         }
     }
     lines_table.insert_all(db, lines).await?;
-    items_table.insert_all(db, items).await?;
+    Table {
+        name: "line_cost_items",
+        columns: ITEM_COLUMNS,
+    }
+    .insert_all(db, items)
+    .await?;
     Ok(())
+}
+
+/// The columns of a cost item row, in the order of [`item_row`].
+pub(super) const ITEM_COLUMNS: &[&str] = &[
+    "id",
+    "project_id",
+    "line_ref",
+    "dimension",
+    "service_tier",
+    "long_context",
+    "units",
+    "unit_price_usd",
+    "cost_e10",
+    "price_source",
+    "price_ref",
+    "price_effective_time",
+];
+
+/// A cost item row of a line, with the price row it used.
+pub(super) fn item_row(project_id: Uuid, line_id: Uuid, item: &CostItem) -> Vec<Expr> {
+    vec![
+        val(Uuid::now_v7()),
+        val(project_id),
+        val(line_id),
+        val(item.dimension.as_str()),
+        val(item.tier.as_str()),
+        val(item.long_context),
+        val(i64::try_from(item.units).unwrap_or(i64::MAX)),
+        val(item.unit_price.normalize().to_string()),
+        val(item.cost.e10()),
+        val(item.price.map_or("MANUAL", |price| price.source.as_str())),
+        val(item.price.map(|price| price.id)),
+        val(item.price.map(|price| price.effective_time)),
+    ]
 }
 
 /// Adds the deltas to the running totals.

@@ -2,8 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use rust_decimal::Decimal;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use super::{
@@ -11,7 +10,6 @@ use super::{
     catalog::CatalogPriceRow,
     entities::{model_mappings, prices},
 };
-use crate::domain::pricing::{Dimension, Tier};
 
 /// A provider and model, normalized.
 pub type ServiceName = (String, String);
@@ -67,20 +65,18 @@ pub async fn mappings(
     Ok(found)
 }
 
+/// A project price row read like a catalog one (same columns but the project).
 fn rate_row(row: prices::Model) -> Result<CatalogPriceRow, StoreError> {
-    let corrupt =
-        |what: &str| StoreError::Other(DbErr::Type(format!("price {}: bad {what}", row.id)));
-    Ok(CatalogPriceRow {
+    super::catalog::from_row(super::entities::catalog_prices::Model {
         id: row.id,
-        tier: Tier::parse(&row.service_tier).ok_or_else(|| corrupt("service_tier"))?,
-        dimension: Dimension::parse(&row.dimension).ok_or_else(|| corrupt("dimension"))?,
-        min_input_tokens: u64::try_from(row.min_input_tokens)
-            .map_err(|_| corrupt("min_input_tokens"))?,
-        unit_price: Decimal::from_str_exact(&row.unit_price_usd)
-            .map_err(|_| corrupt("unit_price_usd"))?,
-        effective_time: row.effective_time,
         provider: row.provider,
         model: row.model,
+        service_tier: row.service_tier,
+        dimension: row.dimension,
+        min_input_tokens: row.min_input_tokens,
+        unit_price_usd: row.unit_price_usd,
+        effective_time: row.effective_time,
+        create_time: row.create_time,
     })
 }
 

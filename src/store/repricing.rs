@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{
     StoreError,
-    ingest::apply_deltas,
+    ingest::{ITEM_COLUMNS, apply_deltas, item_row},
     sql::{Table, val},
 };
 use crate::domain::{
@@ -155,22 +155,12 @@ pub async fn rewrite(
                 .to_owned();
             db.execute(&update).await?;
             rewritten_lines.push(line_id);
-            for item in &after.items {
-                items.push(vec![
-                    val(Uuid::now_v7()),
-                    val(project_id),
-                    val(line_id),
-                    val(item.dimension.as_str()),
-                    val(item.tier.as_str()),
-                    val(item.long_context),
-                    val(i64::try_from(item.units).unwrap_or(i64::MAX)),
-                    val(item.unit_price.normalize().to_string()),
-                    val(item.cost.e10()),
-                    val(item.price.map_or("MANUAL", |price| price.source.as_str())),
-                    val(item.price.map(|price| price.id)),
-                    val(item.price.map(|price| price.effective_time)),
-                ]);
-            }
+            items.extend(
+                after
+                    .items
+                    .iter()
+                    .map(|item| item_row(project_id, line_id, item)),
+            );
         }
         let errors: Vec<&str> = new
             .lines
@@ -230,21 +220,6 @@ pub async fn rewrite(
     deltas.prune();
     apply_deltas(db, project_id, &deltas).await
 }
-
-const ITEM_COLUMNS: &[&str] = &[
-    "id",
-    "project_id",
-    "line_ref",
-    "dimension",
-    "service_tier",
-    "long_context",
-    "units",
-    "unit_price_usd",
-    "cost_e10",
-    "price_source",
-    "price_ref",
-    "price_effective_time",
-];
 
 const REPRICING_COLUMNS: &[&str] = &[
     "id",
