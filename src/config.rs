@@ -39,6 +39,8 @@ pub struct Settings {
     pub database_retry: Duration,
     /// How often a serving instance checks that its database still answers.
     pub database_check_interval: Duration,
+    /// The thresholds of runs' waste flags.
+    pub run_flags: crate::domain::run_flags::FlagSettings,
 }
 
 impl Settings {
@@ -55,6 +57,7 @@ impl Settings {
             shutdown_grace: Duration::from_secs(30),
             database_retry: Duration::from_secs(1),
             database_check_interval: Duration::from_secs(5),
+            run_flags: crate::domain::run_flags::FlagSettings::default(),
         }
     }
 }

@@ -85,7 +85,7 @@ impl App {
             .add_service(health_service)
             .add_service(grpc::reflection_v1()?)
             .add_service(grpc::reflection_v1alpha()?);
-        let state = grpc::AppState::new(db.clone());
+        let state = grpc::AppState::new(db.clone(), settings.run_flags);
         let router = grpc::add_services(router, &state);
 
         // Small gRPC messages are latency-bound: send them at once.

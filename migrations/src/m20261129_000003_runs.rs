@@ -55,7 +55,13 @@ pub enum Runs {
     /// identical calls in a row ended with it; the longest such streak of the run.
     LastCallSignature,
     RepeatStreak,
+    /// 1-based step where the current streak of identical calls began.
+    RepeatStartStep,
     MaxRepeatStreak,
+    /// 1-based step where the first streak that reached the loop threshold began; null while none.
+    LoopStep,
+    /// The budget whose limit the run passed first; null while none (see `budget_exceeded`).
+    ExceededBudgetRef,
 }
 
 /// Steps, cost and tokens of one run for one provider+model (as reported, normalized).
@@ -131,7 +137,10 @@ impl MigrationTrait for Migration {
                     .col(number_null(Runs::BloatStep))
                     .col(text_null(Runs::LastCallSignature))
                     .col(counter(Runs::RepeatStreak))
+                    .col(counter(Runs::RepeatStartStep))
                     .col(counter(Runs::MaxRepeatStreak))
+                    .col(number_null(Runs::LoopStep))
+                    .col(uuid_ref_null(Runs::ExceededBudgetRef))
                     .foreign_key(&mut project_fk(Runs::Table, Runs::ProjectId))
                     .foreign_key(&mut foreign_key(
                         Runs::Table,

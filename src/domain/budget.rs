@@ -219,3 +219,142 @@ impl BudgetChanges {
         }
     }
 }
+
+/// The period a limit counts spend over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Window {
+    /// The calendar month (UTC).
+    Month,
+    /// One run.
+    Run,
+}
+
+/// How one limit of one budget stands for the next step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Standing {
+    pub window: Window,
+    pub limit: Usd,
+    pub spent: Usd,
+    pub remaining: Usd,
+    /// Spend is already over the limit.
+    pub exceeded: bool,
+    /// Spend plus the estimated next step would be over the limit.
+    pub would_exceed: bool,
+    /// A `BLOCK` budget that is or would be over: the step may not go ahead.
+    pub denies: bool,
+}
+
+/// Where `spent` stands against `limit` if a step of `estimate` follows.
+pub fn stand(
+    window: Window,
+    limit: Usd,
+    spent: Usd,
+    estimate: Usd,
+    enforcement: Enforcement,
+) -> Standing {
+    let remaining = Usd::from_e10(limit.e10().saturating_sub(spent.e10()));
+    let exceeded = spent > limit;
+    let would_exceed = spent.e10().saturating_add(estimate.e10()) > limit.e10();
+    Standing {
+        window,
+        limit,
+        spent,
+        remaining,
+        exceeded,
+        would_exceed,
+        denies: enforcement == Enforcement::Block && (exceeded || would_exceed),
+    }
+}
+
+impl Scope {
+    /// Whether the budget covers work for this customer and agent.
+    pub fn covers(&self, customer_id: &str, agent_code: &str) -> bool {
+        self.customer_id
+            .as_deref()
+            .is_none_or(|id| id == customer_id)
+            && self
+                .agent_code
+                .as_deref()
+                .is_none_or(|code| code == agent_code)
+    }
+
+    /// The `monthly_spend` key that holds this scope's spend: `''` stands for all.
+    pub fn spend_key(&self) -> (&str, &str) {
+        (
+            self.customer_id.as_deref().unwrap_or(""),
+            self.agent_code.as_deref().unwrap_or(""),
+        )
+    }
+}
+
+#[cfg(test)]
+mod standing_tests {
+    use super::*;
+
+    fn usd(text: &str) -> Usd {
+        Usd::parse(text).expect("usd")
+    }
+
+    #[test]
+    fn a_block_budget_denies_what_would_pass_its_limit() {
+        let at_limit = stand(
+            Window::Run,
+            usd("0.50"),
+            usd("0.50"),
+            Usd::ZERO,
+            Enforcement::Block,
+        );
+        assert!(
+            !at_limit.exceeded && !at_limit.denies,
+            "reaching the limit is not passing it"
+        );
+        let next = stand(
+            Window::Run,
+            usd("0.50"),
+            usd("0.45"),
+            usd("0.10"),
+            Enforcement::Block,
+        );
+        assert!(!next.exceeded && next.would_exceed && next.denies);
+        assert_eq!(next.remaining, usd("0.05"));
+        let over = stand(
+            Window::Month,
+            usd("10"),
+            usd("12"),
+            Usd::ZERO,
+            Enforcement::Block,
+        );
+        assert!(over.exceeded && over.denies);
+        assert_eq!(over.remaining, usd("-2"));
+    }
+
+    #[test]
+    fn an_alert_budget_never_denies() {
+        let over = stand(
+            Window::Month,
+            usd("10"),
+            usd("12"),
+            usd("1"),
+            Enforcement::Alert,
+        );
+        assert!(over.exceeded && over.would_exceed && !over.denies);
+    }
+
+    #[test]
+    fn scopes_cover_their_customer_and_agent() {
+        let both = Scope {
+            kind: ScopeKind::CustomerAgent,
+            customer_id: Some("c".into()),
+            agent_code: Some("a".into()),
+        };
+        assert!(both.covers("c", "a") && !both.covers("c", "b") && !both.covers("d", "a"));
+        let project = Scope {
+            kind: ScopeKind::Project,
+            customer_id: None,
+            agent_code: None,
+        };
+        assert!(project.covers("anyone", "anything"));
+        assert_eq!(project.spend_key(), ("", ""));
+        assert_eq!(both.spend_key(), ("c", "a"));
+    }
+}

@@ -149,7 +149,7 @@ pub struct LineFigures {
     pub tokens: Tokens,
 }
 
-/// The key budgets read: month, customer and agent.
+/// The key budgets read: month, customer and agent; `''` in either means all of them.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SpendKey {
     pub month_start: DateTime<Utc>,
@@ -209,14 +209,24 @@ impl Deltas {
         figures.unpriced_events += sign * i64::from(status == EventStatus::NeedsCostBackfill);
         figures.missing_volume_events += sign * i64::from(status == EventStatus::MissingVolumeData);
 
-        *self
-            .spend
-            .entry(SpendKey {
-                month_start: month_start(event.usage_time),
-                customer_id: event.customer_id.clone(),
-                agent_code: event.agent_code.clone(),
-            })
-            .or_default() += sign * cost;
+        // Every budget scope reads one row: the customer and agent, each alone, and the whole
+        // project ('' stands for "all"; a real id is never blank).
+        let month = month_start(event.usage_time);
+        for (customer_id, agent_code) in [
+            (event.customer_id.as_str(), event.agent_code.as_str()),
+            (event.customer_id.as_str(), ""),
+            ("", event.agent_code.as_str()),
+            ("", ""),
+        ] {
+            *self
+                .spend
+                .entry(SpendKey {
+                    month_start: month,
+                    customer_id: customer_id.to_owned(),
+                    agent_code: agent_code.to_owned(),
+                })
+                .or_default() += sign * cost;
+        }
 
         let mut models_seen = BTreeSet::new();
         for line in &event.lines {
@@ -274,13 +284,31 @@ impl Deltas {
 
     /// Counts a run started at `start_time` under the event attribution of its first event.
     pub fn add_run_start(&mut self, event: &PricedEvent, start_time: DateTime<Utc>) {
+        self.add_started_run(
+            start_time,
+            &event.customer_id,
+            event.plan_name.as_deref(),
+            &event.agent_code,
+            event.user_id.as_deref(),
+        );
+    }
+
+    /// Counts a run started at `start_time` for this attribution.
+    pub fn add_started_run(
+        &mut self,
+        start_time: DateTime<Utc>,
+        customer_id: &str,
+        plan_name: Option<&str>,
+        agent_code: &str,
+        user_id: Option<&str>,
+    ) {
         let key = EventKey {
             hour_start: hour_start(start_time),
-            customer_id: event.customer_id.clone(),
-            plan_name: event.plan_name.clone().unwrap_or_default(),
-            agent_code: event.agent_code.clone(),
+            customer_id: customer_id.to_owned(),
+            plan_name: plan_name.unwrap_or_default().to_owned(),
+            agent_code: agent_code.to_owned(),
             signal_name: String::new(),
-            user_id: event.user_id.clone().unwrap_or_default(),
+            user_id: user_id.unwrap_or_default().to_owned(),
         };
         self.events.entry(key).or_default().runs_started += 1;
     }
@@ -377,7 +405,11 @@ mod tests {
             (run.events, run.steps, run.cost_e10, run.unpriced_lines),
             (1, 3, 150, 1)
         );
-        assert_eq!(deltas.spend.values().copied().collect::<Vec<_>>(), [150]);
+        assert_eq!(
+            deltas.spend.values().copied().collect::<Vec<_>>(),
+            [150; 4],
+            "pair, customer, agent, project"
+        );
         assert_eq!(
             deltas.events.keys().next().unwrap().hour_start.to_rfc3339(),
             "2026-11-29T10:00:00+00:00"

@@ -10,6 +10,8 @@ pub mod money;
 pub mod page_token;
 pub mod plan;
 pub mod pricing;
+pub mod run;
+pub mod run_flags;
 pub mod tenant;
 pub mod text;
 

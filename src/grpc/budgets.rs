@@ -1,5 +1,5 @@
-//! The `tally.v1.Budgets` service: budget CRUD. `CheckBudget` is not implemented yet (it answers
-//! `UNIMPLEMENTED` through the generated stub).
+//! The `tally.v1.Budgets` service: budget management and `CheckBudget`, the check an agent makes
+//! before each step.
 
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
@@ -12,12 +12,21 @@ use super::{
 use crate::{
     domain::{
         DomainError, Violations,
-        budget::{BudgetChanges, Enforcement, Limits, NewBudget, Scope, ScopeKind, optional_limit},
+        budget::{
+            BudgetChanges, Enforcement, Limits, NewBudget, Scope, ScopeKind, Window, optional_limit,
+        },
+        money::Usd,
         text,
     },
     pb::{self, budgets_server::Budgets},
-    service::budgets as service,
-    store::budgets::{Budget, BudgetFilter},
+    service::{
+        budget_check::{self, Check, RunSpend, Subject},
+        budgets as service,
+    },
+    store::{
+        self,
+        budgets::{Budget, BudgetFilter},
+    },
 };
 
 /// Adapter from the `Budgets` contract to the budget service.
@@ -70,6 +79,98 @@ impl Budgets for BudgetsApi {
             id(&budget_id, "budget_id", "budget").map_err(|v| DomainError::Invalid(vec![v]))?;
         service::delete(&self.db, tenant, budget_id).await?;
         Ok(Response::new(pb::DeleteBudgetResponse {}))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn check_budget(
+        &self,
+        request: Request<pb::CheckBudgetRequest>,
+    ) -> Result<Response<pb::CheckBudgetResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let pb::CheckBudgetRequest {
+            run_id,
+            customer_id,
+            agent_code,
+            estimated_cost_usd,
+        } = request.into_inner();
+        let mut violations = Violations::default();
+        let estimate = optional_limit(&estimated_cost_usd, "estimated_cost_usd", &mut violations)
+            .flatten()
+            .unwrap_or(Usd::ZERO);
+        violations.into_result()?;
+        let now = store::now();
+        let given = |value: &str| (!value.is_empty()).then(|| value.to_owned());
+        let (customer_id, agent_code) = (given(&customer_id), given(&agent_code));
+        let known = match given(&run_id) {
+            Some(key) => store::runs::brief(&self.db, tenant.project_id, &key)
+                .await
+                .map_err(DomainError::from)?,
+            None => None,
+        };
+        let (customer, agent, run) = match (known, run_id.is_empty()) {
+            (Some(brief), _) => {
+                let mut violations = Violations::default();
+                if customer_id
+                    .as_ref()
+                    .is_some_and(|id| *id != brief.customer_id)
+                {
+                    violations.add(
+                        "customer_id",
+                        format!("differs from the run's customer {:?}", brief.customer_id),
+                    );
+                }
+                if agent_code
+                    .as_ref()
+                    .is_some_and(|code| *code != brief.agent_code)
+                {
+                    violations.add(
+                        "agent_code",
+                        format!("differs from the run's agent {:?}", brief.agent_code),
+                    );
+                }
+                violations.into_result()?;
+                let run = RunSpend {
+                    spent: brief.total_cost,
+                    start_time: brief.start_time,
+                };
+                (brief.customer_id, brief.agent_code, Some(run))
+            }
+            (None, run_missing) => {
+                let (Some(customer), Some(agent)) = (customer_id, agent_code) else {
+                    if !run_missing {
+                        return Err(DomainError::NotFound {
+                            what: "run",
+                            id: format!("{run_id} (give customer_id and agent_code to check a run not started yet)"),
+                        }
+                        .into());
+                    }
+                    let mut violations = Violations::default();
+                    violations.add(
+                        "run_id",
+                        "give a run_id, or a customer_id and an agent_code",
+                    );
+                    return Err(violations.into_result().expect_err("a violation").into());
+                };
+                // A run not started yet has spent nothing.
+                let run = (!run_missing).then_some(RunSpend {
+                    spent: Usd::ZERO,
+                    start_time: now,
+                });
+                (customer, agent, run)
+            }
+        };
+        let subject = Subject {
+            customer_id: &customer,
+            agent_code: &agent,
+            run,
+        };
+        let checks = budget_check::check(&self.db, tenant.project_id, &subject, estimate, now)
+            .await
+            .map_err(DomainError::from)?;
+        Ok(Response::new(pb::CheckBudgetResponse {
+            allowed: !checks.iter().any(|check| check.standing.denies),
+            checks: checks.into_iter().map(check_message).collect(),
+        }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -261,6 +362,28 @@ fn enforcement_from(value: i32, field: &str, violations: &mut Violations) -> Opt
             violations.add(field, "required: ALERT or BLOCK");
             None
         }
+    }
+}
+
+fn check_message(check: Check) -> pb::BudgetCheck {
+    let Check {
+        budget,
+        window_start,
+        standing,
+    } = check;
+    pb::BudgetCheck {
+        budget: Some(to_proto(budget)),
+        window: match standing.window {
+            Window::Month => pb::BudgetWindow::Month,
+            Window::Run => pb::BudgetWindow::Run,
+        } as i32,
+        window_start_time: Some(timestamp(window_start)),
+        limit_usd: standing.limit.to_string(),
+        spent_usd: standing.spent.to_string(),
+        remaining_usd: standing.remaining.to_string(),
+        exceeded: standing.exceeded,
+        would_exceed: standing.would_exceed,
+        denies: standing.denies,
     }
 }
 

@@ -143,11 +143,11 @@ pub fn event_input(
 }
 
 /// Empty means absent.
-fn optional(value: &str) -> Option<&str> {
+pub fn optional(value: &str) -> Option<&str> {
     (!value.is_empty()).then_some(value)
 }
 
-fn customer_ref(
+pub fn customer_ref(
     customer: pb::CustomerAttribution,
     violations: &mut Vec<FieldViolation>,
 ) -> Option<CustomerRef> {

@@ -23,7 +23,12 @@ use crate::pb::{
     budgets_server::BudgetsServer, directory_server::DirectoryServer, ingest_server::IngestServer,
     pricing_server::PricingServer, reports_server::ReportsServer, runs_server::RunsServer,
 };
-use crate::service::{ingest::IngestService, price_book::PriceBook, pricing::PricingService};
+use crate::{
+    domain::run_flags::FlagSettings,
+    service::{
+        ingest::IngestService, price_book::PriceBook, pricing::PricingService, runs::RunsService,
+    },
+};
 
 /// The largest message a caller may send: 4 MiB (a full 100-record batch with metadata fits).
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -47,19 +52,22 @@ pub struct AppState {
     pub prices: Arc<PriceBook>,
     pub ingest: Arc<IngestService>,
     pub pricing: Arc<PricingService>,
+    pub runs: Arc<RunsService>,
 }
 
 impl AppState {
     /// The state over a pool; the price book stays empty until [`PriceBook::reload`].
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: DatabaseConnection, run_flags: FlagSettings) -> Self {
         let prices = Arc::new(PriceBook::empty());
-        let ingest = Arc::new(IngestService::new(db.clone(), prices.clone()));
+        let ingest = Arc::new(IngestService::new(db.clone(), prices.clone(), run_flags));
         let pricing = Arc::new(PricingService::new(db.clone(), prices.clone()));
+        let runs = Arc::new(RunsService::new(db.clone(), run_flags));
         Self {
             db,
             prices,
             ingest,
             pricing,
+            runs,
         }
     }
 }
@@ -77,7 +85,7 @@ pub fn add_services(router: Router<Layers>, state: &AppState) -> Router<Layers> 
             .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(
-            RunsServer::new(runs::RunsApi::new(db.clone()))
+            RunsServer::new(runs::RunsApi::new(state.runs.clone()))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(

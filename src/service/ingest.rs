@@ -12,18 +12,24 @@ use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use uuid::Uuid;
 
-use super::price_book::{PriceBook, ProjectPrices};
+use super::{
+    budget_check::{self, RunSpend, Subject},
+    price_book::{PriceBook, ProjectPrices},
+};
 use crate::{
     domain::{
         DomainError, FieldViolation,
         event::{EventInput, EventStatus, LineInput},
-        ledger::{Deltas, PricedEvent, PricedLine},
+        ledger::{Deltas, PricedEvent, PricedLine, month_start},
+        money::Usd,
         plan::{PlanPeriod, plan_at, start_plan},
         pricing::{LinePrice, ModelPrices, manual_item, price_line, validate_counts},
+        run_flags::{FlagCounters, FlagSettings, Step},
         tenant::Tenant,
     },
     store::{
         self, StoreError,
+        budgets::SpendByKey,
         ingest::{self as writes, NewEvent, NewRun, RunRef, Seen},
     },
 };
@@ -46,11 +52,12 @@ const CONFLICT_RETRIES: usize = 3;
 pub struct IngestService {
     db: DatabaseConnection,
     prices: Arc<PriceBook>,
+    flags: FlagSettings,
 }
 
 impl IngestService {
-    pub fn new(db: DatabaseConnection, prices: Arc<PriceBook>) -> Self {
-        Self { db, prices }
+    pub fn new(db: DatabaseConnection, prices: Arc<PriceBook>, flags: FlagSettings) -> Self {
+        Self { db, prices, flags }
     }
 
     /// Stores a batch and answers each record in order. `Err` only when the database cannot be
@@ -174,6 +181,18 @@ impl IngestService {
         let prices = self.prices.for_project(&txn, project_id, &names).await?;
 
         let mut seen_keys: HashMap<&str, usize> = HashMap::new();
+        let mut runs_seen: HashMap<String, Attribution> = known_runs
+            .iter()
+            .map(|(key, run)| {
+                let attribution = Attribution {
+                    customer_id: run.customer_id.clone(),
+                    agent_code: run.agent_code.clone(),
+                    user_id: run.user_id.clone(),
+                    starts_run: false,
+                };
+                (key.clone(), attribution)
+            })
+            .collect();
         for (index, input) in records {
             if let Some(key) = input.idempotency_key.as_deref()
                 && let Some(event_id) = stored_keys.get(key)
@@ -183,7 +202,9 @@ impl IngestService {
                     .push((*index, Duplicate::Stored(*event_id)));
                 continue;
             }
-            let attribution = match attribute(input, &known_runs) {
+            // A run is known from before the batch, or started by an earlier record of it.
+            let run = input.run_id.as_ref().and_then(|key| runs_seen.get(key));
+            let attribution = match attribute(input, run) {
                 Ok(attribution) => attribution,
                 Err(violations) => {
                     batch
@@ -214,6 +235,13 @@ impl IngestService {
                     }
                 }
             }
+            if attribution.starts_run
+                && let Some(key) = &input.run_id
+            {
+                runs_seen
+                    .entry(key.clone())
+                    .or_insert_with(|| attribution.clone());
+            }
             batch.accepted.push(Accepted {
                 index: *index,
                 input,
@@ -225,7 +253,9 @@ impl IngestService {
         batch.provision(&txn, project_id, receive_time).await?;
         batch.start_runs(&txn, project_id, &known_runs).await?;
         batch.apply_plans(&txn, project_id, receive_time).await?;
-        batch.store_events(&txn, project_id, receive_time).await?;
+        batch
+            .store_events(&txn, project_id, receive_time, &self.flags)
+            .await?;
         let outcomes = batch.finish(&txn, project_id).await?;
         txn.commit().await?;
         Ok(outcomes)
@@ -238,15 +268,16 @@ struct Attribution {
     customer_id: String,
     agent_code: String,
     user_id: Option<String>,
+    /// The record names a run not started before it: it starts the run.
+    starts_run: bool,
 }
 
 /// Resolves the customer and agent of a record: from the record, checked against its run when the
 /// run exists; a record naming a run not started yet must name both itself.
 fn attribute(
     input: &EventInput,
-    runs: &HashMap<String, RunRef>,
+    run: Option<&Attribution>,
 ) -> Result<Attribution, Vec<FieldViolation>> {
-    let run = input.run_id.as_ref().and_then(|key| runs.get(key));
     let mut violations = Vec::new();
     let sent_customer = input.customer.as_ref().map(|customer| customer.id.clone());
     match run {
@@ -282,6 +313,7 @@ fn attribute(
                 customer_id: run.customer_id.clone(),
                 agent_code: run.agent_code.clone(),
                 user_id: input.user_id.clone().or_else(|| run.user_id.clone()),
+                starts_run: false,
             })
         }
         None => {
@@ -297,6 +329,7 @@ fn attribute(
                     customer_id,
                     agent_code: agent_code.clone(),
                     user_id: input.user_id.clone(),
+                    starts_run: input.run_id.is_some(),
                 }),
                 _ => Err(violations),
             }
@@ -590,7 +623,19 @@ impl Batch<'_> {
         txn: &DatabaseTransaction,
         project_id: Uuid,
         receive_time: DateTime<Utc>,
+        flags: &FlagSettings,
     ) -> Result<(), StoreError> {
+        // Runs' flag counters first (locked until commit), always in id order, so that batches of
+        // one run take their turn and never deadlock.
+        let runs: Vec<Uuid> = self
+            .accepted
+            .iter()
+            .filter_map(|accepted| accepted.input.run_id.as_ref())
+            .filter_map(|key| self.runs.get(key).map(|run| run.id))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut counters = store::runs::lock_counters(txn, &runs).await?;
         let mut accepted = std::mem::take(&mut self.accepted);
         // Keys in a fixed order, so that two batches with common keys cannot deadlock.
         accepted.sort_by(|a, b| {
@@ -683,7 +728,9 @@ impl Batch<'_> {
                 deltas.add_run_start(event, event.usage_time);
             }
         }
-        writes::apply_deltas(txn, project_id, &deltas).await
+        writes::apply_deltas(txn, project_id, &deltas).await?;
+        observe_steps(txn, &mut counters, &stored, flags).await?;
+        flag_runs_over_budget(txn, project_id, &stored).await
     }
 
     /// Every outcome of the batch: stored events, refused records, and the first results of
@@ -737,6 +784,101 @@ impl Batch<'_> {
         }));
         Ok(outcomes)
     }
+}
+
+/// Feeds the stored events' steps, in usage-time order, to their runs' flag counters and saves
+/// them.
+async fn observe_steps(
+    txn: &DatabaseTransaction,
+    counters: &mut HashMap<Uuid, FlagCounters>,
+    stored: &[&PricedEvent],
+    flags: &FlagSettings,
+) -> Result<(), StoreError> {
+    if counters.is_empty() {
+        return Ok(());
+    }
+    let mut in_order: Vec<&PricedEvent> = stored
+        .iter()
+        .copied()
+        .filter(|event| event.run.is_some())
+        .collect();
+    in_order.sort_by_key(|event| (event.usage_time, event.id));
+    let mut touched = BTreeSet::new();
+    for event in in_order {
+        let Some(run) = event.run else { continue };
+        let Some(run_counters) = counters.get_mut(&run) else {
+            continue;
+        };
+        for line in &event.lines {
+            run_counters.observe(
+                &Step {
+                    provider: &line.provider,
+                    model: &line.model,
+                    usage: &line.usage,
+                },
+                flags,
+            );
+        }
+        touched.insert(run);
+    }
+    for run in touched {
+        store::runs::save_counters(txn, run, &counters[&run]).await?;
+    }
+    Ok(())
+}
+
+/// Flags the runs of these events whose spend now passes a budget's limit: their own (per run) or
+/// their customer's and agent's for the month of their latest event here.
+async fn flag_runs_over_budget(
+    txn: &DatabaseTransaction,
+    project_id: Uuid,
+    stored: &[&PricedEvent],
+) -> Result<(), StoreError> {
+    let mut runs: BTreeMap<Uuid, (&str, &str, DateTime<Utc>)> = BTreeMap::new();
+    for event in stored {
+        let Some(run) = event.run else { continue };
+        let entry =
+            runs.entry(run)
+                .or_insert((&event.customer_id, &event.agent_code, event.usage_time));
+        entry.2 = entry.2.max(event.usage_time);
+    }
+    if runs.is_empty() {
+        return Ok(());
+    }
+    let budgets = store::budgets::all(txn, project_id).await?;
+    if budgets.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = runs.keys().copied().collect();
+    let totals = store::runs::totals(txn, &ids).await?;
+    let mut spend_by_scope: HashMap<(&str, &str, DateTime<Utc>), SpendByKey> = HashMap::new();
+    for (run, (customer_id, agent_code, latest)) in runs {
+        let month = month_start(latest);
+        let monthly = match spend_by_scope.get(&(customer_id, agent_code, month)) {
+            Some(monthly) => monthly.clone(),
+            None => {
+                let monthly =
+                    store::budgets::monthly_spend(txn, project_id, month, customer_id, agent_code)
+                        .await?;
+                spend_by_scope.insert((customer_id, agent_code, month), monthly.clone());
+                monthly
+            }
+        };
+        let spent = totals.get(&run).copied().unwrap_or(Usd::ZERO);
+        let subject = Subject {
+            customer_id,
+            agent_code,
+            run: Some(RunSpend {
+                spent,
+                start_time: latest,
+            }),
+        };
+        let checks = budget_check::evaluate(&budgets, &monthly, &subject, Usd::ZERO, month);
+        if let Some(passed) = checks.iter().find(|check| check.standing.exceeded) {
+            store::runs::mark_exceeded(txn, run, passed.budget.id).await?;
+        }
+    }
+    Ok(())
 }
 
 impl StoreError {

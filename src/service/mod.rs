@@ -1,8 +1,10 @@
 //! Application services: each takes a validated domain command and the caller's project, applies the
 //! domain rules, and reads and writes through the store (in one transaction where it matters).
 
+pub mod budget_check;
 pub mod budgets;
 pub mod ingest;
 pub mod price_book;
 pub mod pricing;
 pub mod repricing;
+pub mod runs;

@@ -154,3 +154,73 @@ fn from_row(row: budgets::Model) -> Result<Budget, StoreError> {
         update_time: row.update_time,
     })
 }
+
+/// The project's budgets whose scope covers this customer and agent.
+pub async fn applicable(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    customer_id: &str,
+    agent_code: &str,
+) -> Result<Vec<Budget>, StoreError> {
+    use sea_orm::sea_query::{Condition, ExprTrait};
+    let rows = budgets::Entity::find()
+        .filter(budgets::Column::ProjectId.eq(project_id))
+        .filter(
+            Condition::all()
+                .add(
+                    budgets::Column::CustomerId
+                        .is_null()
+                        .or(budgets::Column::CustomerId.eq(customer_id)),
+                )
+                .add(
+                    budgets::Column::AgentCode
+                        .is_null()
+                        .or(budgets::Column::AgentCode.eq(agent_code)),
+                ),
+        )
+        .order_by_asc(budgets::Column::Id)
+        .all(db)
+        .await?;
+    rows.into_iter().map(from_row).collect()
+}
+
+/// Spend by `monthly_spend` key: `(customer, agent)`, `''` standing for all.
+pub type SpendByKey = std::collections::HashMap<(String, String), Usd>;
+
+/// A month's spend of a customer and agent, keyed as `monthly_spend` keeps it: `(customer, agent)`,
+/// `(customer, "")`, `("", agent)` and `("", "")` (all customers, all agents).
+pub async fn monthly_spend(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    month_start: DateTime<Utc>,
+    customer_id: &str,
+    agent_code: &str,
+) -> Result<SpendByKey, StoreError> {
+    use super::entities::monthly_spend as spend;
+    let rows = spend::Entity::find()
+        .filter(spend::Column::ProjectId.eq(project_id))
+        .filter(spend::Column::MonthStart.eq(month_start))
+        .filter(spend::Column::CustomerId.is_in([customer_id, ""]))
+        .filter(spend::Column::AgentCode.is_in([agent_code, ""]))
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            (
+                (row.customer_id, row.agent_code),
+                Usd::from_e10(row.cost_e10),
+            )
+        })
+        .collect())
+}
+
+/// Every budget of the project.
+pub async fn all(db: &impl ConnectionTrait, project_id: Uuid) -> Result<Vec<Budget>, StoreError> {
+    let rows = budgets::Entity::find()
+        .filter(budgets::Column::ProjectId.eq(project_id))
+        .order_by_asc(budgets::Column::Id)
+        .all(db)
+        .await?;
+    rows.into_iter().map(from_row).collect()
+}

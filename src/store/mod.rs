@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod prices;
 pub mod pricing_admin;
 pub mod repricing;
+pub mod runs;
 mod sql;
 
 use std::time::Duration;

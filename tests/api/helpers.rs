@@ -12,6 +12,7 @@ use tally::{
     grpc::in_flight::InFlight,
     pb::{
         budgets_client::BudgetsClient, ingest_client::IngestClient, pricing_client::PricingClient,
+        runs_client::RunsClient,
     },
     startup::App,
     store,
@@ -333,7 +334,11 @@ impl TestApp {
             ),
             (
                 "SELECT CAST(COALESCE(SUM(total_cost_e10), 0) AS BIGINT) FROM cost_events",
-                "SELECT CAST(COALESCE(SUM(cost_e10), 0) AS BIGINT) FROM monthly_spend",
+                "SELECT CAST(COALESCE(SUM(cost_e10), 0) AS BIGINT) FROM monthly_spend WHERE customer_id <> '' AND agent_code <> ''",
+            ),
+            (
+                "SELECT CAST(COALESCE(SUM(total_cost_e10), 0) AS BIGINT) FROM cost_events",
+                "SELECT CAST(COALESCE(SUM(cost_e10), 0) AS BIGINT) FROM monthly_spend WHERE customer_id = '' AND agent_code = ''",
             ),
             (
                 "SELECT CAST(COALESCE(SUM(total_cost_e10), 0) AS BIGINT) FROM cost_events WHERE run_ref IS NOT NULL",
@@ -352,6 +357,11 @@ impl TestApp {
             );
         }
         db.close().await.ok();
+    }
+
+    /// The Runs client, calling with `key`.
+    pub fn runs(&self, key: &str) -> RunsClient<InterceptedService<Channel, ApiKey>> {
+        RunsClient::with_interceptor(self.channel.clone(), ApiKey::bearer(key))
     }
 
     /// Waits (watching health, not sleeping) until the server reports SERVING.

@@ -10,5 +10,6 @@ mod ingest;
 mod migrations;
 mod pricing;
 mod reflection;
+mod runs;
 mod shutdown;
 mod telemetry;

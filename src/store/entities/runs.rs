@@ -56,7 +56,12 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub last_call_signature: Option<String>,
     pub repeat_streak: i64,
+    pub repeat_start_step: i64,
     pub max_repeat_streak: i64,
+    /// First step of the first streak of identical calls that reached the loop threshold.
+    pub loop_step: Option<i64>,
+    /// The budget whose limit the run passed first.
+    pub exceeded_budget_ref: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
