@@ -1,6 +1,7 @@
 //! The behaviour suite of the gRPC API, run against a real server on SQLite and on PostgreSQL.
 
 mod auth;
+mod budget_checks;
 mod budgets;
 mod catalog;
 mod cli;
