@@ -5,8 +5,9 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 use clap::{Args, Parser, Subcommand};
 use tally::{
     admin,
+    bench::{self, BenchCommand},
     config::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN, LogFormat, Settings, parse_duration},
-    domain::api_key::ApiKeyKind,
+    domain::{api_key::ApiKeyKind, run_flags::FlagSettings},
     startup::App,
     store, telemetry,
 };
@@ -37,6 +38,9 @@ enum Command {
     /// Manages the model price catalog.
     #[command(subcommand)]
     Prices(PricesCommand),
+    /// Measures ingest speed against the raw baseline (see BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
 }
 
 #[derive(Args)]
@@ -53,6 +57,46 @@ struct ServeArgs {
     /// After the drain delay, how long calls in flight get to finish.
     #[arg(long, env = "TALLY_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     shutdown_grace: Duration,
+    #[command(flatten)]
+    run_flags: RunFlagArgs,
+}
+
+/// Thresholds of runs' waste flags (see `FlagSettings` for what each means).
+#[derive(Args)]
+struct RunFlagArgs {
+    /// Steps whose average input tokens is the baseline for context bloat.
+    #[arg(long, env = "TALLY_BLOAT_BASELINE_STEPS", default_value_t = 3)]
+    bloat_baseline_steps: u64,
+    /// A step whose input tokens reach this many times the baseline is bloated.
+    #[arg(long, env = "TALLY_BLOAT_FACTOR", default_value_t = 4)]
+    bloat_factor: u64,
+    /// A bloated step also has at least this many input tokens.
+    #[arg(long, env = "TALLY_BLOAT_MIN_INPUT_TOKENS", default_value_t = 2_000)]
+    bloat_min_input_tokens: u64,
+    /// More steps than this in one run is a runaway loop.
+    #[arg(long, env = "TALLY_LOOP_MAX_STEPS", default_value_t = 200)]
+    loop_max_steps: u64,
+    /// This many identical calls in a row is a runaway loop.
+    #[arg(long, env = "TALLY_LOOP_REPEATS", default_value_t = 10)]
+    loop_repeats: u64,
+    /// A run still running this long after its last event is stale.
+    #[arg(long, env = "TALLY_STALE_AFTER", default_value = "60m", value_parser = parse_duration)]
+    stale_after: Duration,
+}
+
+impl RunFlagArgs {
+    fn settings(&self) -> anyhow::Result<FlagSettings> {
+        anyhow::ensure!(self.loop_repeats >= 2, "--loop-repeats must be at least 2");
+        anyhow::ensure!(self.bloat_factor >= 2, "--bloat-factor must be at least 2");
+        Ok(FlagSettings {
+            bloat_baseline_steps: self.bloat_baseline_steps.max(1),
+            bloat_factor: self.bloat_factor,
+            bloat_min_input_tokens: self.bloat_min_input_tokens,
+            loop_max_steps: self.loop_max_steps,
+            loop_repeats: self.loop_repeats,
+            stale_after: chrono::TimeDelta::from_std(self.stale_after)?,
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -131,6 +175,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 migrate: !args.no_migrate,
                 drain_delay: args.drain_delay,
                 shutdown_grace: args.shutdown_grace,
+                run_flags: args.run_flags.settings()?,
                 ..Settings::with_database(cli.database_url)
             };
             App::build(settings)
@@ -186,6 +231,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", admin::format_import_report(&report));
             Ok(())
         }
+        Command::Bench(command) => bench::run(command, &cli.database_url).await,
         Command::Prices(PricesCommand::Derive { source }) => {
             let (catalog, summary) = admin::derive_prices_file(&source)?;
             print!("{catalog}");

@@ -48,68 +48,74 @@ impl Seen {
     }
 }
 
-const SEEN_TIMES: [(&str, &str); 2] = [
-    (
-        "first_seen_time",
-        "CASE WHEN excluded.first_seen_time < {t}.first_seen_time THEN excluded.first_seen_time ELSE {t}.first_seen_time END",
-    ),
-    (
-        "last_seen_time",
-        "CASE WHEN excluded.last_seen_time > {t}.last_seen_time THEN excluded.last_seen_time ELSE {t}.last_seen_time END",
-    ),
-];
-
-/// Creates the customers not known yet and widens the seen times of the others; returns the row id
-/// of every customer id.
+/// Finds or creates the customers; returns the row id of every customer id. Existing rows are only
+/// read (a display name that changed is the one update): no lock on a hot customer's row is held
+/// for the rest of the batch's transaction, so concurrent batches for the same customers do not
+/// queue behind each other.
 pub async fn upsert_customers(
     db: &impl ConnectionTrait,
     project_id: Uuid,
     seen: &BTreeMap<String, Seen>,
     now: DateTime<Utc>,
 ) -> Result<HashMap<String, Uuid>, StoreError> {
-    let table = Table {
-        name: "customers",
-        columns: &[
-            "id",
-            "project_id",
-            "customer_id",
-            "display_name",
-            "aliases",
-            "create_time",
-            "first_seen_time",
-            "last_seen_time",
-        ],
+    let names = Named {
+        table: "customers",
+        name_column: "customer_id",
+        project_id,
     };
-    let rows = seen.iter().map(|(customer_id, seen)| {
-        vec![
-            val(Uuid::now_v7()),
-            val(project_id),
-            val(customer_id.clone()),
-            val(seen.display_name.clone()),
-            val(serde_json::json!([])),
-            val(now),
-            val(seen.first),
-            val(seen.last),
-        ]
-    });
-    let mut updates = seen_time_updates("customers");
-    updates.push((
-        "display_name",
-        Expr::cust("COALESCE(excluded.display_name, customers.display_name)"),
-    ));
-    upsert_returning_ids(
-        db,
-        &table,
-        &["project_id", "customer_id"],
-        updates,
-        rows.collect(),
+    let existing = names.find(db, seen.keys(), true).await?;
+    let rows: Vec<Vec<Expr>> = seen
+        .iter()
+        .filter(|(customer_id, _)| !existing.contains_key(*customer_id))
+        .map(|(customer_id, seen)| {
+            vec![
+                val(Uuid::now_v7()),
+                val(project_id),
+                val(customer_id.clone()),
+                val(seen.display_name.clone()),
+                val(serde_json::json!([])),
+                val(now),
+                val(seen.first),
+                val(seen.last),
+            ]
+        })
+        .collect();
+    let columns = [
+        "id",
+        "project_id",
         "customer_id",
-    )
-    .await
+        "display_name",
+        "aliases",
+        "create_time",
+        "first_seen_time",
+        "last_seen_time",
+    ];
+    let mut ids = names
+        .create(db, &columns, rows, seen.keys(), &existing)
+        .await?;
+    for (customer_id, seen) in seen {
+        let Some((id, stored)) = existing.get(customer_id) else {
+            continue;
+        };
+        if seen.display_name.is_some() && seen.display_name != *stored {
+            let update = Query::update()
+                .table(Alias::new("customers"))
+                .value(Alias::new("display_name"), val(seen.display_name.clone()))
+                .and_where(Expr::col(Alias::new("id")).eq(*id))
+                .to_owned();
+            db.execute(&update).await?;
+        }
+    }
+    ids.extend(
+        existing
+            .into_iter()
+            .map(|(customer_id, (id, _))| (customer_id, id)),
+    );
+    Ok(ids)
 }
 
-/// Creates the agents or signals not known yet and widens the seen times of the others; returns the
-/// row id of every name. `table` is `agents` (`agent_code`) or `signals` (`signal_name`).
+/// Finds or creates agents or signals; returns the row id of every name. `table` is `agents`
+/// (`agent_code`) or `signals` (`signal_name`). Existing rows are only read.
 pub async fn upsert_names(
     db: &impl ConnectionTrait,
     table: &'static str,
@@ -118,20 +124,15 @@ pub async fn upsert_names(
     seen: &BTreeMap<String, Seen>,
     now: DateTime<Utc>,
 ) -> Result<HashMap<String, Uuid>, StoreError> {
-    let columns = [
-        "id",
-        "project_id",
+    let names = Named {
+        table,
         name_column,
-        "create_time",
-        "first_seen_time",
-        "last_seen_time",
-    ];
-    let table_def = Table {
-        name: table,
-        columns: &columns,
+        project_id,
     };
-    let rows = seen
+    let existing = names.find(db, seen.keys(), false).await?;
+    let rows: Vec<Vec<Expr>> = seen
         .iter()
+        .filter(|(name, _)| !existing.contains_key(*name))
         .map(|(name, seen)| {
             vec![
                 val(Uuid::now_v7()),
@@ -143,55 +144,111 @@ pub async fn upsert_names(
             ]
         })
         .collect();
-    upsert_returning_ids(
-        db,
-        &table_def,
-        &["project_id", name_column],
-        seen_time_updates(table),
-        rows,
+    let columns = [
+        "id",
+        "project_id",
         name_column,
-    )
-    .await
+        "create_time",
+        "first_seen_time",
+        "last_seen_time",
+    ];
+    let mut ids = names
+        .create(db, &columns, rows, seen.keys(), &existing)
+        .await?;
+    ids.extend(existing.into_iter().map(|(name, (id, _))| (name, id)));
+    Ok(ids)
 }
 
-fn seen_time_updates(table: &str) -> Vec<(&'static str, Expr)> {
-    SEEN_TIMES
-        .iter()
-        .map(|(column, sql)| (*column, Expr::cust(sql.replace("{t}", table))))
-        .collect()
+/// A table of named rows of a project (customers, agents, signals), unique on `(project_id, name)`.
+struct Named {
+    table: &'static str,
+    name_column: &'static str,
+    project_id: Uuid,
 }
 
-async fn upsert_returning_ids(
-    db: &impl ConnectionTrait,
-    table: &Table<'_>,
-    keys: &[&str],
-    updates: Vec<(&'static str, Expr)>,
-    rows: Vec<Vec<Expr>>,
-    name_column: &str,
-) -> Result<HashMap<String, Uuid>, StoreError> {
-    let mut ids = HashMap::with_capacity(rows.len());
-    let per_statement = table.rows_per_statement();
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<_> = rows.by_ref().take(per_statement).collect();
-        let mut insert = table.insert(chunk);
-        let mut on_conflict = OnConflict::columns(keys.iter().map(|k| Alias::new(*k)));
-        on_conflict.values(
-            updates
-                .iter()
-                .map(|(column, expr)| (Alias::new(*column), expr.clone())),
-        );
-        insert
-            .on_conflict(on_conflict)
-            .returning(Query::returning().columns([Alias::new("id"), Alias::new(name_column)]));
-        for row in db.query_all(&insert).await? {
-            ids.insert(
-                row.try_get::<String>("", name_column)?,
-                row.try_get::<Uuid>("", "id")?,
+/// Rows found by name: id and display name.
+type Found = HashMap<String, (Uuid, Option<String>)>;
+
+impl Named {
+    /// The rows of these names that exist, with their display name when asked.
+    async fn find<'a>(
+        &self,
+        db: &impl ConnectionTrait,
+        names: impl Iterator<Item = &'a String>,
+        with_display_name: bool,
+    ) -> Result<Found, StoreError> {
+        let names: Vec<String> = names.cloned().collect();
+        let mut found = HashMap::with_capacity(names.len());
+        if names.is_empty() {
+            return Ok(found);
+        }
+        let mut select = Query::select()
+            .columns([Alias::new("id"), Alias::new(self.name_column)])
+            .from(Alias::new(self.table))
+            .and_where(Expr::col(Alias::new("project_id")).eq(self.project_id))
+            .and_where(Expr::col(Alias::new(self.name_column)).is_in(names))
+            .to_owned();
+        if with_display_name {
+            select.column(Alias::new("display_name"));
+        }
+        for row in db.query_all(&select).await? {
+            let display_name = if with_display_name {
+                row.try_get("", "display_name")?
+            } else {
+                None
+            };
+            found.insert(
+                row.try_get("", self.name_column)?,
+                (row.try_get("", "id")?, display_name),
             );
         }
+        Ok(found)
     }
-    Ok(ids)
+
+    /// Inserts the missing rows; a row another writer inserted meanwhile is read back.
+    async fn create<'a>(
+        &self,
+        db: &impl ConnectionTrait,
+        columns: &[&str],
+        rows: Vec<Vec<Expr>>,
+        names: impl Iterator<Item = &'a String>,
+        existing: &Found,
+    ) -> Result<HashMap<String, Uuid>, StoreError> {
+        let mut ids = HashMap::with_capacity(rows.len());
+        if rows.is_empty() {
+            return Ok(ids);
+        }
+        let table = Table {
+            name: self.table,
+            columns,
+        };
+        for chunk in rows.chunks(table.rows_per_statement()) {
+            let mut insert = table.insert(chunk.to_vec());
+            insert
+                .on_conflict(
+                    OnConflict::columns([Alias::new("project_id"), Alias::new(self.name_column)])
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .returning(
+                    Query::returning().columns([Alias::new("id"), Alias::new(self.name_column)]),
+                );
+            for row in db.query_all(&insert).await? {
+                ids.insert(
+                    row.try_get::<String>("", self.name_column)?,
+                    row.try_get::<Uuid>("", "id")?,
+                );
+            }
+        }
+        let raced: Vec<&String> = names
+            .filter(|name| !existing.contains_key(*name) && !ids.contains_key(*name))
+            .collect();
+        if !raced.is_empty() {
+            let found = self.find(db, raced.into_iter(), false).await?;
+            ids.extend(found.into_iter().map(|(name, (id, _))| (name, id)));
+        }
+        Ok(ids)
+    }
 }
 
 /// The plan history of each customer, oldest first.
@@ -225,8 +282,7 @@ pub async fn plan_periods(
     Ok(history)
 }
 
-/// Starts plan periods (replacing one that starts at the same instant), then copies each
-/// customer's latest plan onto the customer row.
+/// Starts plan periods (replacing one that starts at the same instant).
 pub async fn insert_plan_periods(
     db: &impl ConnectionTrait,
     project_id: Uuid,
@@ -267,26 +323,6 @@ pub async fn insert_plan_periods(
     );
     db.execute(&insert).await?;
 
-    let customers: Vec<Uuid> = periods
-        .iter()
-        .map(|(customer_ref, _)| *customer_ref)
-        .collect();
-    let latest = |column: &str| {
-        Expr::cust(format!(
-            "(SELECT p.{column} FROM customer_plan_periods p WHERE p.customer_ref = customers.id \
-             ORDER BY p.start_time DESC LIMIT 1)"
-        ))
-    };
-    let update = Query::update()
-        .table(Alias::new("customers"))
-        .value(Alias::new("plan_name"), latest("plan_name"))
-        .value(
-            Alias::new("plan_monthly_usd_e10"),
-            latest("monthly_usd_e10"),
-        )
-        .and_where(Expr::col(Alias::new("id")).is_in(customers))
-        .to_owned();
-    db.execute(&update).await?;
     Ok(())
 }
 
@@ -442,6 +478,62 @@ pub async fn events_by_key(
     Ok(found)
 }
 
+/// The event rows, one per record stored.
+pub const COST_EVENTS: Table<'static> = Table {
+    name: "cost_events",
+    columns: &[
+        "id",
+        "project_id",
+        "idempotency_key",
+        "customer_ref",
+        "agent_ref",
+        "signal_ref",
+        "user_id",
+        "run_ref",
+        "plan_name",
+        "quantity",
+        "usage_time",
+        "receive_time",
+        "status",
+        "total_cost_e10",
+        "metadata",
+        "error",
+    ],
+};
+
+/// The service lines of an event, one per service called.
+pub const SERVICE_LINES: Table<'static> = Table {
+    name: "service_lines",
+    columns: &[
+        "id",
+        "project_id",
+        "event_ref",
+        "line_index",
+        "provider",
+        "model",
+        "service_tier",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "cache_creation_tokens",
+        "reasoning_tokens",
+        "quantity",
+        "manual_cost_e10",
+        "latency_ms",
+        "call_status",
+        "status",
+        "priced_provider",
+        "priced_model",
+        "cost_e10",
+    ],
+};
+
+/// The cost items of a line, one per priced dimension, in the column order of [`item_row`].
+pub const LINE_COST_ITEMS: Table<'static> = Table {
+    name: "line_cost_items",
+    columns: ITEM_COLUMNS,
+};
+
 /// An event row to insert, with its resolved references.
 pub struct NewEvent<'a> {
     pub event: &'a PricedEvent,
@@ -460,27 +552,7 @@ pub async fn insert_events(
     project_id: Uuid,
     events: &[NewEvent<'_>],
 ) -> Result<HashSet<Uuid>, StoreError> {
-    let table = Table {
-        name: "cost_events",
-        columns: &[
-            "id",
-            "project_id",
-            "idempotency_key",
-            "customer_ref",
-            "agent_ref",
-            "signal_ref",
-            "user_id",
-            "run_ref",
-            "plan_name",
-            "quantity",
-            "usage_time",
-            "receive_time",
-            "status",
-            "total_cost_e10",
-            "metadata",
-            "error",
-        ],
-    };
+    let table = COST_EVENTS;
     let mut inserted = HashSet::with_capacity(events.len());
     let per_statement = table.rows_per_statement();
     for chunk in events.chunks(per_statement) {
@@ -529,31 +601,6 @@ pub async fn insert_lines(
     project_id: Uuid,
     events: &[&PricedEvent],
 ) -> Result<(), StoreError> {
-    let lines_table = Table {
-        name: "service_lines",
-        columns: &[
-            "id",
-            "project_id",
-            "event_ref",
-            "line_index",
-            "provider",
-            "model",
-            "service_tier",
-            "input_tokens",
-            "output_tokens",
-            "cached_input_tokens",
-            "cache_creation_tokens",
-            "reasoning_tokens",
-            "quantity",
-            "manual_cost_e10",
-            "latency_ms",
-            "call_status",
-            "status",
-            "priced_provider",
-            "priced_model",
-            "cost_e10",
-        ],
-    };
     let count = |value: Option<u64>| value.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
     let mut lines = Vec::new();
     let mut items = Vec::new();
@@ -591,18 +638,13 @@ pub async fn insert_lines(
             }
         }
     }
-    lines_table.insert_all(db, lines).await?;
-    Table {
-        name: "line_cost_items",
-        columns: ITEM_COLUMNS,
-    }
-    .insert_all(db, items)
-    .await?;
+    SERVICE_LINES.insert_all(db, lines).await?;
+    LINE_COST_ITEMS.insert_all(db, items).await?;
     Ok(())
 }
 
 /// The columns of a cost item row, in the order of [`item_row`].
-pub(super) const ITEM_COLUMNS: &[&str] = &[
+const ITEM_COLUMNS: &[&str] = &[
     "id",
     "project_id",
     "line_ref",

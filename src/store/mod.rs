@@ -11,7 +11,7 @@ pub mod prices;
 pub mod pricing_admin;
 pub mod repricing;
 pub mod runs;
-mod sql;
+pub(crate) mod sql;
 
 use std::time::Duration;
 

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{
     StoreError,
-    ingest::{ITEM_COLUMNS, apply_deltas, item_row},
+    ingest::{LINE_COST_ITEMS, apply_deltas, item_row},
     sql::{Table, val},
 };
 use crate::domain::{
@@ -191,12 +191,7 @@ pub async fn rewrite(
             .to_owned();
         db.execute(&delete).await?;
     }
-    Table {
-        name: "line_cost_items",
-        columns: ITEM_COLUMNS,
-    }
-    .insert_all(db, items)
-    .await?;
+    LINE_COST_ITEMS.insert_all(db, items).await?;
     let records = changes.iter().map(|(old, new)| {
         vec![
             val(Uuid::now_v7()),

@@ -16,12 +16,6 @@ pub struct Model {
     pub display_name: Option<String>,
     /// JSON array of other names of the customer.
     pub aliases: Json,
-    /// Plan of the latest plan period (by start time), kept in step with
-    /// `customer_plan_periods`; null until a plan is known.
-    #[sea_orm(column_type = "Text")]
-    pub plan_name: Option<String>,
-    /// Monthly amount of that plan, in 1e-10 USD.
-    pub plan_monthly_usd_e10: Option<i64>,
     pub create_time: DateTimeUtc,
     pub first_seen_time: DateTimeUtc,
     pub last_seen_time: DateTimeUtc,
