@@ -1,6 +1,7 @@
 //! The behaviour suite of the gRPC API, run against a real server on SQLite and on PostgreSQL.
 
 mod auth;
+mod bench;
 mod budget_checks;
 mod budgets;
 mod catalog;

@@ -1,0 +1,174 @@
+//! `tally bench`: the ingest load generator and the raw baseline it is measured against (see
+//! BENCHMARKS.md). Both send the same synthetic events, made from a seed, in batches spread over K
+//! concurrent streams or writers, and print events per second and batch latencies.
+
+pub mod expected;
+pub mod ingest;
+pub mod models;
+pub mod raw;
+mod raw_copy;
+mod raw_directory;
+pub mod raw_rows;
+pub mod records;
+pub mod report;
+pub mod synthetic;
+#[cfg(test)]
+mod tests;
+
+use anyhow::ensure;
+use clap::{Args, Subcommand};
+use tonic::transport::Endpoint;
+
+use self::{
+    ingest::{StreamSettings, stream_events},
+    models::KNOWN_MODELS,
+    raw::{RawMethod, RawSettings, write_raw},
+    report::Report,
+    synthetic::Workload,
+};
+use crate::{admin, store};
+
+/// The benchmarks.
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Streams synthetic events to a running server over concurrent RecordEvents streams.
+    Ingest(IngestArgs),
+    /// Writes the rows ingest would write for the same events straight into the database
+    /// (--database-url), with no gRPC, pricing or validation: the baseline.
+    Raw(RawArgs),
+}
+
+/// What both benchmarks send, and how.
+#[derive(Args, Clone, Debug)]
+pub struct WorkloadArgs {
+    /// Events to send.
+    #[arg(long, default_value_t = 100_000)]
+    pub events: u64,
+    /// Concurrent streams (ingest) or writers (raw), each on its own connection.
+    #[arg(long, default_value_t = 4)]
+    pub streams: usize,
+    /// Events per batch (1 to 100).
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Distinct customers (bench_customer_0 …).
+    #[arg(long, default_value_t = 1_000)]
+    pub customers: usize,
+    /// Distinct catalog models called (1 to 21), besides a few unknown ones.
+    #[arg(long, default_value_t = 20)]
+    pub models: usize,
+    /// Seed of the synthetic events: the same seed makes the same events.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Prefix of this run's idempotency keys and run ids (default: random), so that reruns don't
+    /// collide.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Print one JSON line instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct IngestArgs {
+    /// The server's address.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    pub target: String,
+    /// A secret key (sk_…) of the project to fill.
+    #[arg(long, env = "TALLY_KEY", hide_env_values = true)]
+    pub key: String,
+    /// Batches sent and not answered yet, per stream.
+    #[arg(long, default_value_t = 4)]
+    pub in_flight: usize,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+}
+
+#[derive(Args)]
+pub struct RawArgs {
+    /// The project the rows go into; a new one named bench-raw-TAG when not given.
+    #[arg(long)]
+    pub project: Option<String>,
+    /// How rows are written [default: copy on PostgreSQL, insert on SQLite].
+    #[arg(long, value_enum)]
+    pub method: Option<RawMethod>,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+}
+
+impl WorkloadArgs {
+    /// The workload these flags describe, with usage times up to now.
+    pub fn workload(&self) -> anyhow::Result<Workload> {
+        ensure!(self.events >= 1, "--events must be at least 1");
+        ensure!(self.customers >= 1, "--customers must be at least 1");
+        ensure!(
+            (1..=KNOWN_MODELS.len()).contains(&self.models),
+            "--models must be 1 to {}",
+            KNOWN_MODELS.len()
+        );
+        let tag = match &self.tag {
+            Some(tag) => tag.clone(),
+            None => uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
+        };
+        Ok(Workload {
+            events: self.events,
+            customers: self.customers,
+            models: self.models,
+            seed: self.seed,
+            tag,
+            now: store::now(),
+        })
+    }
+}
+
+/// Runs a benchmark and prints its report on standard output.
+pub async fn run(command: BenchCommand, database_url: &str) -> anyhow::Result<()> {
+    let (report, json) = match command {
+        BenchCommand::Ingest(args) => {
+            let workload = args.workload.workload()?;
+            let endpoint = Endpoint::from_shared(args.target.clone())
+                .map_err(|error| anyhow::anyhow!("--target {:?}: {error}", args.target))?;
+            let settings = StreamSettings {
+                streams: args.workload.streams,
+                batch: args.workload.batch,
+                in_flight: args.in_flight,
+            };
+            (
+                stream_events(&endpoint, &args.key, &workload, settings).await?,
+                args.workload.json,
+            )
+        }
+        BenchCommand::Raw(args) => {
+            let workload = args.workload.workload()?;
+            let db = store::connect(database_url).await?;
+            store::migrate(&db).await?;
+            admin::ensure_catalog(&db).await?;
+            let method = args.method.unwrap_or(if store::is_postgres(&db) {
+                RawMethod::Copy
+            } else {
+                RawMethod::Insert
+            });
+            let settings = RawSettings {
+                writers: args.workload.streams,
+                batch: args.workload.batch,
+                method,
+                project: args
+                    .project
+                    .clone()
+                    .unwrap_or_else(|| format!("bench-raw-{}", workload.tag)),
+            };
+            let report = write_raw(&db, &workload, &settings).await?;
+            db.close().await.ok();
+            (report, args.workload.json)
+        }
+    };
+    print_report(&report, json)
+}
+
+fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", report.to_json()?);
+    } else {
+        print!("{report}");
+    }
+    Ok(())
+}

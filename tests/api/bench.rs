@@ -1,0 +1,140 @@
+//! The load generator against a real server: every event it streams over concurrent streams is
+//! stored once, and the raw baseline writes the same rows (counts, statuses and costs) for the same
+//! events as ingest does.
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use tally::{
+    bench::{
+        ingest::{StreamSettings, stream_events},
+        raw::{RawMethod, RawSettings, write_raw},
+        synthetic::Workload,
+    },
+    pb::ListEventsRequest,
+    store,
+};
+use tonic::transport::Endpoint;
+
+use crate::helpers::{Backend, TestApp, spawn_app};
+
+const EVENTS: u64 = 300;
+
+fn workload(tag: &str) -> Workload {
+    Workload {
+        events: EVENTS,
+        customers: 20,
+        models: 21,
+        seed: 7,
+        tag: tag.to_owned(),
+        now: store::now(),
+    }
+}
+
+async fn stream(app: &TestApp, workload: &Workload) -> tally::bench::report::Report {
+    let endpoint = Endpoint::from_shared(format!("http://{}", app.address)).expect("endpoint");
+    let settings = StreamSettings {
+        streams: 2,
+        batch: 50,
+        in_flight: 3,
+    };
+    stream_events(&endpoint, &app.secret_key, workload, settings)
+        .await
+        .expect("every event stored")
+}
+
+async fn listed_events(app: &TestApp) -> u64 {
+    let mut client = app.ingest(&app.publishable_key);
+    let (mut listed, mut page_token) = (0, String::new());
+    loop {
+        let page = client
+            .list_events(ListEventsRequest {
+                page_size: 100,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .expect("a page")
+            .into_inner();
+        listed += page.events.len() as u64;
+        if page.next_page_token.is_empty() {
+            return listed;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+/// One number about a project's rows: `{project}` in `sql` is replaced by the project's name.
+async fn project_figure(db: &DatabaseConnection, sql: &str, project: &str) -> i64 {
+    let sql = sql.replace(
+        "{project}",
+        &format!("(SELECT id FROM projects WHERE name = '{project}')"),
+    );
+    db.query_one_raw(Statement::from_string(
+        db.get_database_backend(),
+        sql.clone(),
+    ))
+    .await
+    .expect(&sql)
+    .expect("a row")
+    .try_get_by_index::<i64>(0)
+    .expect(&sql)
+}
+
+const FIGURES: [&str; 5] = [
+    "SELECT CAST(COUNT(*) AS BIGINT) FROM cost_events WHERE project_id = {project}",
+    "SELECT CAST(COUNT(*) AS BIGINT) FROM service_lines WHERE project_id = {project}",
+    "SELECT CAST(COUNT(*) AS BIGINT) FROM line_cost_items WHERE project_id = {project}",
+    "SELECT CAST(COUNT(*) AS BIGINT) FROM cost_events WHERE project_id = {project} AND status = 'PROCESSED'",
+    "SELECT CAST(COALESCE(SUM(total_cost_e10), 0) AS BIGINT) FROM cost_events WHERE project_id = {project}",
+];
+
+async fn streamed_events_are_all_stored_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let report = stream(&app, &workload("api")).await;
+    assert_eq!(report.events, EVENTS);
+    assert_eq!(report.batches, EVENTS / 50);
+    assert_eq!(report.counts.values().sum::<u64>(), EVENTS);
+    assert!(report.counts["EVENT_STATUS_PROCESSED"] > EVENTS * 9 / 10);
+    assert!(report.latency_ms.p50 > 0.0 && report.latency_ms.p50 <= report.latency_ms.max);
+    assert_eq!(listed_events(&app).await, EVENTS);
+    app.assert_totals_match_events().await;
+}
+
+async fn the_raw_baseline_writes_the_rows_ingest_writes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ingest = workload("ingest");
+    stream(&app, &ingest).await;
+    let db = app.database.connect().await;
+    let methods: &[RawMethod] = match backend {
+        Backend::Sqlite => &[RawMethod::Insert],
+        Backend::Postgres => &[RawMethod::Insert, RawMethod::Copy],
+    };
+    for method in methods {
+        let project = format!("raw-{method:?}");
+        let settings = RawSettings {
+            writers: 2,
+            batch: 50,
+            method: *method,
+            project: project.clone(),
+        };
+        let raw = Workload {
+            tag: project.clone(),
+            ..ingest.clone()
+        };
+        let report = write_raw(&db, &raw, &settings).await.expect("raw rows");
+        assert_eq!(report.events, EVENTS);
+        assert_eq!(report.counts["cost_events rows"], EVENTS);
+        for sql in FIGURES {
+            assert_eq!(
+                project_figure(&db, sql, &project).await,
+                project_figure(&db, sql, "test").await,
+                "{method:?}: {sql}"
+            );
+        }
+    }
+    db.close().await.ok();
+}
+
+crate::on_both_databases!(
+    streamed_events_are_all_stored_once,
+    the_raw_baseline_writes_the_rows_ingest_writes
+);
