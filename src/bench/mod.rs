@@ -2,6 +2,7 @@
 //! BENCHMARKS.md). Both send the same synthetic events, made from a seed, in batches spread over K
 //! concurrent streams or writers, and print events per second and batch latencies.
 
+pub mod check;
 pub mod expected;
 pub mod ingest;
 pub mod models;
@@ -20,6 +21,7 @@ use clap::{Args, Subcommand};
 use tonic::transport::Endpoint;
 
 use self::{
+    check::{CheckSettings, check_budgets},
     ingest::{StreamSettings, stream_events},
     models::KNOWN_MODELS,
     raw::{RawMethod, RawSettings, write_raw},
@@ -33,6 +35,9 @@ use crate::{admin, store};
 pub enum BenchCommand {
     /// Streams synthetic events to a running server over concurrent RecordEvents streams.
     Ingest(IngestArgs),
+    /// Calls CheckBudget at a steady rate, alone or beside the ingest load generator
+    /// (--with-ingest), and prints the check's latency and the ingest figures.
+    Check(CheckArgs),
     /// Writes the rows ingest would write for the same events straight into the database
     /// (--database-url), with no gRPC, pricing or validation: the baseline.
     Raw(RawArgs),
@@ -84,6 +89,21 @@ pub struct IngestArgs {
 }
 
 #[derive(Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub ingest: IngestArgs,
+    /// Checks to make (without --with-ingest; beside ingest, checks go on until it ends).
+    #[arg(long, default_value_t = 10_000)]
+    pub checks: u64,
+    /// Checks per second, from one caller on one connection.
+    #[arg(long, default_value_t = 500)]
+    pub rate: u32,
+    /// Stream the workload's events at full speed while checking.
+    #[arg(long)]
+    pub with_ingest: bool,
+}
+
+#[derive(Args)]
 pub struct RawArgs {
     /// The project the rows go into; a new one named bench-raw-TAG when not given.
     #[arg(long)]
@@ -93,6 +113,21 @@ pub struct RawArgs {
     pub method: Option<RawMethod>,
     #[command(flatten)]
     pub workload: WorkloadArgs,
+}
+
+impl IngestArgs {
+    fn stream_settings(&self) -> StreamSettings {
+        StreamSettings {
+            streams: self.workload.streams,
+            batch: self.workload.batch,
+            in_flight: self.in_flight,
+        }
+    }
+}
+
+fn endpoint(target: &str) -> anyhow::Result<Endpoint> {
+    Endpoint::from_shared(target.to_owned())
+        .map_err(|error| anyhow::anyhow!("--target {target:?}: {error}"))
 }
 
 impl WorkloadArgs {
@@ -125,17 +160,27 @@ pub async fn run(command: BenchCommand, database_url: &str) -> anyhow::Result<()
     let (report, json) = match command {
         BenchCommand::Ingest(args) => {
             let workload = args.workload.workload()?;
-            let endpoint = Endpoint::from_shared(args.target.clone())
-                .map_err(|error| anyhow::anyhow!("--target {:?}: {error}", args.target))?;
-            let settings = StreamSettings {
-                streams: args.workload.streams,
-                batch: args.workload.batch,
-                in_flight: args.in_flight,
-            };
+            let endpoint = endpoint(&args.target)?;
             (
-                stream_events(&endpoint, &args.key, &workload, settings).await?,
+                stream_events(&endpoint, &args.key, &workload, args.stream_settings()).await?,
                 args.workload.json,
             )
+        }
+        BenchCommand::Check(args) => {
+            let workload = args.ingest.workload.workload()?;
+            let endpoint = endpoint(&args.ingest.target)?;
+            let settings = CheckSettings {
+                checks: args.checks,
+                rate: args.rate,
+                with_ingest: args.with_ingest.then(|| args.ingest.stream_settings()),
+            };
+            let report = check_budgets(&endpoint, &args.ingest.key, &workload, settings).await?;
+            if args.ingest.workload.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{report}");
+            }
+            return Ok(());
         }
         BenchCommand::Raw(args) => {
             let workload = args.workload.workload()?;

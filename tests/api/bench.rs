@@ -5,6 +5,7 @@
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tally::{
     bench::{
+        check::{CheckSettings, check_budgets},
         ingest::{StreamSettings, stream_events},
         raw::{RawMethod, RawSettings, write_raw},
         synthetic::Workload,
@@ -29,14 +30,18 @@ fn workload(tag: &str) -> Workload {
     }
 }
 
+const STREAMS: StreamSettings = StreamSettings {
+    streams: 2,
+    batch: 50,
+    in_flight: 3,
+};
+
+fn endpoint(app: &TestApp) -> Endpoint {
+    Endpoint::from_shared(format!("http://{}", app.address)).expect("endpoint")
+}
+
 async fn stream(app: &TestApp, workload: &Workload) -> tally::bench::report::Report {
-    let endpoint = Endpoint::from_shared(format!("http://{}", app.address)).expect("endpoint");
-    let settings = StreamSettings {
-        streams: 2,
-        batch: 50,
-        in_flight: 3,
-    };
-    stream_events(&endpoint, &app.secret_key, workload, settings)
+    stream_events(&endpoint(app), &app.secret_key, workload, STREAMS)
         .await
         .expect("every event stored")
 }
@@ -134,7 +139,48 @@ async fn the_raw_baseline_writes_the_rows_ingest_writes(backend: Backend) {
     db.close().await.ok();
 }
 
+async fn budget_checks_answer_with_every_budget_alone_and_beside_ingest(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let workload = workload("check");
+    let alone = CheckSettings {
+        checks: 25,
+        rate: 1_000,
+        with_ingest: None,
+    };
+    let report = check_budgets(&endpoint(&app), &app.secret_key, &workload, alone)
+        .await
+        .expect("checks");
+    assert_eq!((report.checks, report.allowed, report.denied), (25, 25, 0));
+    // Project monthly and per run, the run's agent, and its customer (all 20 have a budget).
+    assert_eq!(report.budgets_per_check, 4.0);
+    assert!(report.latency_ms.p50 > 0.0 && report.ingest.is_none());
+
+    let beside = CheckSettings {
+        with_ingest: Some(STREAMS),
+        ..alone
+    };
+    let report = check_budgets(&endpoint(&app), &app.secret_key, &workload, beside)
+        .await
+        .expect("checks beside ingest");
+    let ingest = report.ingest.expect("the ingest figures");
+    assert_eq!(ingest.events, EVENTS);
+    assert!(report.checks >= 1 && report.denied == 0);
+    assert_eq!(listed_events(&app).await, EVENTS);
+    // The budgets were created once, not again by the second run.
+    let budgets = app
+        .budgets(&app.secret_key)
+        .list_budgets(tally::pb::ListBudgetsRequest {
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("list budgets")
+        .into_inner();
+    assert_eq!(budgets.budgets.len(), 2 + 6 + 20);
+}
+
 crate::on_both_databases!(
+    budget_checks_answer_with_every_budget_alone_and_beside_ingest,
     streamed_events_are_all_stored_once,
     the_raw_baseline_writes_the_rows_ingest_writes
 );
