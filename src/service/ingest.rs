@@ -29,7 +29,7 @@ use crate::{
     },
     store::{
         self, StoreError,
-        budgets::SpendByKey,
+        budgets::{SpendByKey, SpendQuery},
         ingest::{self as writes, NewEvent, NewRun, RunRef, Seen},
     },
 };
@@ -728,9 +728,10 @@ impl Batch<'_> {
                 deltas.add_run_start(event, event.usage_time);
             }
         }
-        writes::apply_deltas(txn, project_id, &deltas).await?;
+        writes::apply_run_deltas(txn, project_id, &deltas).await?;
         observe_steps(txn, &mut counters, &stored, flags).await?;
-        flag_runs_over_budget(txn, project_id, &stored).await
+        flag_runs_over_budget(txn, project_id, &stored, &deltas).await?;
+        writes::apply_shared_deltas(txn, project_id, &deltas).await
     }
 
     /// Every outcome of the batch: stored events, refused records, and the first results of
@@ -821,18 +822,21 @@ async fn observe_steps(
         }
         touched.insert(run);
     }
-    for run in touched {
-        store::runs::save_counters(txn, run, &counters[&run]).await?;
-    }
-    Ok(())
+    let touched: Vec<(Uuid, &FlagCounters)> = touched
+        .into_iter()
+        .map(|run| (run, &counters[&run]))
+        .collect();
+    store::runs::save_counters(txn, &touched).await
 }
 
 /// Flags the runs of these events whose spend now passes a budget's limit: their own (per run) or
-/// their customer's and agent's for the month of their latest event here.
+/// their customer's and agent's for the month of their latest event here. Monthly spend is read in
+/// one query, with this batch's own spend (not written yet: see `apply_shared_deltas`) added.
 async fn flag_runs_over_budget(
     txn: &DatabaseTransaction,
     project_id: Uuid,
     stored: &[&PricedEvent],
+    deltas: &Deltas,
 ) -> Result<(), StoreError> {
     let mut runs: BTreeMap<Uuid, (&str, &str, DateTime<Utc>)> = BTreeMap::new();
     for event in stored {
@@ -851,25 +855,50 @@ async fn flag_runs_over_budget(
     }
     let ids: Vec<Uuid> = runs.keys().copied().collect();
     let totals = store::runs::totals(txn, &ids).await?;
-    let mut spend_by_scope: HashMap<(&str, &str, DateTime<Utc>), SpendByKey> = HashMap::new();
+    let wanted = SpendQuery {
+        months: runs
+            .values()
+            .map(|(_, _, latest)| month_start(*latest))
+            .collect(),
+        customers: runs
+            .values()
+            .map(|(customer, _, _)| (*customer).to_owned())
+            .collect(),
+        agents: runs
+            .values()
+            .map(|(_, agent, _)| (*agent).to_owned())
+            .collect(),
+    };
+    let mut spend = store::budgets::monthly_spend_of(txn, project_id, &wanted).await?;
+    for (key, cost) in &deltas.spend {
+        let entry = spend
+            .entry((
+                key.month_start,
+                key.customer_id.clone(),
+                key.agent_code.clone(),
+            ))
+            .or_insert(Usd::ZERO);
+        *entry = Usd::from_e10(entry.e10().saturating_add(*cost));
+    }
     for (run, (customer_id, agent_code, latest)) in runs {
         let month = month_start(latest);
-        let monthly = match spend_by_scope.get(&(customer_id, agent_code, month)) {
-            Some(monthly) => monthly.clone(),
-            None => {
-                let monthly =
-                    store::budgets::monthly_spend(txn, project_id, month, customer_id, agent_code)
-                        .await?;
-                spend_by_scope.insert((customer_id, agent_code, month), monthly.clone());
-                monthly
-            }
-        };
-        let spent = totals.get(&run).copied().unwrap_or(Usd::ZERO);
+        let monthly: SpendByKey = [
+            (customer_id, agent_code),
+            (customer_id, ""),
+            ("", agent_code),
+            ("", ""),
+        ]
+        .into_iter()
+        .filter_map(|(customer, agent)| {
+            let key = (month, customer.to_owned(), agent.to_owned());
+            spend.get(&key).map(|cost| ((key.1, key.2), *cost))
+        })
+        .collect();
         let subject = Subject {
             customer_id,
             agent_code,
             run: Some(RunSpend {
-                spent,
+                spent: totals.get(&run).copied().unwrap_or(Usd::ZERO),
                 start_time: latest,
             }),
         };

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{
     StoreError,
-    sql::{Table, val},
+    sql::{Table, update_rows, val},
 };
 use crate::domain::{
     event::Plan,
@@ -677,8 +677,30 @@ pub(super) fn item_row(project_id: Uuid, line_id: Uuid, item: &CostItem) -> Vec<
     ]
 }
 
-/// Adds the deltas to the running totals.
+/// Adds the deltas to every running total: the runs' first, then the shared hourly and monthly
+/// rows.
 pub async fn apply_deltas(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    deltas: &Deltas,
+) -> Result<(), StoreError> {
+    apply_run_deltas(db, project_id, deltas).await?;
+    apply_shared_deltas(db, project_id, deltas).await
+}
+
+/// The token columns of the hourly and run totals, in the order of `TokenFigures`.
+const TOKEN_COLUMNS: [&str; 5] = [
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_creation_tokens",
+    "reasoning_tokens",
+];
+
+/// Adds the deltas to the hourly and monthly totals that many batches share (`event_hourly`,
+/// `line_hourly`, `monthly_spend`). Their rows are hot, and an upsert locks a row until commit, so
+/// ingest writes them last: the lock is held for the commit alone, not for the whole batch.
+pub async fn apply_shared_deltas(
     db: &impl ConnectionTrait,
     project_id: Uuid,
     deltas: &Deltas,
@@ -729,13 +751,7 @@ pub async fn apply_deltas(
     .add_all(db, &event_keys, &event_values, rows)
     .await?;
 
-    let token_columns = [
-        "input_tokens",
-        "output_tokens",
-        "cached_input_tokens",
-        "cache_creation_tokens",
-        "reasoning_tokens",
-    ];
+    let token_columns = TOKEN_COLUMNS;
     let line_keys: Vec<&str> = event_keys
         .iter()
         .copied()
@@ -809,6 +825,16 @@ pub async fn apply_deltas(
     .add_all(db, &spend_keys, &["cost_e10"], rows)
     .await?;
 
+    Ok(())
+}
+
+/// Adds the deltas to the running totals of each run: its row in `runs` and its models.
+pub async fn apply_run_deltas(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    deltas: &Deltas,
+) -> Result<(), StoreError> {
+    let token_columns = TOKEN_COLUMNS;
     let model_keys = ["run_ref", "provider", "model"];
     let model_values: Vec<&str> = ["steps", "unpriced_steps", "cost_e10"]
         .into_iter()
@@ -846,49 +872,53 @@ pub async fn apply_deltas(
     .add_all(db, &model_keys, &model_values, rows)
     .await?;
 
-    for (run, f) in &deltas.runs {
-        let col = |name: &str| Expr::col(Alias::new(name));
-        let add = |name: &'static str, delta: i64| (Alias::new(name), col(name).add(delta));
-        let mut update = Query::update();
-        update.table(Alias::new("runs")).values([
-            add("event_count", f.events),
-            add("step_count", f.steps),
-            add("total_cost_e10", f.cost_e10),
-            add("unpriced_lines", f.unpriced_lines),
-            add("input_tokens", f.tokens.input),
-            add("output_tokens", f.tokens.output),
-            add("cached_input_tokens", f.tokens.cached_input),
-            add("cache_creation_tokens", f.tokens.cache_creation),
-            add("reasoning_tokens", f.tokens.reasoning),
-        ]);
-        if let Some(first) = f.first_event_time {
-            update.value(
-                Alias::new("first_event_time"),
-                Expr::case(
-                    col("first_event_time")
-                        .is_null()
-                        .or(col("first_event_time").gt(first)),
-                    first,
-                )
-                .finally(col("first_event_time")),
-            );
-        }
-        if let Some(last) = f.last_event_time {
-            update.value(
-                Alias::new("last_event_time"),
-                Expr::case(
-                    col("last_event_time")
-                        .is_null()
-                        .or(col("last_event_time").lt(last)),
-                    last,
-                )
-                .finally(col("last_event_time")),
-            );
-        }
-        update
-            .and_where(col("id").eq(*run))
-            .and_where(col("project_id").eq(project_id));
-        db.execute(&update).await?;
+    // Runs' totals: one statement for every run of the batch.
+    let add = [
+        "event_count",
+        "step_count",
+        "total_cost_e10",
+        "unpriced_lines",
+    ]
+    .into_iter()
+    .chain(token_columns);
+    let mut set: Vec<(&str, String)> = add
+        .clone()
+        .map(|column| (column, format!("runs.{column} + v.{column}")))
+        .collect();
+    for (column, later) in [("first_event_time", ">"), ("last_event_time", "<")] {
+        set.push((
+            column,
+            format!(
+                "CASE WHEN v.{column} IS NOT NULL AND (runs.{column} IS NULL OR runs.{column} {later} \
+                 v.{column}) THEN v.{column} ELSE runs.{column} END"
+            ),
+        ));
     }
+    let columns: Vec<&str> = ["id"]
+        .into_iter()
+        .chain(add)
+        .chain(["first_event_time", "last_event_time"])
+        .collect();
+    let rows: Vec<Vec<sea_orm::Value>> = deltas
+        .runs
+        .iter()
+        .map(|(run, f)| {
+            vec![
+                (*run).into(),
+                f.events.into(),
+                f.steps.into(),
+                f.cost_e10.into(),
+                f.unpriced_lines.into(),
+                f.tokens.input.into(),
+                f.tokens.output.into(),
+                f.tokens.cached_input.into(),
+                f.tokens.cache_creation.into(),
+                f.tokens.reasoning.into(),
+                f.first_event_time.into(),
+                f.last_event_time.into(),
+            ]
+        })
+        .collect();
+    update_rows(db, "runs", &columns, &set, &rows).await?;
     Ok(())
 }

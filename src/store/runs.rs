@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{
     StoreError,
     entities::{outcomes, run_model_totals},
-    sql::{Table, val},
+    sql::{Table, update_rows, val},
 };
 use crate::domain::{
     ledger::Tokens,
@@ -255,48 +255,49 @@ pub async fn lock_counters(
     Ok(counters)
 }
 
-/// Writes a run's flag counters back.
+/// Saves the flag counters of runs, in one statement.
 pub async fn save_counters(
     db: &impl ConnectionTrait,
-    run_id: Uuid,
-    counters: &FlagCounters,
+    counters: &[(Uuid, &FlagCounters)],
 ) -> Result<(), StoreError> {
-    let number = |value: u64| val(i64::try_from(value).unwrap_or(i64::MAX));
-    let step = |value: Option<u64>| val(value.map(|v| i64::try_from(v).unwrap_or(i64::MAX)));
-    let update = Query::update()
-        .table(Alias::new("runs"))
-        .values([
-            (
-                Alias::new("baseline_steps"),
+    let number = |value: u64| sea_orm::Value::from(i64::try_from(value).unwrap_or(i64::MAX));
+    let step = |value: Option<u64>| {
+        sea_orm::Value::from(value.map(|v| i64::try_from(v).unwrap_or(i64::MAX)))
+    };
+    let columns = [
+        "id",
+        "baseline_steps",
+        "baseline_input_tokens",
+        "max_step_input_tokens",
+        "bloat_step",
+        "last_call_signature",
+        "repeat_streak",
+        "repeat_start_step",
+        "max_repeat_streak",
+        "loop_step",
+    ];
+    let set: Vec<(&str, String)> = columns[1..]
+        .iter()
+        .map(|column| (*column, format!("v.{column}")))
+        .collect();
+    let rows: Vec<Vec<sea_orm::Value>> = counters
+        .iter()
+        .map(|(run, counters)| {
+            vec![
+                (*run).into(),
                 number(counters.baseline_steps),
-            ),
-            (
-                Alias::new("baseline_input_tokens"),
                 number(counters.baseline_input_tokens),
-            ),
-            (
-                Alias::new("max_step_input_tokens"),
                 number(counters.max_step_input_tokens),
-            ),
-            (Alias::new("bloat_step"), step(counters.bloat_step)),
-            (
-                Alias::new("last_call_signature"),
-                val(counters.last_call_signature.clone()),
-            ),
-            (Alias::new("repeat_streak"), number(counters.repeat_streak)),
-            (
-                Alias::new("repeat_start_step"),
+                step(counters.bloat_step),
+                counters.last_call_signature.clone().into(),
+                number(counters.repeat_streak),
                 number(counters.repeat_start_step),
-            ),
-            (
-                Alias::new("max_repeat_streak"),
                 number(counters.max_repeat_streak),
-            ),
-            (Alias::new("loop_step"), step(counters.loop_step)),
-        ])
-        .and_where(Expr::col(Alias::new("id")).eq(run_id))
-        .to_owned();
-    db.execute(&update).await?;
+                step(counters.loop_step),
+            ]
+        })
+        .collect();
+    update_rows(db, "runs", &columns, &set, &rows).await?;
     Ok(())
 }
 

@@ -77,6 +77,46 @@ impl Table<'_> {
     }
 }
 
+/// Updates many rows in one statement, each with its own values:
+/// `WITH v(c1, c2, …) AS (VALUES (…), (…)) UPDATE table SET … FROM v WHERE table.c1 = v.c1`.
+/// `columns[0]` is the row's key; each `set` pair is a column and its new value, an expression
+/// over `table.column` (the stored value) and `v.column` (the row's). One statement instead of one
+/// per row: on a network round trip per statement, that is most of a batch's time.
+pub async fn update_rows(
+    db: &impl ConnectionTrait,
+    table: &str,
+    columns: &[&str],
+    set: &[(&str, String)],
+    rows: &[Vec<sea_orm::Value>],
+) -> Result<(), DbErr> {
+    let per_statement = (MAX_PARAMETERS / columns.len().max(1)).max(1);
+    let assignments: Vec<String> = set
+        .iter()
+        .map(|(column, value)| format!("{column} = {value}"))
+        .collect();
+    for chunk in rows.chunks(per_statement) {
+        let mut params = Params::new(db.get_database_backend());
+        let tuples: Vec<String> = chunk
+            .iter()
+            .map(|row| {
+                let placeholders: Vec<String> =
+                    row.iter().map(|value| params.bind(value.clone())).collect();
+                format!("({})", placeholders.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "WITH v ({columns}) AS (VALUES {tuples}) UPDATE {table} SET {assignments} FROM v \
+             WHERE {table}.{key} = v.{key}",
+            columns = columns.join(", "),
+            tuples = tuples.join(", "),
+            assignments = assignments.join(", "),
+            key = columns[0],
+        );
+        db.execute_raw(params.statement(sql)).await?;
+    }
+    Ok(())
+}
+
 /// A value for a bound parameter.
 pub fn val(value: impl Into<sea_orm::Value>) -> Expr {
     Expr::val(value.into())

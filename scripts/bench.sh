@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Reproduces BENCHMARKS.md: builds the release binary, makes a fresh database, starts the server,
+# and runs the ingest load generator, the raw baseline and the CheckBudget benchmark against it.
+#
+#   scripts/bench.sh postgres [EVENTS]   # PostgreSQL over TCP at 127.0.0.1:5432 (TALLY_BENCH_PG)
+#   scripts/bench.sh postgres-socket     # the same server over its unix socket
+#   scripts/bench.sh sqlite [EVENTS]
+#
+# Each benchmark gets its own fresh database, so that one does not run on the other's rows.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=${1:-postgres}
+events=${2:-100000}
+port=50151
+pg_admin=${TALLY_BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}
+cargo build --release --quiet --bin tally
+tally=target/release/tally
+work=$(mktemp -d)
+server=""
+trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
+
+fresh_database() { # NAME -> prints its URL
+  case "$target" in
+    sqlite) echo "sqlite://$work/$1.db?mode=rwc" ;;
+    postgres | postgres-socket)
+      psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
+      if [ "$target" = postgres ]; then
+        echo "${pg_admin%/*}/$1"
+      else
+        echo "postgres://postgres@localhost/$1?host=/var/run/postgresql"
+      fi ;;
+  esac
+}
+
+start_server() { # URL -> exports KEY
+  DATABASE_URL=$1 $tally migrate >/dev/null
+  KEY=$(DATABASE_URL=$1 $tally keys create --project bench)
+  export KEY
+  DATABASE_URL=$1 $tally serve --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 100); do
+    grep -q "ready" "$work/server.log" 2>/dev/null && return
+    sleep 0.1
+  done
+  echo "the server did not start:" >&2; cat "$work/server.log" >&2; exit 1
+}
+
+stop_server() { kill "$server"; wait "$server" || true; server=""; }
+
+target_url="http://127.0.0.1:$port"
+
+echo "== ingest: $events events over 4 streams, batches of 100"
+url=$(fresh_database tally_bench_ingest); start_server "$url"
+TALLY_KEY=$KEY $tally bench ingest --target "$target_url" --events "$events"
+stop_server
+
+echo "== raw baseline: the same rows, no gRPC, pricing or validation"
+url=$(fresh_database tally_bench_raw)
+DATABASE_URL=$url $tally bench raw --events "$events"
+
+echo "== CheckBudget alone, 500/s for 20 s"
+url=$(fresh_database tally_bench_check); start_server "$url"
+TALLY_KEY=$KEY $tally bench check --target "$target_url" --checks 10000 --rate 500
+echo "== CheckBudget at 500/s beside full-speed ingest"
+TALLY_KEY=$KEY $tally bench check --target "$target_url" --rate 500 --with-ingest --events "$events"
+stop_server
