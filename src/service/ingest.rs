@@ -154,22 +154,24 @@ impl IngestService {
         receive_time: DateTime<Utc>,
     ) -> Result<Vec<(usize, RecordOutcome)>, StoreError> {
         let project_id = tenant.project_id;
-        let txn = store::begin_write(&self.db).await?;
+        let db = &self.db;
         let mut batch = Batch::default();
 
-        // Reads first: what is already stored, the runs named, and the prices of every line.
+        // Reads first, outside the write transaction: what is already stored, the runs named, and
+        // the prices of every line. A writer that stores the same keys or starts the same runs
+        // meanwhile is caught by the unique indexes below, as inside a transaction.
         let keys: Vec<String> = records
             .iter()
             .filter_map(|(_, r)| r.idempotency_key.clone())
             .collect();
-        let stored_keys = writes::events_by_key(&txn, project_id, &keys).await?;
+        let stored_keys = writes::events_by_key(db, project_id, &keys).await?;
         let run_keys: Vec<String> = records
             .iter()
             .filter_map(|(_, r)| r.run_id.clone())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let known_runs = writes::find_runs(&txn, project_id, &run_keys).await?;
+        let known_runs = writes::find_runs(db, project_id, &run_keys).await?;
         let names = records
             .iter()
             .flat_map(|(_, r)| {
@@ -178,7 +180,7 @@ impl IngestService {
                     .map(|line| (line.provider.clone(), line.model.clone()))
             })
             .collect();
-        let prices = self.prices.for_project(&txn, project_id, &names).await?;
+        let prices = self.prices.for_project(db, project_id, &names).await?;
 
         let mut seen_keys: HashMap<&str, usize> = HashMap::new();
         let mut runs_seen: HashMap<String, Attribution> = known_runs
@@ -250,9 +252,18 @@ impl IngestService {
             });
         }
 
-        batch.provision(&txn, project_id, receive_time).await?;
-        batch.start_runs(&txn, project_id, &known_runs).await?;
-        batch.apply_plans(&txn, project_id, receive_time).await?;
+        // Customers, agents, signals, plan periods and runs are committed on their own first: a
+        // new row locks its key until commit, and concurrent batches naming it would wait for the
+        // whole batch (or deadlock). They are what the records say, so a batch that fails after
+        // them leaves nothing a retry would not write again.
+        let directory = store::begin_write(db).await?;
+        batch.provision(&directory, project_id, receive_time).await?;
+        batch.start_runs(&directory, project_id, &known_runs).await?;
+        batch.apply_plans(&directory, project_id, receive_time).await?;
+        batch.count_started_runs(&directory, project_id).await?;
+        directory.commit().await?;
+
+        let txn = store::begin_write(db).await?;
         batch
             .store_events(&txn, project_id, receive_time, &self.flags)
             .await?;
@@ -616,6 +627,47 @@ impl Batch<'_> {
         writes::insert_plan_periods(txn, project_id, &started, now).await
     }
 
+    /// Counts the runs this batch started, at their first record's time and attribution.
+    async fn count_started_runs(
+        &self,
+        txn: &DatabaseTransaction,
+        project_id: Uuid,
+    ) -> Result<(), StoreError> {
+        let mut first: HashMap<&str, &Accepted> = HashMap::new();
+        for accepted in &self.accepted {
+            let Some(key) = accepted.input.run_id.as_deref() else {
+                continue;
+            };
+            let created = self
+                .runs
+                .get(key)
+                .is_some_and(|run| self.created_runs.contains(&run.id));
+            if !created {
+                continue;
+            }
+            let earliest = first.entry(key).or_insert(accepted);
+            if accepted.input.usage_time < earliest.input.usage_time {
+                *earliest = accepted;
+            }
+        }
+        let mut deltas = Deltas::default();
+        for accepted in first.into_values() {
+            let time = accepted.input.usage_time;
+            let plan = self
+                .plans
+                .get(&self.customers[&accepted.attribution.customer_id])
+                .and_then(|history| plan_at(history, time));
+            deltas.add_started_run(
+                time,
+                &accepted.attribution.customer_id,
+                plan.map(|period| period.plan.name.as_str()),
+                &accepted.attribution.agent_code,
+                accepted.attribution.user_id.as_deref(),
+            );
+        }
+        writes::apply_shared_deltas(txn, project_id, &deltas).await
+    }
+
     /// Inserts the events; one whose idempotency key another writer stored meanwhile becomes a
     /// duplicate of that one.
     async fn store_events(
@@ -625,17 +677,6 @@ impl Batch<'_> {
         receive_time: DateTime<Utc>,
         flags: &FlagSettings,
     ) -> Result<(), StoreError> {
-        // Runs' flag counters first (locked until commit), always in id order, so that batches of
-        // one run take their turn and never deadlock.
-        let runs: Vec<Uuid> = self
-            .accepted
-            .iter()
-            .filter_map(|accepted| accepted.input.run_id.as_ref())
-            .filter_map(|key| self.runs.get(key).map(|run| run.id))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let mut counters = store::runs::lock_counters(txn, &runs).await?;
         let mut accepted = std::mem::take(&mut self.accepted);
         // Keys in a fixed order, so that two batches with common keys cannot deadlock.
         accepted.sort_by(|a, b| {
@@ -716,18 +757,18 @@ impl Batch<'_> {
             .collect();
         writes::insert_lines(txn, project_id, &stored).await?;
         let mut deltas = Deltas::default();
-        let mut counted_runs = HashSet::new();
-        let mut by_time = stored.clone();
-        by_time.sort_by_key(|event| event.usage_time);
-        for event in by_time {
+        for event in &stored {
             deltas.add_event(event, 1);
-            if let Some(run) = event.run
-                && self.created_runs.contains(&run)
-                && counted_runs.insert(run)
-            {
-                deltas.add_run_start(event, event.usage_time);
-            }
         }
+        // The runs' rows are locked from here until commit, always in id order so that batches
+        // of one run take their turn and never deadlock; late, so that they are held briefly.
+        let runs: Vec<Uuid> = stored
+            .iter()
+            .filter_map(|event| event.run)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut counters = store::runs::lock_counters(txn, &runs).await?;
         writes::apply_run_deltas(txn, project_id, &deltas).await?;
         observe_steps(txn, &mut counters, &stored, flags).await?;
         flag_runs_over_budget(txn, project_id, &stored, &deltas).await?;

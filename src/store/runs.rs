@@ -223,7 +223,9 @@ pub async fn lock_counters(
         .order_by(Alias::new("id"), Order::Asc)
         .to_owned();
     if db.get_database_backend() == DbBackend::Postgres {
-        select.lock(LockType::Update);
+        // NO KEY UPDATE, not UPDATE: the foreign-key checks of events being inserted for these
+        // runs take KEY SHARE locks, which UPDATE would block (and deadlock with).
+        select.lock(LockType::NoKeyUpdate);
     }
     for row in db.query_all(&select).await? {
         let number = |column: &str| -> Result<u64, DbErr> {
