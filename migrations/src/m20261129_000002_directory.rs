@@ -19,10 +19,11 @@ pub enum Customers {
     DisplayName,
     /// JSON array of other names of the customer.
     Aliases,
+    /// Plan of the customer's latest plan period (by `start_time`), kept in step with
+    /// `customer_plan_periods` by the store; null until a plan is known. Serves "filter by plan".
+    PlanName,
+    PlanMonthlyUsdE10,
     CreateTime,
-    /// When the customer was first seen: the usage time of the record that created it. Ingest never
-    /// updates these (a hot customer's row would serialize every batch); reads that need exact
-    /// first and last activity take them from `cost_events`.
     FirstSeenTime,
     LastSeenTime,
 }
@@ -77,6 +78,8 @@ impl MigrationTrait for Migration {
                     .col(text(Customers::CustomerId))
                     .col(text_null(Customers::DisplayName))
                     .col(json(Customers::Aliases))
+                    .col(text_null(Customers::PlanName))
+                    .col(money_null(Customers::PlanMonthlyUsdE10))
                     .col(time(Customers::CreateTime))
                     .col(time(Customers::FirstSeenTime))
                     .col(time(Customers::LastSeenTime))
@@ -147,6 +150,11 @@ impl MigrationTrait for Migration {
                     "customers_project_customer_id_key",
                     Customers::Table,
                     &[Customers::ProjectId, Customers::CustomerId],
+                ),
+                index(
+                    "customers_project_plan_idx",
+                    Customers::Table,
+                    &[Customers::ProjectId, Customers::PlanName],
                 ),
                 // The plan in force for a customer at time t: the last period with start_time <= t.
                 unique_index(
