@@ -1,6 +1,9 @@
 //! `grpc.health.v1.Health` for the server as a whole (the empty service name) and for each service.
 //! Everything starts `NOT_SERVING`, turns `SERVING` once the database answers, and turns back for good
 //! when shutdown begins.
+//!
+//! One more name, [`LIVENESS`], is `SERVING` for as long as the process answers at all, database or
+//! not: a liveness probe on it restarts a hung process, not every pod while the database is down.
 
 use tokio::sync::Mutex;
 use tonic_health::{
@@ -8,6 +11,9 @@ use tonic_health::{
     pb::health_server::{Health, HealthServer},
     server::HealthReporter,
 };
+
+/// The health service name of the liveness probe.
+pub const LIVENESS: &str = "liveness";
 
 /// The health reporter, and whether shutdown has begun (after which nothing turns `SERVING` again).
 pub struct HealthState {
@@ -30,6 +36,10 @@ impl HealthState {
             stopping: Mutex::new(false),
         };
         state.set_all(ServingStatus::NotServing).await;
+        state
+            .reporter
+            .set_service_status(LIVENESS, ServingStatus::Serving)
+            .await;
         (state, server)
     }
 

@@ -1,7 +1,7 @@
 //! Health: NOT_SERVING until the database answers, SERVING for the server and each service, NOT_SERVING
 //! again once shutdown begins.
 
-use tally::grpc::SERVICE_NAMES;
+use tally::{grpc::SERVICE_NAMES, health::LIVENESS};
 use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 
@@ -24,6 +24,7 @@ async fn not_serving_until_the_database_answers(backend: Backend) {
     let app = start_server(database, test_settings).await;
 
     assert_eq!(status_of(&app, "").await, ServingStatus::NotServing);
+    assert_eq!(status_of(&app, LIVENESS).await, ServingStatus::Serving);
     for service in SERVICE_NAMES {
         assert_eq!(
             status_of(&app, service).await,
@@ -95,6 +96,7 @@ async fn not_serving_once_the_database_goes_away(backend: Backend) {
             "{service}"
         );
     }
+    assert_eq!(status_of(&app, LIVENESS).await, ServingStatus::Serving);
 }
 
 async fn an_unopenable_sqlite_file_fails_at_start() {
