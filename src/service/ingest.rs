@@ -257,9 +257,15 @@ impl IngestService {
         // whole batch (or deadlock). They are what the records say, so a batch that fails after
         // them leaves nothing a retry would not write again.
         let directory = store::begin_write(db).await?;
-        batch.provision(&directory, project_id, receive_time).await?;
-        batch.start_runs(&directory, project_id, &known_runs).await?;
-        batch.apply_plans(&directory, project_id, receive_time).await?;
+        batch
+            .provision(&directory, project_id, receive_time)
+            .await?;
+        batch
+            .start_runs(&directory, project_id, &known_runs)
+            .await?;
+        batch
+            .apply_plans(&directory, project_id, receive_time)
+            .await?;
         batch.count_started_runs(&directory, project_id).await?;
         directory.commit().await?;
 
