@@ -41,6 +41,9 @@ pub struct Settings {
     pub database_check_interval: Duration,
     /// The thresholds of runs' waste flags.
     pub run_flags: crate::domain::run_flags::FlagSettings,
+    /// How long a verified API key is trusted without asking the database again; a revoked key
+    /// stops working within this time. Zero asks every time.
+    pub key_cache_ttl: Duration,
 }
 
 impl Settings {
@@ -58,6 +61,7 @@ impl Settings {
             database_retry: Duration::from_secs(1),
             database_check_interval: Duration::from_secs(5),
             run_flags: crate::domain::run_flags::FlagSettings::default(),
+            key_cache_ttl: Duration::from_secs(10),
         }
     }
 }

@@ -57,6 +57,10 @@ struct ServeArgs {
     /// After the drain delay, how long calls in flight get to finish.
     #[arg(long, env = "TALLY_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     shutdown_grace: Duration,
+    /// How long a verified API key is trusted before the database is asked again; a revoked key
+    /// stops working within this time. 0s asks on every call.
+    #[arg(long, env = "TALLY_KEY_CACHE_TTL", default_value = "10s", value_parser = parse_duration)]
+    key_cache_ttl: Duration,
     #[command(flatten)]
     run_flags: RunFlagArgs,
 }
@@ -175,6 +179,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 migrate: !args.no_migrate,
                 drain_delay: args.drain_delay,
                 shutdown_grace: args.shutdown_grace,
+                key_cache_ttl: args.key_cache_ttl,
                 run_flags: args.run_flags.settings()?,
                 ..Settings::with_database(cli.database_url)
             };

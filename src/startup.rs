@@ -81,7 +81,7 @@ impl App {
             .trace_fn(call_span)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .layer(in_flight.clone())
-            .layer(AuthLayer::new(db.clone()))
+            .layer(AuthLayer::new(db.clone(), settings.key_cache_ttl))
             .add_service(health_service)
             .add_service(grpc::reflection_v1()?)
             .add_service(grpc::reflection_v1alpha()?);

@@ -11,11 +11,14 @@ use std::{
     task::{Context, Poll},
 };
 
+use std::sync::Arc;
+
 use http::{HeaderMap, Request, Response};
 use sea_orm::DatabaseConnection;
 use tonic::{Status, body::Body};
 use tower::{Layer, Service};
 
+use super::key_cache::KeyCache;
 use crate::{
     domain::{api_key::PresentedKey, tenant::Tenant},
     store::{self, StoreError},
@@ -44,11 +47,16 @@ pub fn is_read_only(path: &str) -> bool {
 #[derive(Clone)]
 pub struct AuthLayer {
     db: DatabaseConnection,
+    keys: Arc<KeyCache>,
 }
 
 impl AuthLayer {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    /// Checks keys against `db`, keeping verified ones for `key_cache_ttl`.
+    pub fn new(db: DatabaseConnection, key_cache_ttl: std::time::Duration) -> Self {
+        Self {
+            db,
+            keys: Arc::new(KeyCache::new(key_cache_ttl)),
+        }
     }
 }
 
@@ -59,6 +67,7 @@ impl<S> Layer<S> for AuthLayer {
         Authenticate {
             inner,
             db: self.db.clone(),
+            keys: self.keys.clone(),
         }
     }
 }
@@ -68,6 +77,7 @@ impl<S> Layer<S> for AuthLayer {
 pub struct Authenticate<S> {
     inner: S,
     db: DatabaseConnection,
+    keys: Arc<KeyCache>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -97,9 +107,9 @@ where
             return Box::pin(inner.call(request));
         }
         let read_only = is_read_only(path);
-        let db = self.db.clone();
+        let (db, keys) = (self.db.clone(), self.keys.clone());
         Box::pin(async move {
-            let tenant = match authenticate(&db, request.headers()).await {
+            let tenant = match authenticate(&db, &keys, request.headers()).await {
                 Ok(tenant) => tenant,
                 Err(status) => return Ok(status.into_http()),
             };
@@ -115,12 +125,19 @@ where
     }
 }
 
-async fn authenticate(db: &DatabaseConnection, headers: &HeaderMap) -> Result<Tenant, Status> {
+async fn authenticate(
+    db: &DatabaseConnection,
+    keys: &KeyCache,
+    headers: &HeaderMap,
+) -> Result<Tenant, Status> {
     let Some(text) = presented_key(headers) else {
         return Err(Status::unauthenticated(
             "missing API key: send it as the header 'authorization: Bearer sk_...' or 'x-api-key: sk_...'",
         ));
     };
+    if let Some(tenant) = keys.get(text) {
+        return Ok(tenant);
+    }
     let invalid = || Status::unauthenticated("invalid API key: unknown or revoked");
     let key = PresentedKey::parse(text).ok_or_else(invalid)?;
     let candidates = store::api_keys::active_candidates(db, key.prefix())
@@ -143,6 +160,7 @@ async fn authenticate(db: &DatabaseConnection, headers: &HeaderMap) -> Result<Te
             key_id: candidate.id,
             key_kind: candidate.kind,
         })
+        .inspect(|tenant| keys.insert(text, tenant))
         .ok_or_else(invalid)
 }
 

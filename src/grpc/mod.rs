@@ -5,6 +5,7 @@ mod budgets;
 mod convert;
 mod directory;
 pub mod in_flight;
+mod key_cache;
 mod ingest;
 mod ingest_convert;
 mod ingest_results;

@@ -8,7 +8,7 @@ use tally::pb::{
 };
 use tonic::Code;
 
-use crate::helpers::{ApiKey, Backend, spawn_app};
+use crate::helpers::{ApiKey, Backend, KEY_CACHE_TTL, spawn_app};
 
 fn project_budget() -> pb::Budget {
     pb::Budget {
@@ -102,6 +102,31 @@ async fn a_revoked_key_is_refused(backend: Backend) {
     tally::admin::revoke_key(&db, &app.secret_key[..12])
         .await
         .expect("revoked");
+    // Trusted for the key cache's time at most, then refused.
+    tokio::time::sleep(KEY_CACHE_TTL).await;
+    let status = client
+        .list_budgets(ListBudgetsRequest::default())
+        .await
+        .expect_err("revoked");
+    assert_eq!(status.code(), Code::Unauthenticated);
+}
+
+async fn a_verified_key_is_trusted_for_the_cache_time_only(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let db = app.database.connect().await;
+    let mut client = app.budgets(&app.secret_key);
+    client
+        .list_budgets(ListBudgetsRequest::default())
+        .await
+        .expect("valid before revocation");
+    tally::admin::revoke_key(&db, &app.secret_key[..12])
+        .await
+        .expect("revoked");
+    client
+        .list_budgets(ListBudgetsRequest::default())
+        .await
+        .expect("still trusted right after revocation: it was verified moments ago");
+    tokio::time::sleep(KEY_CACHE_TTL).await;
     let status = client
         .list_budgets(ListBudgetsRequest::default())
         .await
@@ -144,5 +169,6 @@ crate::on_both_databases!(
     both_header_forms_are_accepted,
     a_publishable_key_reads_but_cannot_write,
     a_revoked_key_is_refused,
+    a_verified_key_is_trusted_for_the_cache_time_only,
     unimplemented_calls_say_so_after_authentication,
 );

@@ -293,6 +293,7 @@ async fn keys_commands_create_list_and_revoke(backend: Backend) {
 
     let (_, stderr) = run_ok(&url, &["keys", "revoke", &secret[..12]]).await;
     assert!(stderr.contains("revoked"), "{stderr}");
+    tokio::time::sleep(crate::helpers::KEY_CACHE_TTL).await;
     let refused = app
         .budgets(&secret)
         .list_budgets(ListBudgetsRequest::default())

@@ -186,6 +186,9 @@ impl Drop for TestDatabase {
 }
 
 /// Test settings: port 0, quick retries, no first-start keys printed.
+/// How long test servers trust a verified key: short, so that revocation tests wait little.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
+
 pub fn test_settings(database_url: &str) -> Settings {
     Settings {
         listen: "127.0.0.1:0".parse().expect("address"),
@@ -193,6 +196,7 @@ pub fn test_settings(database_url: &str) -> Settings {
         database_retry: Duration::from_millis(100),
         database_check_interval: Duration::from_millis(100),
         shutdown_grace: Duration::from_secs(10),
+        key_cache_ttl: KEY_CACHE_TTL,
         ..Settings::with_database(database_url)
     }
 }
