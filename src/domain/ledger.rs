@@ -302,6 +302,19 @@ impl Deltas {
         agent_code: &str,
         user_id: Option<&str>,
     ) {
+        self.add_started_run_signed(start_time, customer_id, plan_name, agent_code, user_id, 1);
+    }
+
+    /// Counts a started run (`sign` 1) or takes it out (`sign` −1), to move it to another plan.
+    pub fn add_started_run_signed(
+        &mut self,
+        start_time: DateTime<Utc>,
+        customer_id: &str,
+        plan_name: Option<&str>,
+        agent_code: &str,
+        user_id: Option<&str>,
+        sign: i64,
+    ) {
         let key = EventKey {
             hour_start: hour_start(start_time),
             customer_id: customer_id.to_owned(),
@@ -310,7 +323,7 @@ impl Deltas {
             signal_name: String::new(),
             user_id: user_id.unwrap_or_default().to_owned(),
         };
-        self.events.entry(key).or_default().runs_started += 1;
+        self.events.entry(key).or_default().runs_started += sign;
     }
 
     /// Drops rows whose every figure is zero (an event taken out and put back unchanged).

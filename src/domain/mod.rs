@@ -3,6 +3,7 @@
 pub mod api_key;
 pub mod budget;
 pub mod catalog;
+pub mod customer;
 pub mod error;
 pub mod event;
 pub mod ledger;

@@ -5,13 +5,14 @@ mod budgets;
 mod convert;
 mod directory;
 pub mod in_flight;
-mod key_cache;
 mod ingest;
 mod ingest_convert;
 mod ingest_results;
+mod key_cache;
 mod pricing;
 mod reports;
 mod runs;
+mod signal_prices;
 pub mod status;
 
 use std::sync::Arc;

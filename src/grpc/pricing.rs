@@ -1,5 +1,5 @@
-//! The `tally.v1.Pricing` service: prices, model mappings, quotes and unpriced models. Signal prices
-//! (`SetSignalPrice`, `ListSignalPrices`) are not implemented yet and answer `UNIMPLEMENTED`.
+//! The `tally.v1.Pricing` service: prices, model mappings, quotes, unpriced models and signal
+//! prices (converted in `signal_prices.rs`).
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use super::{
     convert::{time, timestamp},
     ingest_convert,
     ingest_results::{cost_items, dimension, status, tier},
+    signal_prices,
     status::tenant,
 };
 use crate::{
@@ -21,7 +22,10 @@ use crate::{
         pricing::{Convention, Dimension, ModelPrices, PriceSource, Tier},
     },
     pb::{self, pricing_server::Pricing},
-    service::{ingest::line_error, price_book::PriceBook, pricing::PricingService},
+    service::{
+        ingest::line_error, price_book::PriceBook, pricing::PricingService,
+        signal_prices as signal_price_service,
+    },
     store::{
         self,
         pricing_admin::{Mapping, NewPrice, PriceFilter, StoredPrice, UnpricedModel},
@@ -403,6 +407,40 @@ impl Pricing for PricingApi {
             .quote(tenant, &lines, at.unwrap_or_else(store::now))
             .await?;
         Ok(Response::new(quote_message(&priced)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn set_signal_price(
+        &self,
+        request: Request<pb::SetSignalPriceRequest>,
+    ) -> Result<Response<pb::SetSignalPriceResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let price = signal_prices::new_signal_price(request.into_inner())?;
+        let stored = signal_price_service::set(&self.db, tenant, price).await?;
+        Ok(Response::new(pb::SetSignalPriceResponse {
+            signal_price: Some(signal_prices::to_proto(stored)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_signal_prices(
+        &self,
+        request: Request<pb::ListSignalPricesRequest>,
+    ) -> Result<Response<pb::ListSignalPricesResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let pb::ListSignalPricesRequest {
+            page_size,
+            page_token,
+            plan_name,
+            signal_name,
+        } = request.into_inner();
+        let filter = signal_prices::filter(plan_name, signal_name);
+        let (prices, next_page_token) =
+            signal_price_service::list(&self.db, tenant, filter, page_size, &page_token).await?;
+        Ok(Response::new(pb::ListSignalPricesResponse {
+            signal_prices: prices.into_iter().map(signal_prices::to_proto).collect(),
+            next_page_token,
+        }))
     }
 }
 

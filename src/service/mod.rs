@@ -3,8 +3,10 @@
 
 pub mod budget_check;
 pub mod budgets;
+pub mod directory;
 pub mod ingest;
 pub mod price_book;
 pub mod pricing;
 pub mod repricing;
 pub mod runs;
+pub mod signal_prices;

@@ -3,6 +3,8 @@
 pub mod api_keys;
 pub mod budgets;
 pub mod catalog;
+pub mod customer_writes;
+pub mod directory;
 pub mod entities;
 mod error;
 pub mod events;
@@ -11,6 +13,7 @@ pub mod prices;
 pub mod pricing_admin;
 pub mod repricing;
 pub mod runs;
+pub mod signal_prices;
 pub(crate) mod sql;
 
 use std::time::Duration;

@@ -11,8 +11,8 @@ use tally::{
     domain::api_key::{ApiKeyKind, GeneratedKey},
     grpc::in_flight::InFlight,
     pb::{
-        budgets_client::BudgetsClient, ingest_client::IngestClient, pricing_client::PricingClient,
-        runs_client::RunsClient,
+        budgets_client::BudgetsClient, directory_client::DirectoryClient,
+        ingest_client::IngestClient, pricing_client::PricingClient, runs_client::RunsClient,
     },
     startup::App,
     store,
@@ -361,6 +361,71 @@ impl TestApp {
             );
         }
         db.close().await.ok();
+    }
+
+    /// The Directory client, calling with `key`.
+    pub fn directory(&self, key: &str) -> DirectoryClient<InterceptedService<Channel, ApiKey>> {
+        DirectoryClient::with_interceptor(self.channel.clone(), ApiKey::bearer(key))
+    }
+
+    /// Checks that the hourly totals of each plan equal what the events stored under that plan add
+    /// up to (events, cost, lines), and returns per plan name (`''` for none) the events and the
+    /// runs started that the hourly totals count.
+    pub async fn assert_plan_totals_match_events(
+        &self,
+    ) -> std::collections::BTreeMap<String, (i64, i64)> {
+        let db = self.database.connect().await;
+        let rows = |sql: &'static str| {
+            let db = db.clone();
+            async move {
+                db.query_all_raw(sea_orm::Statement::from_string(
+                    db.get_database_backend(),
+                    sql,
+                ))
+                .await
+                .expect(sql)
+                .into_iter()
+                .map(|row| {
+                    let plan: String = row.try_get_by_index(0).expect(sql);
+                    let a: i64 = row.try_get_by_index(1).expect(sql);
+                    let b: i64 = row.try_get_by_index(2).expect(sql);
+                    (plan, (a, b))
+                })
+                .filter(|(_, figures)| *figures != (0, 0))
+                .collect::<std::collections::BTreeMap<_, _>>()
+            }
+        };
+        let stored = rows(
+            "SELECT COALESCE(plan_name, ''), CAST(COUNT(*) AS BIGINT), \
+             CAST(COALESCE(SUM(total_cost_e10), 0) AS BIGINT) FROM cost_events \
+             GROUP BY COALESCE(plan_name, '')",
+        )
+        .await;
+        let hourly = rows(
+            "SELECT plan_name, CAST(SUM(events) AS BIGINT), CAST(SUM(cost_e10) AS BIGINT) \
+             FROM event_hourly GROUP BY plan_name",
+        )
+        .await;
+        assert_eq!(stored, hourly, "events and cost per plan");
+        let lines = rows(
+            "SELECT COALESCE(e.plan_name, ''), CAST(COUNT(*) AS BIGINT), \
+             CAST(COALESCE(SUM(l.input_tokens), 0) AS BIGINT) FROM service_lines l \
+             JOIN cost_events e ON e.id = l.event_ref GROUP BY COALESCE(e.plan_name, '')",
+        )
+        .await;
+        let hourly_lines = rows(
+            "SELECT plan_name, CAST(SUM(lines) AS BIGINT), CAST(SUM(input_tokens) AS BIGINT) \
+             FROM line_hourly GROUP BY plan_name",
+        )
+        .await;
+        assert_eq!(lines, hourly_lines, "lines and tokens per plan");
+        let counted = rows(
+            "SELECT plan_name, CAST(SUM(events) AS BIGINT), CAST(SUM(runs_started) AS BIGINT) \
+             FROM event_hourly GROUP BY plan_name",
+        )
+        .await;
+        db.close().await.ok();
+        counted
     }
 
     /// The Runs client, calling with `key`.

@@ -1,0 +1,130 @@
+//! Rules of the customer directory: what `UpdateCustomer` may change, aliases, the name filter, and
+//! the span of time a plan change re-attributes.
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    Violations,
+    event::Plan,
+    plan::{PlanPeriod, start_plan},
+    text,
+};
+
+/// The most aliases a customer may have.
+pub const MAX_ALIASES: usize = 20;
+
+/// A checked `UpdateCustomer`: the customer and the fields that change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomerChanges {
+    pub customer_id: String,
+    /// `Some(None)` clears the display name.
+    pub display_name: Option<Option<String>>,
+    pub aliases: Option<Vec<String>>,
+    pub plan: Option<Plan>,
+    /// When the new plan comes into force; `None` is the time of the call.
+    pub plan_start_time: Option<DateTime<Utc>>,
+    pub allow_missing: bool,
+}
+
+/// Accepts a list of aliases: at most [`MAX_ALIASES`], each a name (trimmed, at most 256
+/// characters); duplicates are kept once.
+pub fn aliases(values: &[String], field: &str, violations: &mut Violations) -> Option<Vec<String>> {
+    if values.len() > MAX_ALIASES {
+        violations.add(
+            field,
+            format!("at most {MAX_ALIASES} aliases, got {}", values.len()),
+        );
+        return None;
+    }
+    let mut accepted: Vec<String> = Vec::with_capacity(values.len());
+    let mut valid = true;
+    for (index, value) in values.iter().enumerate() {
+        match violations.check(text::name(value, &format!("{field}[{index}]"))) {
+            Some(alias) if !accepted.contains(&alias) => accepted.push(alias),
+            Some(_) => {}
+            None => valid = false,
+        }
+    }
+    valid.then_some(accepted)
+}
+
+/// Whether a display name or alias starts with `prefix`, ignoring case (Unicode lowercase).
+pub fn name_matches(name: &str, prefix: &str) -> bool {
+    name.to_lowercase().starts_with(&prefix.to_lowercase())
+}
+
+/// A plan period started by an update, and the end of the span it re-attributes: the start of the
+/// next period that already began later, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanChange {
+    pub period: PlanPeriod,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Starts `plan` at `at` in a history sorted by start time; `None` when that plan is already in
+/// force then (nothing changes).
+pub fn change_plan(history: &[PlanPeriod], plan: &Plan, at: DateTime<Utc>) -> Option<PlanChange> {
+    let mut changed = history.to_vec();
+    let period = start_plan(&mut changed, plan, at)?;
+    let until = history
+        .iter()
+        .map(|period| period.start_time)
+        .find(|start| *start > at);
+    Some(PlanChange { period, until })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::money::Usd;
+
+    fn plan(name: &str) -> Plan {
+        Plan {
+            name: name.into(),
+            monthly: Usd::from_e10(99),
+        }
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().expect("time")
+    }
+
+    #[test]
+    fn a_change_runs_until_the_next_later_period() {
+        let history = vec![
+            PlanPeriod {
+                start_time: at("2026-11-01T00:00:00Z"),
+                plan: plan("pro"),
+            },
+            PlanPeriod {
+                start_time: at("2026-11-20T00:00:00Z"),
+                plan: plan("team"),
+            },
+        ];
+        let change =
+            change_plan(&history, &plan("free"), at("2026-11-10T00:00:00Z")).expect("a change");
+        assert_eq!(change.until, Some(at("2026-11-20T00:00:00Z")));
+        assert!(change_plan(&history, &plan("pro"), at("2026-11-10T00:00:00Z")).is_none());
+        let last = change_plan(&history, &plan("free"), at("2026-11-25T00:00:00Z")).unwrap();
+        assert_eq!(last.until, None);
+    }
+
+    #[test]
+    fn aliases_are_bounded_and_each_named_in_errors() {
+        let mut violations = Violations::default();
+        let many: Vec<String> = (0..21).map(|i| format!("a{i}")).collect();
+        assert!(aliases(&many, "customer.aliases", &mut violations).is_none());
+        let bad = vec!["ok".to_owned(), " ".to_owned()];
+        assert!(aliases(&bad, "customer.aliases", &mut violations).is_none());
+        let error = violations.into_result().expect_err("two violations");
+        let text = error.to_string();
+        assert!(text.contains("customer.aliases:") && text.contains("customer.aliases[1]"));
+    }
+
+    #[test]
+    fn prefixes_ignore_case() {
+        assert!(name_matches("Élan Vital", "élan"));
+        assert!(name_matches("Northstar", "NORTH"));
+        assert!(!name_matches("Northstar", "star"));
+    }
+}
