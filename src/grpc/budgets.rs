@@ -20,7 +20,7 @@ use crate::{
     },
     pb::{self, budgets_server::Budgets},
     service::{
-        budget_check::{self, Check, RunSpend, Subject},
+        budget_check::{self, Check, Step},
         budgets as service,
     },
     store::{
@@ -98,75 +98,15 @@ impl Budgets for BudgetsApi {
             .flatten()
             .unwrap_or(Usd::ZERO);
         violations.into_result()?;
-        let now = store::now();
-        let given = |value: &str| (!value.is_empty()).then(|| value.to_owned());
-        let (customer_id, agent_code) = (given(&customer_id), given(&agent_code));
-        let known = match given(&run_id) {
-            Some(key) => store::runs::brief(&self.db, tenant.project_id, &key)
-                .await
-                .map_err(DomainError::from)?,
-            None => None,
+        let given = |value: String| (!value.is_empty()).then_some(value);
+        let step = Step {
+            run_id: given(run_id),
+            customer_id: given(customer_id),
+            agent_code: given(agent_code),
+            estimate,
         };
-        let (customer, agent, run) = match (known, run_id.is_empty()) {
-            (Some(brief), _) => {
-                let mut violations = Violations::default();
-                if customer_id
-                    .as_ref()
-                    .is_some_and(|id| *id != brief.customer_id)
-                {
-                    violations.add(
-                        "customer_id",
-                        format!("differs from the run's customer {:?}", brief.customer_id),
-                    );
-                }
-                if agent_code
-                    .as_ref()
-                    .is_some_and(|code| *code != brief.agent_code)
-                {
-                    violations.add(
-                        "agent_code",
-                        format!("differs from the run's agent {:?}", brief.agent_code),
-                    );
-                }
-                violations.into_result()?;
-                let run = RunSpend {
-                    spent: brief.total_cost,
-                    start_time: brief.start_time,
-                };
-                (brief.customer_id, brief.agent_code, Some(run))
-            }
-            (None, run_missing) => {
-                let (Some(customer), Some(agent)) = (customer_id, agent_code) else {
-                    if !run_missing {
-                        return Err(DomainError::NotFound {
-                            what: "run",
-                            id: format!("{run_id} (give customer_id and agent_code to check a run not started yet)"),
-                        }
-                        .into());
-                    }
-                    let mut violations = Violations::default();
-                    violations.add(
-                        "run_id",
-                        "give a run_id, or a customer_id and an agent_code",
-                    );
-                    return Err(violations.into_result().expect_err("a violation").into());
-                };
-                // A run not started yet has spent nothing.
-                let run = (!run_missing).then_some(RunSpend {
-                    spent: Usd::ZERO,
-                    start_time: now,
-                });
-                (customer, agent, run)
-            }
-        };
-        let subject = Subject {
-            customer_id: &customer,
-            agent_code: &agent,
-            run,
-        };
-        let checks = budget_check::check(&self.db, tenant.project_id, &subject, estimate, now)
-            .await
-            .map_err(DomainError::from)?;
+        let checks =
+            budget_check::check_step(&self.db, tenant.project_id, &step, store::now()).await?;
         Ok(Response::new(pb::CheckBudgetResponse {
             allowed: !checks.iter().any(|check| check.standing.denies),
             checks: checks.into_iter().map(check_message).collect(),
