@@ -19,8 +19,9 @@ pub enum Customers {
     DisplayName,
     /// JSON array of other names of the customer.
     Aliases,
-    /// Plan of the customer's latest plan period (by `start_time`), kept in step with
-    /// `customer_plan_periods` by the store; null until a plan is known. Serves "filter by plan".
+    /// Unused (always null): the plan in force is read from `customer_plan_periods`. Keeping a copy
+    /// here made ingest update a hot customer's row in every batch, and that lock serialized
+    /// concurrent batches. Left in place rather than dropped by a later migration.
     PlanName,
     PlanMonthlyUsdE10,
     CreateTime,
