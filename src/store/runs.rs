@@ -192,6 +192,19 @@ pub async fn insert_outcomes(
     Ok(())
 }
 
+/// The columns of a run's flag counters, in the order [`save_counters`] writes them.
+const COUNTER_COLUMNS: [&str; 9] = [
+    "baseline_steps",
+    "baseline_input_tokens",
+    "max_step_input_tokens",
+    "bloat_step",
+    "last_call_signature",
+    "repeat_streak",
+    "repeat_start_step",
+    "max_repeat_streak",
+    "loop_step",
+];
+
 /// The flag counters of runs, locked until the transaction ends (PostgreSQL; SQLite has one writer).
 pub async fn lock_counters(
     db: &impl ConnectionTrait,
@@ -202,22 +215,8 @@ pub async fn lock_counters(
         return Ok(counters);
     }
     let mut select = Query::select()
-        .columns(
-            [
-                "id",
-                "step_count",
-                "baseline_steps",
-                "baseline_input_tokens",
-                "max_step_input_tokens",
-                "bloat_step",
-                "last_call_signature",
-                "repeat_streak",
-                "repeat_start_step",
-                "max_repeat_streak",
-                "loop_step",
-            ]
-            .map(Alias::new),
-        )
+        .columns(["id", "step_count"].map(Alias::new))
+        .columns(COUNTER_COLUMNS.map(Alias::new))
         .from(Alias::new("runs"))
         .and_where(Expr::col(Alias::new("id")).is_in(run_ids.iter().copied()))
         .order_by(Alias::new("id"), Order::Asc)
@@ -266,19 +265,8 @@ pub async fn save_counters(
     let step = |value: Option<u64>| {
         sea_orm::Value::from(value.map(|v| i64::try_from(v).unwrap_or(i64::MAX)))
     };
-    let columns = [
-        "id",
-        "baseline_steps",
-        "baseline_input_tokens",
-        "max_step_input_tokens",
-        "bloat_step",
-        "last_call_signature",
-        "repeat_streak",
-        "repeat_start_step",
-        "max_repeat_streak",
-        "loop_step",
-    ];
-    let set: Vec<(&str, String)> = columns[1..]
+    let columns: Vec<&str> = ["id"].into_iter().chain(COUNTER_COLUMNS).collect();
+    let set: Vec<(&str, String)> = COUNTER_COLUMNS
         .iter()
         .map(|column| (*column, format!("v.{column}")))
         .collect();
