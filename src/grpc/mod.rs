@@ -14,6 +14,7 @@ mod reports;
 mod runs;
 mod signal_prices;
 pub mod status;
+mod top_runs;
 
 use std::sync::Arc;
 
@@ -107,7 +108,7 @@ pub fn add_services(router: Router<Layers>, state: &AppState) -> Router<Layers> 
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(
-            ReportsServer::new(reports::ReportsApi::new(db.clone()))
+            ReportsServer::new(reports::ReportsApi::new(state))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
 }

@@ -1,20 +1,39 @@
 //! The `tally.v1.Reports` service. Calls not implemented yet answer `UNIMPLEMENTED` (generated stubs).
 
-use sea_orm::DatabaseConnection;
+use std::sync::Arc;
 
-use crate::pb::reports_server::Reports;
+use sea_orm::DatabaseConnection;
+use tonic::{Request, Response, Status};
+
+use super::{AppState, top_runs};
+use crate::{
+    pb::{self, reports_server::Reports},
+    service::runs::RunsService,
+};
 
 /// Adapter from the `Reports` contract to the domain and store.
 pub struct ReportsApi {
     #[allow(dead_code)]
     db: DatabaseConnection,
+    runs: Arc<RunsService>,
 }
 
 impl ReportsApi {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(state: &AppState) -> Self {
+        Self {
+            db: state.db.clone(),
+            runs: state.runs.clone(),
+        }
     }
 }
 
 #[tonic::async_trait]
-impl Reports for ReportsApi {}
+impl Reports for ReportsApi {
+    #[tracing::instrument(skip_all)]
+    async fn list_top_runs(
+        &self,
+        request: Request<pb::ListTopRunsRequest>,
+    ) -> Result<Response<pb::ListTopRunsResponse>, Status> {
+        top_runs::list_top_runs(&self.runs, request).await
+    }
+}

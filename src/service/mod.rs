@@ -10,3 +10,4 @@ pub mod pricing;
 pub mod repricing;
 pub mod runs;
 pub mod signal_prices;
+pub mod top_runs;

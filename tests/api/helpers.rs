@@ -12,7 +12,8 @@ use tally::{
     grpc::in_flight::InFlight,
     pb::{
         budgets_client::BudgetsClient, directory_client::DirectoryClient,
-        ingest_client::IngestClient, pricing_client::PricingClient, runs_client::RunsClient,
+        ingest_client::IngestClient, pricing_client::PricingClient, reports_client::ReportsClient,
+        runs_client::RunsClient,
     },
     startup::App,
     store,
@@ -431,6 +432,12 @@ impl TestApp {
     /// The Runs client, calling with `key`.
     pub fn runs(&self, key: &str) -> RunsClient<InterceptedService<Channel, ApiKey>> {
         RunsClient::with_interceptor(self.channel.clone(), ApiKey::bearer(key))
+    }
+
+    /// The Reports client, calling with `key`; it accepts messages up to the server's 4 MiB cap.
+    pub fn reports(&self, key: &str) -> ReportsClient<InterceptedService<Channel, ApiKey>> {
+        ReportsClient::with_interceptor(self.channel.clone(), ApiKey::bearer(key))
+            .max_decoding_message_size(16 * 1024 * 1024)
     }
 
     /// Waits (watching health, not sleeping) until the server reports SERVING.

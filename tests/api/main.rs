@@ -17,3 +17,4 @@ mod runs;
 mod shutdown;
 mod signal_prices;
 mod telemetry;
+mod top_runs;
