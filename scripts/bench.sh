@@ -7,6 +7,10 @@
 #   scripts/bench.sh sqlite [EVENTS]
 #
 # Each benchmark gets its own fresh database, so that one does not run on the other's rows.
+#
+# On PostgreSQL the script runs ANALYZE every TALLY_BENCH_ANALYZE_EVERY seconds (default 10; 0: never)
+# while ingest runs, as autovacuum would on a production server: without fresh statistics the
+# plans made while the tables were empty stay in use as they grow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:-postgres}
@@ -17,7 +21,7 @@ cargo build --release --quiet --bin tally
 tally=target/release/tally
 work=$(mktemp -d)
 server=""
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
+trap '[ -n "$server" ] && kill "$server" 2>/dev/null; [ -n "$analyzer" ] && kill "$analyzer" 2>/dev/null; rm -rf "$work"' EXIT
 
 fresh_database() { # NAME -> prints its URL
   case "$target" in
@@ -47,12 +51,21 @@ start_server() { # URL -> exports KEY
 
 stop_server() { kill "$server"; wait "$server" || true; server=""; }
 
+analyzer=""
+start_analyzing() { # DATABASE NAME
+  local every=${TALLY_BENCH_ANALYZE_EVERY:-10}
+  [ "$target" = sqlite ] || [ "$every" = 0 ] && return
+  (while sleep "$every"; do psql "${pg_admin%/*}/$1" -qc ANALYZE >/dev/null 2>&1 || true; done) &
+  analyzer=$!
+}
+stop_analyzing() { [ -n "$analyzer" ] && kill "$analyzer" 2>/dev/null; analyzer=""; }
+
 target_url="http://127.0.0.1:$port"
 
 echo "== ingest: $events events over 4 streams, batches of 100"
-url=$(fresh_database tally_bench_ingest); start_server "$url"
+url=$(fresh_database tally_bench_ingest); start_server "$url"; start_analyzing tally_bench_ingest
 TALLY_KEY=$KEY $tally bench ingest --target "$target_url" --events "$events"
-stop_server
+stop_analyzing; stop_server
 
 echo "== raw baseline: the same rows, no gRPC, pricing or validation"
 url=$(fresh_database tally_bench_raw)
@@ -62,5 +75,6 @@ echo "== CheckBudget alone, 500/s for 20 s"
 url=$(fresh_database tally_bench_check); start_server "$url"
 TALLY_KEY=$KEY $tally bench check --target "$target_url" --checks 10000 --rate 500
 echo "== CheckBudget at 500/s beside full-speed ingest"
+start_analyzing tally_bench_check
 TALLY_KEY=$KEY $tally bench check --target "$target_url" --rate 500 --with-ingest --events "$events"
-stop_server
+stop_analyzing; stop_server
