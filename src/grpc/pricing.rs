@@ -582,7 +582,7 @@ fn mapping_message(mapping: Mapping) -> pb::ModelMapping {
     }
 }
 
-fn unpriced_message(model: UnpricedModel) -> pb::UnpricedModel {
+pub(super) fn unpriced_message(model: UnpricedModel) -> pb::UnpricedModel {
     let names = |named: &[(String, u64)]| {
         named
             .iter()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
-use super::{AppState, top_runs};
+use super::{AppState, needs_attention, top_runs};
 use crate::{
     pb::{self, reports_server::Reports},
     service::runs::RunsService,
@@ -35,5 +35,13 @@ impl Reports for ReportsApi {
         request: Request<pb::ListTopRunsRequest>,
     ) -> Result<Response<pb::ListTopRunsResponse>, Status> {
         top_runs::list_top_runs(&self.runs, request).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_needs_attention(
+        &self,
+        request: Request<pb::GetNeedsAttentionRequest>,
+    ) -> Result<Response<pb::GetNeedsAttentionResponse>, Status> {
+        needs_attention::get_needs_attention(&self.db, request).await
     }
 }

@@ -5,6 +5,7 @@ pub mod budget_check;
 pub mod budgets;
 pub mod directory;
 pub mod ingest;
+pub mod needs_attention;
 pub mod price_book;
 pub mod pricing;
 pub mod repricing;

@@ -1,6 +1,7 @@
 //! Storage: sea-orm entities and repositories; the only place that knows SQL.
 
 pub mod api_keys;
+pub mod attention;
 pub mod budgets;
 pub mod catalog;
 pub mod customer_writes;

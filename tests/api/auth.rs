@@ -3,7 +3,7 @@
 //! key; a call not implemented yet is `UNIMPLEMENTED` with a message saying so.
 
 use tally::pb::{
-    self, CreateBudgetRequest, GetNeedsAttentionRequest, ListBudgetsRequest,
+    self, CreateBudgetRequest, ListBudgetsRequest, ListRiskyAccountsRequest,
     budgets_client::BudgetsClient, reports_client::ReportsClient,
 };
 use tonic::Code;
@@ -116,10 +116,10 @@ async fn a_revoked_key_is_refused_once_the_key_cache_forgets_it(backend: Backend
 
 async fn unimplemented_calls_say_so_after_authentication(backend: Backend) {
     let app = spawn_app(backend).await;
-    let request = GetNeedsAttentionRequest::default();
+    let request = ListRiskyAccountsRequest::default();
     let mut anonymous = ReportsClient::with_interceptor(app.channel.clone(), ApiKey::none());
     let status = anonymous
-        .get_needs_attention(request)
+        .list_risky_accounts(request.clone())
         .await
         .expect_err("no key");
     assert_eq!(
@@ -131,7 +131,7 @@ async fn unimplemented_calls_say_so_after_authentication(backend: Backend) {
     let mut client =
         ReportsClient::with_interceptor(app.channel.clone(), ApiKey::bearer(&app.secret_key));
     let status = client
-        .get_needs_attention(request)
+        .list_risky_accounts(request)
         .await
         .expect_err("not implemented yet");
     assert_eq!(status.code(), Code::Unimplemented);

@@ -11,6 +11,7 @@ mod health;
 mod helpers;
 mod ingest;
 mod migrations;
+mod needs_attention;
 mod pricing;
 mod reflection;
 mod runs;

@@ -1,0 +1,76 @@
+//! What needs a person (`Reports.GetNeedsAttention`): models with no price and events missing
+//! volume. Counts come from the hourly aggregates when the window is whole hours (or open), so they
+//! cost a few rows per hour; otherwise, and for groups and samples, from the parked events only,
+//! on the (project, status, usage time) index.
+
+use chrono::{DateTime, Timelike, Utc};
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    domain::{DomainError, tenant::Tenant},
+    store::{
+        attention::{self, MissingVolumeGroup, ParkedCounts, Window},
+        pricing_admin::{self, UnpricedModel},
+    },
+};
+
+/// Unpriced models and missing-volume groups listed at most.
+pub const MAX_GROUPS: u64 = 100;
+/// Sample event ids per missing-volume group.
+pub const SAMPLES: u64 = 5;
+
+/// The answer of `GetNeedsAttention`.
+#[derive(Clone, Debug)]
+pub struct NeedsAttention {
+    pub counts: ParkedCounts,
+    pub unpriced_models: Vec<UnpricedModel>,
+    pub missing_volume: Vec<MissingVolumeGroup>,
+}
+
+/// Whether a window end is on a whole UTC hour, so that the hourly aggregates answer exactly.
+fn on_the_hour(time: Option<DateTime<Utc>>) -> bool {
+    time.is_none_or(|time| time.minute() == 0 && time.second() == 0 && time.nanosecond() == 0)
+}
+
+/// Reads what needs attention in a usage-time window.
+pub async fn needs_attention(
+    db: &DatabaseConnection,
+    tenant: Tenant,
+    window: Window,
+) -> Result<NeedsAttention, DomainError> {
+    let project_id = tenant.project_id;
+    let counts = async {
+        if on_the_hour(window.0) && on_the_hour(window.1) {
+            attention::parked_counts_hourly(db, project_id, window).await
+        } else {
+            attention::parked_counts_exact(db, project_id, window).await
+        }
+    };
+    // The same listing as `Pricing.ListUnpricedModels`, first page.
+    let models = pricing_admin::list_unpriced(db, project_id, window, 0, MAX_GROUPS);
+    let groups = attention::missing_volume_groups(db, project_id, window, MAX_GROUPS, SAMPLES);
+    let (counts, unpriced_models, missing_volume) = tokio::try_join!(counts, models, groups)?;
+    Ok(NeedsAttention {
+        counts,
+        unpriced_models,
+        missing_volume,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_whole_hours_read_the_aggregates() {
+        let hour = DateTime::parse_from_rfc3339("2026-06-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert!(on_the_hour(None));
+        assert!(on_the_hour(Some(hour)));
+        assert!(!on_the_hour(Some(hour + chrono::TimeDelta::seconds(1))));
+        assert!(!on_the_hour(Some(
+            hour + chrono::TimeDelta::microseconds(1)
+        )));
+    }
+}
