@@ -44,6 +44,8 @@ pub struct Settings {
     /// How long a verified API key is trusted without asking the database again; a revoked key
     /// stops working within this time. Zero asks every time.
     pub key_cache_ttl: Duration,
+    /// Serve TLS (and mutual TLS with a client CA) instead of plaintext.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Settings {
@@ -62,6 +64,7 @@ impl Settings {
             database_check_interval: Duration::from_secs(5),
             run_flags: crate::domain::run_flags::FlagSettings::default(),
             key_cache_ttl: Duration::from_secs(10),
+            tls: None,
         }
     }
 }

@@ -10,6 +10,7 @@ use tally::{
     domain::{api_key::ApiKeyKind, run_flags::FlagSettings},
     startup::App,
     store, telemetry,
+    tls::TlsFiles,
 };
 
 /// Tally meters what AI work costs and earns: a gRPC service.
@@ -61,6 +62,15 @@ struct ServeArgs {
     /// stops working within this time. 0s asks on every call.
     #[arg(long, env = "TALLY_KEY_CACHE_TTL", default_value = "10s", value_parser = parse_duration)]
     key_cache_ttl: Duration,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "TALLY_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "TALLY_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates that chain to these CA certificates (PEM): mutual TLS.
+    #[arg(long, env = "TALLY_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
     #[command(flatten)]
     run_flags: RunFlagArgs,
 }
@@ -180,6 +190,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 drain_delay: args.drain_delay,
                 shutdown_grace: args.shutdown_grace,
                 key_cache_ttl: args.key_cache_ttl,
+                tls: args.tls_cert.zip(args.tls_key).map(|(cert, key)| TlsFiles {
+                    cert,
+                    key,
+                    client_ca: args.tls_client_ca,
+                }),
                 run_flags: args.run_flags.settings()?,
                 ..Settings::with_database(cli.database_url)
             };

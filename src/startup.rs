@@ -9,7 +9,7 @@ use opentelemetry::propagation::Extractor;
 use sea_orm::DatabaseConnection;
 use tokio::{net::TcpListener, sync::watch};
 use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
-use tonic::transport::Server;
+use tonic::transport::{Server, ServerTlsConfig};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
@@ -17,6 +17,7 @@ use crate::{
     grpc::{self, auth::AuthLayer, in_flight::InFlight},
     health::HealthState,
     store,
+    tls::TlsFiles,
 };
 
 /// A bound, not yet running server.
@@ -26,12 +27,19 @@ pub struct App {
     db: DatabaseConnection,
     settings: Settings,
     in_flight: InFlight,
+    tls: Option<ServerTlsConfig>,
 }
 
 impl App {
     /// Binds the listen address and opens the database pool. A PostgreSQL server that is not up yet is
     /// waited for (health stays `NOT_SERVING`); a SQLite file that cannot be opened fails here, at once.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Certificate files are read first: a wrong path fails at start, naming it.
+        let tls = settings
+            .tls
+            .as_ref()
+            .map(TlsFiles::server_config)
+            .transpose()?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -50,6 +58,7 @@ impl App {
             db,
             settings,
             in_flight: InFlight::default(),
+            tls,
         })
     }
 
@@ -72,12 +81,17 @@ impl App {
             db,
             settings,
             in_flight,
+            tls,
         } = self;
         let (health, health_service) = HealthState::new(grpc::SERVICE_NAMES).await;
         let health = Arc::new(health);
         let (stop_sender, stop) = watch::channel(false);
 
-        let router = Server::builder()
+        let mut server = Server::builder();
+        if let Some(tls) = tls {
+            server = server.tls_config(tls)?;
+        }
+        let router = server
             .trace_fn(call_span)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .layer(in_flight.clone())
@@ -94,7 +108,7 @@ impl App {
             stream.set_nodelay(true)?;
             Ok::<_, std::io::Error>(stream)
         });
-        tracing::info!(address = %local_addr, database = %redact_url(&settings.database_url), "tally listening");
+        tracing::info!(address = %local_addr, tls = settings.tls.is_some(), database = %redact_url(&settings.database_url), "tally listening");
         // After the listening line, so that logs read in order: listening, then ready.
         let readiness = tokio::spawn(watch_database(
             state.clone(),

@@ -18,4 +18,5 @@ mod runs;
 mod shutdown;
 mod signal_prices;
 mod telemetry;
+mod tls;
 mod top_runs;
