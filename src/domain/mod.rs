@@ -11,6 +11,8 @@ pub mod money;
 pub mod page_token;
 pub mod plan;
 pub mod pricing;
+pub mod report;
+pub mod revenue;
 pub mod run;
 pub mod run_flags;
 pub mod tenant;

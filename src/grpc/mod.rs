@@ -9,6 +9,7 @@ mod ingest;
 mod ingest_convert;
 mod ingest_results;
 mod key_cache;
+mod margin;
 mod needs_attention;
 mod pricing;
 mod reports;

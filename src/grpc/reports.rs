@@ -5,7 +5,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
-use super::{AppState, needs_attention, top_runs};
+use super::{AppState, margin, needs_attention, top_runs};
 use crate::{
     pb::{self, reports_server::Reports},
     service::runs::RunsService,
@@ -29,6 +29,14 @@ impl ReportsApi {
 
 #[tonic::async_trait]
 impl Reports for ReportsApi {
+    #[tracing::instrument(skip_all)]
+    async fn get_margin(
+        &self,
+        request: Request<pb::GetMarginRequest>,
+    ) -> Result<Response<pb::GetMarginResponse>, Status> {
+        margin::get_margin(&self.db, request).await
+    }
+
     #[tracing::instrument(skip_all)]
     async fn list_top_runs(
         &self,
