@@ -4,6 +4,7 @@ pub mod auth;
 mod budgets;
 mod convert;
 mod directory;
+mod export;
 pub mod in_flight;
 mod ingest;
 mod ingest_convert;

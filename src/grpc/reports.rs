@@ -5,7 +5,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
-use super::{AppState, margin, needs_attention, top_runs};
+use super::{AppState, export, margin, needs_attention, top_runs};
 use crate::{
     pb::{self, reports_server::Reports},
     service::runs::RunsService,
@@ -51,5 +51,13 @@ impl Reports for ReportsApi {
         request: Request<pb::GetNeedsAttentionRequest>,
     ) -> Result<Response<pb::GetNeedsAttentionResponse>, Status> {
         needs_attention::get_needs_attention(&self.db, request).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn export_events(
+        &self,
+        request: Request<pb::ExportEventsRequest>,
+    ) -> Result<Response<export::ExportStream>, Status> {
+        export::export_events(&self.db, request).await
     }
 }

@@ -4,6 +4,7 @@
 pub mod budget_check;
 pub mod budgets;
 pub mod directory;
+pub mod export;
 pub mod ingest;
 pub mod margin;
 pub mod needs_attention;

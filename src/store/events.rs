@@ -1,5 +1,5 @@
 //! Reads stored events back with their lines, cost items and repricings: for `GetEvent`,
-//! `ListEvents`, and the first result of a duplicate record.
+//! `ListEvents`, `ExportEvents`, and the first result of a duplicate record.
 
 use std::collections::HashMap;
 
@@ -136,12 +136,41 @@ pub async fn load(
     Ok(ids.iter().filter_map(|id| events.remove(id)).collect())
 }
 
+/// Which way a listing of events runs, by usage time, then id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListOrder {
+    NewestFirst,
+    OldestFirst,
+}
+
 /// One page of the project's events, newest first (usage time, then id), after `before` when given.
 pub async fn list(
     db: &impl ConnectionTrait,
     project_id: Uuid,
     filter: &EventFilter,
     before: Option<(DateTime<Utc>, Uuid)>,
+    limit: u64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    list_in_order(
+        db,
+        project_id,
+        filter,
+        ListOrder::NewestFirst,
+        before,
+        limit,
+    )
+    .await
+}
+
+/// One page of the project's events in `order`, past `position` (the usage time and id of the
+/// last event of the previous page) when given: a keyset page on the (project, usage time, id)
+/// index, however deep into the events it is.
+pub async fn list_in_order(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    filter: &EventFilter,
+    order: ListOrder,
+    position: Option<(DateTime<Utc>, Uuid)>,
     limit: u64,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let e = a("cost_events");
@@ -194,17 +223,27 @@ pub async fn list(
     if let Some(end) = filter.end_time {
         select.and_where(Expr::col((e.clone(), a("usage_time"))).lt(end));
     }
-    if let Some((time, id)) = before {
+    if let Some((time, id)) = position {
         let usage_time = Expr::col((e.clone(), a("usage_time")));
-        select.and_where(
-            usage_time.clone().lt(time).or(usage_time
-                .eq(time)
-                .and(Expr::col((e.clone(), a("id"))).lt(id))),
-        );
+        let event_id = Expr::col((e.clone(), a("id")));
+        select.and_where(match order {
+            ListOrder::NewestFirst => usage_time
+                .clone()
+                .lt(time)
+                .or(usage_time.eq(time).and(event_id.lt(id))),
+            ListOrder::OldestFirst => usage_time
+                .clone()
+                .gt(time)
+                .or(usage_time.eq(time).and(event_id.gt(id))),
+        });
     }
+    let direction = match order {
+        ListOrder::NewestFirst => Order::Desc,
+        ListOrder::OldestFirst => Order::Asc,
+    };
     select
-        .order_by((e.clone(), a("usage_time")), Order::Desc)
-        .order_by((e, a("id")), Order::Desc)
+        .order_by((e.clone(), a("usage_time")), direction.clone())
+        .order_by((e, a("id")), direction)
         .limit(limit);
     let ids = db
         .query_all(&select)

@@ -7,6 +7,7 @@ mod budgets;
 mod catalog;
 mod cli;
 mod directory;
+mod export;
 mod health;
 mod helpers;
 mod ingest;
