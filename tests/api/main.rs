@@ -15,6 +15,7 @@ mod margin;
 mod migrations;
 mod needs_attention;
 mod pricing;
+mod recorder;
 mod reflection;
 mod report_data;
 mod runs;
