@@ -3,6 +3,7 @@
 pub mod auth;
 mod budgets;
 mod convert;
+mod cost_series;
 mod directory;
 mod export;
 pub mod in_flight;

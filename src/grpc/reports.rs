@@ -5,7 +5,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
-use super::{AppState, export, margin, needs_attention, top_runs};
+use super::{AppState, cost_series, export, margin, needs_attention, top_runs};
 use crate::{
     pb::{self, reports_server::Reports},
     service::runs::RunsService,
@@ -35,6 +35,14 @@ impl Reports for ReportsApi {
         request: Request<pb::GetMarginRequest>,
     ) -> Result<Response<pb::GetMarginResponse>, Status> {
         margin::get_margin(&self.db, request).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_cost_series(
+        &self,
+        request: Request<pb::GetCostSeriesRequest>,
+    ) -> Result<Response<pb::GetCostSeriesResponse>, Status> {
+        cost_series::get_cost_series(&self.db, request).await
     }
 
     #[tracing::instrument(skip_all)]

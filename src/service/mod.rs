@@ -3,6 +3,7 @@
 
 pub mod budget_check;
 pub mod budgets;
+pub mod cost_series;
 pub mod directory;
 pub mod export;
 pub mod ingest;

@@ -6,6 +6,7 @@ mod budget_checks;
 mod budgets;
 mod catalog;
 mod cli;
+mod cost_series;
 mod directory;
 mod export;
 mod health;

@@ -22,7 +22,7 @@ use crate::{
 /// A grouping and its filters.
 type Case<'a> = (&'a [D], &'a [(D, &'a [&'a str])]);
 
-fn value(event: &Ev, line: Option<&Line>, dimension: D) -> String {
+pub fn value(event: &Ev, line: Option<&Line>, dimension: D) -> String {
     match dimension {
         D::Customer => event.customer.to_owned(),
         D::Plan => plan_at(event.customer, event.at).to_owned(),
@@ -80,7 +80,8 @@ fn expected(
             for line in event.lines.iter().filter(|l| keeps(event, Some(l))) {
                 let k = key(event, Some(line));
                 let sums = groups.entry(k.clone()).or_default();
-                if counted.insert(k) {
+                // The line aggregates count events per provider and model.
+                if counted.insert((k, line.provider, line.model)) {
                     sums.events += 1;
                 }
                 sums.cost += line.cost(mapped).unwrap_or(0);
@@ -285,6 +286,7 @@ async fn margin_matches_the_records_for_every_grouping(backend: Backend) {
             &[(D::Plan, &["pro", "team"])],
         ),
         (&[D::Model], &[]),
+        (&[D::Provider], &[]),
         (&[D::Provider, D::Model], &[(D::Customer, &["acme"])]),
         (&[D::Agent], &[(D::Model, &["gpt-4o-mini", "o1"])]),
         (&[D::Customer, D::Signal], &[(D::User, &["", "u1"])]),
