@@ -15,6 +15,7 @@ mod margin;
 mod needs_attention;
 mod pricing;
 mod reports;
+mod risky_accounts;
 mod runs;
 mod signal_prices;
 pub mod status;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
-use super::{AppState, cost_series, export, margin, needs_attention, top_runs};
+use super::{AppState, cost_series, export, margin, needs_attention, risky_accounts, top_runs};
 use crate::{
     pb::{self, reports_server::Reports},
     service::runs::RunsService,
@@ -43,6 +43,14 @@ impl Reports for ReportsApi {
         request: Request<pb::GetCostSeriesRequest>,
     ) -> Result<Response<pb::GetCostSeriesResponse>, Status> {
         cost_series::get_cost_series(&self.db, request).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_risky_accounts(
+        &self,
+        request: Request<pb::ListRiskyAccountsRequest>,
+    ) -> Result<Response<pb::ListRiskyAccountsResponse>, Status> {
+        risky_accounts::list_risky_accounts(&self.db, request).await
     }
 
     #[tracing::instrument(skip_all)]

@@ -13,6 +13,7 @@ pub mod price_book;
 pub mod pricing;
 pub mod report_revenue;
 pub mod repricing;
+pub mod risky_accounts;
 pub mod runs;
 pub mod signal_prices;
 pub mod top_runs;

@@ -19,6 +19,7 @@ mod pricing;
 mod recorder;
 mod reflection;
 mod report_data;
+mod risky_accounts;
 mod runs;
 mod shutdown;
 mod signal_prices;

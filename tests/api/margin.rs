@@ -47,7 +47,7 @@ struct Sums {
 }
 
 /// The rows a report must give, as comparable text, computed from the records.
-fn expected(
+pub fn expected(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     group_by: &[D],
