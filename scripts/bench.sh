@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces BENCHMARKS.md: builds the release binary, makes a fresh database, starts the server,
-# and runs the ingest load generator, the raw baseline and the CheckBudget benchmark against it.
+# and runs the ingest load generator (then the reports over what it loaded), the raw baseline and
+# the CheckBudget benchmark against it.
 #
 #   scripts/bench.sh postgres [EVENTS]   # PostgreSQL over TCP at 127.0.0.1:5432 (TALLY_BENCH_PG)
 #   scripts/bench.sh postgres-socket     # the same server over its unix socket
@@ -65,7 +66,11 @@ target_url="http://127.0.0.1:$port"
 echo "== ingest: $events events over 4 streams, batches of 100"
 url=$(fresh_database tally_bench_ingest); start_server "$url"; start_analyzing tally_bench_ingest
 TALLY_KEY=$KEY $tally bench ingest --target "$target_url" --events "$events"
-stop_analyzing; stop_server
+stop_analyzing
+echo "== reports over those events against a plain GROUP BY over them"
+[ "$target" = sqlite ] || psql "${pg_admin%/*}/tally_bench_ingest" -qc ANALYZE
+DATABASE_URL=$url TALLY_KEY=$KEY $tally bench reports --target "$target_url"
+stop_server
 
 echo "== raw baseline: the same rows, no gRPC, pricing or validation"
 url=$(fresh_database tally_bench_raw)

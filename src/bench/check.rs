@@ -12,12 +12,12 @@ use anyhow::{Context as _, ensure};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use serde::Serialize;
 use tonic::{
-    Request,
     metadata::{Ascii, MetadataValue},
     transport::{Channel, Endpoint},
 };
 
 use super::{
+    authorized,
     ingest::{StreamSettings, stream_events},
     report::{Latency, Report},
     synthetic::{AGENTS, RUNS_PER_CUSTOMER, Workload},
@@ -139,12 +139,6 @@ async fn ensure_budgets(
             .with_context(|| format!("CreateBudget {name:?}"))?;
     }
     Ok(())
-}
-
-fn authorized<T>(message: T, auth: &MetadataValue<Ascii>) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert("authorization", auth.clone());
-    request
 }
 
 /// Runs the checks (and the ingest beside them) against the server at `endpoint`.

@@ -12,13 +12,18 @@ mod raw_directory;
 pub mod raw_rows;
 pub mod records;
 pub mod report;
+pub mod reports;
 pub mod synthetic;
 #[cfg(test)]
 mod tests;
 
 use anyhow::ensure;
 use clap::{Args, Subcommand};
-use tonic::transport::Endpoint;
+use tonic::{
+    Request,
+    metadata::{Ascii, MetadataValue},
+    transport::Endpoint,
+};
 
 use self::{
     check::{CheckSettings, check_budgets},
@@ -38,6 +43,9 @@ pub enum BenchCommand {
     /// Calls CheckBudget at a steady rate, alone or beside the ingest load generator
     /// (--with-ingest), and prints the check's latency and the ingest figures.
     Check(CheckArgs),
+    /// Times GetMargin by customer and by model and GetCostSeries by day over the last 30 days,
+    /// against the same figures by a plain SQL GROUP BY over the events (--database-url).
+    Reports(ReportsArgs),
     /// Writes the rows ingest would write for the same events straight into the database
     /// (--database-url), with no gRPC, pricing or validation: the baseline.
     Raw(RawArgs),
@@ -101,6 +109,19 @@ pub struct CheckArgs {
     /// Stream the workload's events at full speed while checking.
     #[arg(long)]
     pub with_ingest: bool,
+}
+
+#[derive(Args)]
+pub struct ReportsArgs {
+    /// The server's address.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    pub target: String,
+    /// A key (sk_… or pk_…) of the project whose events are reported.
+    #[arg(long, env = "TALLY_KEY", hide_env_values = true)]
+    pub key: String,
+    /// Print one JSON line instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]
@@ -182,6 +203,18 @@ pub async fn run(command: BenchCommand, database_url: &str) -> anyhow::Result<()
             }
             return Ok(());
         }
+        BenchCommand::Reports(args) => {
+            let db = store::connect(database_url).await?;
+            let report = reports::time_reports(&endpoint(&args.target)?, &args.key, &db).await?;
+            db.close().await.ok();
+            reports::ensure_events(&report)?;
+            if args.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{report}");
+            }
+            return Ok(());
+        }
         BenchCommand::Raw(args) => {
             let workload = args.workload.workload()?;
             let db = store::connect(database_url).await?;
@@ -207,6 +240,13 @@ pub async fn run(command: BenchCommand, database_url: &str) -> anyhow::Result<()
         }
     };
     print_report(&report, json)
+}
+
+/// A request with the key in its metadata.
+fn authorized<T>(message: T, auth: &MetadataValue<Ascii>) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert("authorization", auth.clone());
+    request
 }
 
 fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@ use tally::{
         check::{CheckSettings, check_budgets},
         ingest::{StreamSettings, stream_events},
         raw::{RawMethod, RawSettings, write_raw},
+        reports::time_reports,
         synthetic::Workload,
     },
     pb::ListEventsRequest,
@@ -179,7 +180,29 @@ async fn budget_checks_answer_with_every_budget_alone_and_beside_ingest(backend:
     assert_eq!(budgets.budgets.len(), 2 + 6 + 20);
 }
 
+async fn reports_are_timed_against_the_raw_scan_with_the_same_groups(backend: Backend) {
+    let app = spawn_app(backend).await;
+    stream(&app, &workload("reports")).await;
+    let db = app.database.connect().await;
+    let report = time_reports(&endpoint(&app), &app.secret_key, &db)
+        .await
+        .expect("timed");
+    assert!(report.events_in_window > 0 && report.events_in_window <= EVENTS as i64);
+    assert_eq!(report.timings.len(), 3);
+    let (customers, models, days) = (&report.timings[0], &report.timings[1], &report.timings[2]);
+    // The report and the raw scan find the same groups.
+    assert_eq!(customers.rows, customers.raw_rows, "{customers:?}");
+    assert_eq!(models.rows, models.raw_rows, "{models:?}");
+    // Every day of the window is a bucket; the raw scan has the days with events.
+    assert!(days.rows >= days.raw_rows && days.rows >= 30, "{days:?}");
+    for timing in &report.timings {
+        assert!(timing.report_median_ms > 0.0 && timing.raw_sql_median_ms > 0.0);
+    }
+    db.close().await.ok();
+}
+
 crate::on_both_databases!(
+    reports_are_timed_against_the_raw_scan_with_the_same_groups,
     budget_checks_answer_with_every_budget_alone_and_beside_ingest,
     streamed_events_are_all_stored_once,
     the_raw_baseline_writes_the_rows_ingest_writes
