@@ -218,6 +218,7 @@ def main() -> int:
         return 2
     tally = Tally(address, key)
 
+    began = datetime.now(timezone.utc)  # the margin window starts at this month's start
     run_id = f"example-run-{uuid.uuid4()}"
     customer = common_pb2.CustomerAttribution(id=f"example-customer-{uuid.uuid4().hex[:12]}", name="Example Agency", plan=PLAN)
 
@@ -306,10 +307,10 @@ def main() -> int:
     for model, cost in sorted(expected_by_model.items()):
         expect(f"run cost of {model[0]}/{model[1]}", got_models[model], cost)
 
-    # This month so far, on whole hours (the window's end is the next whole hour).
-    now = datetime.now(timezone.utc)
-    start = whole_hour(now).replace(day=1, hour=0)
-    end = whole_hour(now) + timedelta(hours=1)
+    # This month so far, on whole hours (the window's end is the next whole hour; its start the
+    # month the run began in, should the month have turned since).
+    start = whole_hour(began).replace(day=1, hour=0)
+    end = whole_hour(datetime.now(timezone.utc)) + timedelta(hours=1)
     request = reports_pb2.GetMarginRequest(
         start_time=timestamp(start), end_time=timestamp(end),
         group_by=[reports_pb2.REPORT_DIMENSION_CUSTOMER],

@@ -324,6 +324,7 @@ async function main(): Promise<number> {
   }
   const tally = new Tally(address, key);
 
+  const began = new Date(); // the margin window starts at this month's start
   const runId = `example-run-${randomUUID()}`;
   const customer = { id: `example-customer-${randomUUID().slice(0, 12)}`, name: "Example Agency", plan: PLAN };
 
@@ -415,9 +416,10 @@ async function main(): Promise<number> {
   }
   for (const [model, cost] of [...expectedByModel].sort()) expect(`run cost of ${model}`, gotModels.get(model)!, cost);
 
-  // This month so far, on whole hours (the window's end is the next whole hour).
+  // This month so far, on whole hours (the window's end is the next whole hour; its start the
+  // month the run began in, should the month have turned since).
   const now = new Date();
-  const start = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
+  const start = Date.UTC(began.getUTCFullYear(), began.getUTCMonth(), 1);
   const end = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), now.getUTCHours() + 1);
   const request: Record<string, unknown> = {
     start_time: timestamp(start), end_time: timestamp(end),
