@@ -1,4 +1,4 @@
-//! The `tally.v1.Reports` service. Calls not implemented yet answer `UNIMPLEMENTED` (generated stubs).
+//! The `tally.v1.Reports` service: each call a thin delegation to its adapter module.
 
 use std::sync::Arc;
 

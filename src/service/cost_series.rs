@@ -15,7 +15,10 @@ use crate::{
         report::{Capabilities, Dimension, Filter, Window, floor_hour, next_month},
         revenue::ExactRevenue,
     },
-    store::report_reads::{self, GroupQuery},
+    store::{
+        report_inputs,
+        report_reads::{self, GroupQuery},
+    },
 };
 
 /// Most buckets a series may have.
@@ -198,7 +201,7 @@ pub async fn cost_series(
     }
     let display_names = if query.split_by == Some(Dimension::Customer) {
         let ids: Vec<String> = out.iter().filter_map(|s| s.split.clone()).collect();
-        report_reads::display_names(db, project_id, &ids).await?
+        report_inputs::display_names(db, project_id, &ids).await?
     } else {
         HashMap::new()
     };

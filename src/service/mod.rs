@@ -11,6 +11,7 @@ pub mod margin;
 pub mod needs_attention;
 pub mod price_book;
 pub mod pricing;
+pub mod report_groups;
 pub mod report_revenue;
 pub mod repricing;
 pub mod risky_accounts;

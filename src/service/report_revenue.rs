@@ -19,7 +19,10 @@ use crate::{
         report::{Dimension, Filter, Window, ceil_hour, floor_hour, is_whole_hour},
         revenue::{ExactRevenue, Overflow},
     },
-    store::report_reads::{self, GroupQuery, PriceSpan},
+    store::{
+        report_inputs,
+        report_reads::{self, GroupQuery, PriceSpan},
+    },
 };
 
 /// A group key and, when grouped by hour, the hour.
@@ -46,7 +49,7 @@ pub async fn usage_revenue(
     query: &GroupQuery<'_>,
 ) -> Result<HashMap<GroupKey, ExactRevenue>, DomainError> {
     let mut histories: BTreeMap<(String, String), PriceHistory> = BTreeMap::new();
-    for price in report_reads::signal_prices(db, query.project_id).await? {
+    for price in report_inputs::signal_prices(db, query.project_id).await? {
         histories
             .entry((price.plan_name, price.signal_name))
             .or_default()
@@ -100,7 +103,7 @@ pub async fn usage_revenue(
     if hours.is_empty() {
         return Ok(revenue);
     }
-    for event in report_reads::events_in_hours(db, query.project_id, &hours).await? {
+    for event in report_inputs::events_in_hours(db, query.project_id, &hours).await? {
         let pair = (event.plan_name.clone(), event.signal_name.clone());
         let hour = floor_hour(event.usage_time);
         let in_mixed_hour = mixed.get(&pair).is_some_and(|set| set.contains(&hour));
@@ -145,7 +148,7 @@ pub async fn plan_revenue(
     let plans = filters
         .iter()
         .find(|filter| filter.dimension == Dimension::Plan);
-    let periods = report_reads::plan_periods(db, project_id, customers).await?;
+    let periods = report_inputs::plan_periods(db, project_id, customers).await?;
     let (Some(first), Some(last)) = (windows.first(), windows.last()) else {
         return Ok(HashMap::new());
     };

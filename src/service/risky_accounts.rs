@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use super::margin::{MarginLine, groups};
+use super::report_groups::{MarginLine, groups};
 use crate::{
     domain::{
         DomainError, FieldViolation,
@@ -17,7 +17,10 @@ use crate::{
         page_token::{self, PageLimits},
         report::{Capabilities, Dimension, Window},
     },
-    store::report_reads::{self, GroupQuery},
+    store::{
+        report_inputs,
+        report_reads::{self, GroupQuery},
+    },
 };
 
 /// Accounts per page: 50 unless asked, at most 100.
@@ -208,8 +211,8 @@ pub async fn list_risky_accounts(
             .filter(|row| row.sums[1] > 0)
             .map(|row| (row.key[0].clone(), row.key[1..].to_vec(), row.sums[1])),
     );
-    let names = report_reads::display_names(db, project_id, &ids).await?;
-    let periods = report_reads::plan_periods(db, project_id, Some(&ids)).await?;
+    let names = report_inputs::display_names(db, project_id, &ids).await?;
+    let periods = report_inputs::plan_periods(db, project_id, Some(&ids)).await?;
     for account in &mut page {
         account.display_name = names.get(&account.customer_id).cloned().unwrap_or_default();
         account.top_agent = top_agents

@@ -12,6 +12,7 @@ pub mod events;
 pub mod ingest;
 pub mod prices;
 pub mod pricing_admin;
+pub mod report_inputs;
 pub mod report_reads;
 pub mod repricing;
 pub mod runs;
