@@ -525,8 +525,79 @@ async fn margin_requests_are_validated_naming_the_field(backend: Backend) {
     }
 }
 
+/// An event missing volume costs nothing until `FillVolume` prices it; the report follows.
+async fn margin_follows_fill_volume(backend: Backend) {
+    use tally::pb::{
+        CustomerAttribution, EventRecord, FillVolumeRequest, RecordBatchRequest, ServiceUsage,
+        event_record::Usage,
+    };
+    let app = spawn_app(backend).await;
+    let result = app
+        .ingest(&app.secret_key)
+        .record_batch(RecordBatchRequest {
+            records: vec![EventRecord {
+                customer: Some(CustomerAttribution {
+                    id: "zeta".into(),
+                    ..Default::default()
+                }),
+                agent_code: "support".into(),
+                usage_time: Some(ts(t(2, 7))),
+                usage: Some(Usage::Service(ServiceUsage {
+                    provider: "openai".into(),
+                    model: "gpt-4o-mini".into(),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }],
+        })
+        .await
+        .expect("batch")
+        .into_inner()
+        .results
+        .remove(0);
+    assert!(result.stored, "{result:?}");
+    let figures = |response: tally::pb::GetMarginResponse| {
+        let row = &response.rows[0];
+        (
+            row.cost_usd.clone(),
+            row.event_count,
+            row.unpriced_event_count,
+            row.tokens.as_ref().map_or(0, |t| t.input_tokens),
+        )
+    };
+    for group_by in [&[D::Model][..], &[D::Customer][..]] {
+        let before = reports(&app)
+            .get_margin(request(group_by, &[]))
+            .await
+            .expect("margin");
+        assert_eq!(figures(before.into_inner()), (e10(0), 1, 0, 0));
+    }
+    app.ingest(&app.secret_key)
+        .fill_volume(FillVolumeRequest {
+            event_id: result.event_id,
+            line_index: 0,
+            input_tokens: Some(1_000),
+            output_tokens: Some(100),
+            ..Default::default()
+        })
+        .await
+        .expect("filled");
+    for group_by in [&[D::Model][..], &[D::Customer][..]] {
+        let after = reports(&app)
+            .get_margin(request(group_by, &[]))
+            .await
+            .expect("margin");
+        assert_eq!(
+            figures(after.into_inner()),
+            (e10(crate::report_data::MINI_E10), 1, 0, 1_000)
+        );
+    }
+    app.assert_totals_match_events().await;
+}
+
 crate::on_both_databases!(
     margin_matches_the_records_for_every_grouping,
+    margin_follows_fill_volume,
     margin_rows_are_named_and_carry_what_the_grouping_allows,
     margin_sorts_and_pages_with_totals_on_every_page,
     margin_requests_are_validated_naming_the_field,
