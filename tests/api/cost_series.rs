@@ -14,7 +14,7 @@ use tonic::Code;
 
 use crate::{
     helpers::{Backend, TestApp, spawn_app},
-    margin::value,
+    margin_expected::value,
     report_data::{
         events, load, money, plan_at, plan_fees, price_at, reports, t, ts, violated_fields,
     },

@@ -13,6 +13,7 @@ mod health;
 mod helpers;
 mod ingest;
 mod margin;
+mod margin_expected;
 mod migrations;
 mod needs_attention;
 mod pricing;

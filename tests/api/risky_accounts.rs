@@ -11,7 +11,7 @@ use tonic::Code;
 
 use crate::{
     helpers::{Backend, TestApp, spawn_app},
-    margin::expected,
+    margin_expected::expected,
     report_data::{e10, events, load, plan_history, reports, t, ts, violated_fields},
 };
 
