@@ -13,11 +13,9 @@ use tally::pb::{
 use tonic::Code;
 
 use crate::{
-    helpers::{Backend, TestApp, spawn_app},
+    helpers::{Backend, TestApp, spawn_app, violated_fields},
     margin_expected::value,
-    report_data::{
-        events, load, money, plan_at, plan_fees, price_at, reports, t, ts, violated_fields,
-    },
+    report_data::{events, load, money, plan_at, plan_fees, price_at, reports, t, ts},
 };
 
 fn buckets(from: DateTime<Utc>, to: DateTime<Utc>, g: G) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {

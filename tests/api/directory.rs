@@ -10,9 +10,8 @@ use tally::pb::{
     UpdateCustomerRequest, event_record::Usage,
 };
 use tonic::Code;
-use tonic_types::StatusExt;
 
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, TestApp, spawn_app, violated_fields};
 
 /// 2026-11-01 plus `days` days (and `hours` hours).
 fn day(days: i64, hours: i64) -> Timestamp {
@@ -123,19 +122,6 @@ fn customer_update(customer: pb::Customer, paths: &[&str]) -> UpdateCustomerRequ
         }),
         ..Default::default()
     }
-}
-
-fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|bad| {
-            bad.field_violations
-                .iter()
-                .map(|v| v.field.clone())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 async fn list_all(app: &TestApp, request: ListCustomersRequest) -> (Vec<String>, usize) {

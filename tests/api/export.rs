@@ -12,9 +12,8 @@ use tally::pb::{
     MultiServiceUsage, RecordBatchRequest, RecordEventRequest, ServiceUsage, event_record::Usage,
 };
 use tonic::Code;
-use tonic_types::StatusExt;
 
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, TestApp, spawn_app, violated_fields};
 
 /// 2026-06-01T00:00:00Z.
 const BASE: i64 = 1_780_272_000;
@@ -132,19 +131,6 @@ fn assert_in_order(events: &[pb::CostEvent]) {
         keys.windows(2).all(|pair| pair[0] < pair[1]),
         "ordered by usage time, then id, each once"
     );
-}
-
-fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|bad| {
-            bad.field_violations
-                .iter()
-                .map(|v| v.field.clone())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 async fn every_event_is_exported_once_in_order_as_get_event_shows_it(backend: Backend) {

@@ -306,10 +306,7 @@ async fn margin_sorts_and_pages_with_totals_on_every_page(backend: Backend) {
         .await
         .expect_err("token of another request");
     assert_eq!(refused.code(), Code::InvalidArgument);
-    assert_eq!(
-        crate::report_data::violated_fields(&refused),
-        ["page_token"]
-    );
+    assert_eq!(crate::helpers::violated_fields(&refused), ["page_token"]);
 }
 
 async fn margin_requests_are_validated_naming_the_field(backend: Backend) {
@@ -371,7 +368,7 @@ async fn margin_requests_are_validated_naming_the_field(backend: Backend) {
             .await
             .expect_err("invalid");
         assert_eq!(status.code(), Code::InvalidArgument);
-        assert_eq!(crate::report_data::violated_fields(&status), fields);
+        assert_eq!(crate::helpers::violated_fields(&status), fields);
     }
 }
 

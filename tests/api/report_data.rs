@@ -362,18 +362,3 @@ pub async fn load(app: &TestApp, mapped: bool) {
     }
     app.assert_totals_match_events().await;
 }
-
-/// The fields a `BadRequest` names, in order.
-pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    use tonic_types::StatusExt;
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|bad| {
-            bad.field_violations
-                .iter()
-                .map(|v| v.field.clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}

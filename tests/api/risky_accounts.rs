@@ -10,9 +10,9 @@ use tally::pb::{ListRiskyAccountsRequest, ReportDimension as D, RiskReason as R,
 use tonic::Code;
 
 use crate::{
-    helpers::{Backend, TestApp, spawn_app},
+    helpers::{Backend, TestApp, spawn_app, violated_fields},
     margin_expected::expected,
-    report_data::{e10, events, load, plan_history, reports, t, ts, violated_fields},
+    report_data::{e10, events, load, plan_history, reports, t, ts},
 };
 
 fn request(

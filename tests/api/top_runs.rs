@@ -8,9 +8,8 @@ use tally::pb::{
     ServiceUsage, event_record::Usage,
 };
 use tonic::Code;
-use tonic_types::StatusExt;
 
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, TestApp, spawn_app, violated_fields};
 
 /// 2026-06-01T00:00:00Z: the window's start.
 const BASE: i64 = 1_780_272_000;
@@ -76,19 +75,6 @@ fn e10(usd: &str) -> i64 {
     assert_eq!(fraction.len(), 10, "{usd}");
     whole.parse::<i64>().expect("whole") * 10_000_000_000
         + fraction.parse::<i64>().expect("fraction")
-}
-
-fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|bad| {
-            bad.field_violations
-                .iter()
-                .map(|v| v.field.clone())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The runs of the data set: (run id, customer, agent, start offset, inputs of its steps).
