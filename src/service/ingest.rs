@@ -766,6 +766,7 @@ impl Batch<'_> {
         for event in &stored {
             deltas.add_event(event, 1);
         }
+        let flagging = BudgetFlagging::read(txn, project_id, &stored, &deltas).await?;
         // The runs' rows are locked from here until commit, always in id order so that batches
         // of one run take their turn and never deadlock; late, so that they are held briefly.
         let runs: Vec<Uuid> = stored
@@ -777,7 +778,9 @@ impl Batch<'_> {
         let mut counters = store::runs::lock_counters(txn, &runs).await?;
         writes::apply_run_deltas(txn, project_id, &deltas).await?;
         observe_steps(txn, &mut counters, &stored, flags).await?;
-        flag_runs_over_budget(txn, project_id, &stored, &deltas).await?;
+        if let Some(flagging) = flagging {
+            flagging.flag(txn).await?;
+        }
         writes::apply_shared_deltas(txn, project_id, &deltas).await
     }
 
@@ -876,85 +879,108 @@ async fn observe_steps(
     store::runs::save_counters(txn, &touched).await
 }
 
-/// Flags the runs of these events whose spend now passes a budget's limit: their own (per run) or
-/// their customer's and agent's for the month of their latest event here. Monthly spend is read in
-/// one query, with this batch's own spend (not written yet: see `apply_shared_deltas`) added.
-async fn flag_runs_over_budget(
-    txn: &DatabaseTransaction,
-    project_id: Uuid,
-    stored: &[&PricedEvent],
-    deltas: &Deltas,
-) -> Result<(), StoreError> {
-    let mut runs: BTreeMap<Uuid, (&str, &str, DateTime<Utc>)> = BTreeMap::new();
-    for event in stored {
-        let Some(run) = event.run else { continue };
-        let entry =
-            runs.entry(run)
-                .or_insert((&event.customer_id, &event.agent_code, event.usage_time));
-        entry.2 = entry.2.max(event.usage_time);
-    }
-    if runs.is_empty() {
-        return Ok(());
-    }
-    let budgets = store::budgets::all(txn, project_id).await?;
-    if budgets.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<Uuid> = runs.keys().copied().collect();
-    let totals = store::runs::totals(txn, &ids).await?;
-    let wanted = SpendQuery {
-        months: runs
-            .values()
-            .map(|(_, _, latest)| month_start(*latest))
-            .collect(),
-        customers: runs
-            .values()
-            .map(|(customer, _, _)| (*customer).to_owned())
-            .collect(),
-        agents: runs
-            .values()
-            .map(|(_, agent, _)| (*agent).to_owned())
-            .collect(),
-    };
-    let mut spend = store::budgets::monthly_spend_of(txn, project_id, &wanted).await?;
-    for (key, cost) in &deltas.spend {
-        let entry = spend
-            .entry((
-                key.month_start,
-                key.customer_id.clone(),
-                key.agent_code.clone(),
-            ))
-            .or_insert(Usd::ZERO);
-        *entry = Usd::from_e10(entry.e10().saturating_add(*cost));
-    }
-    for (run, (customer_id, agent_code, latest)) in runs {
-        let month = month_start(latest);
-        let monthly: SpendByKey = [
-            (customer_id, agent_code),
-            (customer_id, ""),
-            ("", agent_code),
-            ("", ""),
-        ]
-        .into_iter()
-        .filter_map(|(customer, agent)| {
-            let key = (month, customer.to_owned(), agent.to_owned());
-            spend.get(&key).map(|cost| ((key.1, key.2), *cost))
-        })
-        .collect();
-        let subject = Subject {
-            customer_id,
-            agent_code,
-            run: Some(RunSpend {
-                spent: totals.get(&run).copied().unwrap_or(Usd::ZERO),
-                start_time: latest,
-            }),
-        };
-        let checks = budget_check::evaluate(&budgets, &monthly, &subject, Usd::ZERO, month);
-        if let Some(passed) = checks.iter().find(|check| check.standing.exceeded) {
-            store::runs::mark_exceeded(txn, run, passed.budget.id).await?;
+/// What flagging the runs of a batch that pass a budget needs, read before the runs are locked:
+/// the budgets, and the monthly spend of the runs' customers and agents with this batch's own spend
+/// (not written yet: see `apply_shared_deltas`) added.
+struct BudgetFlagging<'a> {
+    budgets: Vec<store::budgets::Budget>,
+    /// Each run's customer, agent and latest event time in the batch.
+    runs: BTreeMap<Uuid, (&'a str, &'a str, DateTime<Utc>)>,
+    spend: HashMap<(DateTime<Utc>, String, String), Usd>,
+}
+
+impl<'a> BudgetFlagging<'a> {
+    /// `None` when no event is in a run or the project has no budget: nothing to flag.
+    async fn read(
+        txn: &DatabaseTransaction,
+        project_id: Uuid,
+        stored: &[&'a PricedEvent],
+        deltas: &Deltas,
+    ) -> Result<Option<Self>, StoreError> {
+        let mut runs: BTreeMap<Uuid, (&str, &str, DateTime<Utc>)> = BTreeMap::new();
+        for event in stored {
+            let Some(run) = event.run else { continue };
+            let entry = runs.entry(run).or_insert((
+                &event.customer_id,
+                &event.agent_code,
+                event.usage_time,
+            ));
+            entry.2 = entry.2.max(event.usage_time);
         }
+        if runs.is_empty() {
+            return Ok(None);
+        }
+        let budgets = store::budgets::all(txn, project_id).await?;
+        if budgets.is_empty() {
+            return Ok(None);
+        }
+        let wanted = SpendQuery {
+            months: runs
+                .values()
+                .map(|(_, _, latest)| month_start(*latest))
+                .collect(),
+            customers: runs
+                .values()
+                .map(|(customer, _, _)| (*customer).to_owned())
+                .collect(),
+            agents: runs
+                .values()
+                .map(|(_, agent, _)| (*agent).to_owned())
+                .collect(),
+        };
+        let mut spend = store::budgets::monthly_spend_of(txn, project_id, &wanted).await?;
+        for (key, cost) in &deltas.spend {
+            let entry = spend
+                .entry((
+                    key.month_start,
+                    key.customer_id.clone(),
+                    key.agent_code.clone(),
+                ))
+                .or_insert(Usd::ZERO);
+            *entry = Usd::from_e10(entry.e10().saturating_add(*cost));
+        }
+        Ok(Some(Self {
+            budgets,
+            runs,
+            spend,
+        }))
     }
-    Ok(())
+
+    /// Flags the runs whose spend now passes a limit: their own (per run, read after this batch's
+    /// totals were added) or their customer's and agent's for the month of their latest event here.
+    async fn flag(self, txn: &DatabaseTransaction) -> Result<(), StoreError> {
+        let ids: Vec<Uuid> = self.runs.keys().copied().collect();
+        let totals = store::runs::totals(txn, &ids).await?;
+        for (run, (customer_id, agent_code, latest)) in self.runs {
+            let month = month_start(latest);
+            let monthly: SpendByKey = [
+                (customer_id, agent_code),
+                (customer_id, ""),
+                ("", agent_code),
+                ("", ""),
+            ]
+            .into_iter()
+            .filter_map(|(customer, agent)| {
+                let key = (month, customer.to_owned(), agent.to_owned());
+                self.spend.get(&key).map(|cost| ((key.1, key.2), *cost))
+            })
+            .collect();
+            let subject = Subject {
+                customer_id,
+                agent_code,
+                run: Some(RunSpend {
+                    spent: totals.get(&run).copied().unwrap_or(Usd::ZERO),
+                    start_time: latest,
+                }),
+            };
+            let checks =
+                budget_check::evaluate(&self.budgets, &monthly, &subject, Usd::ZERO, month);
+            if let Some(passed) = checks.iter().find(|check| check.standing.exceeded) {
+                store::runs::mark_exceeded(txn, run, passed.budget.id).await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl StoreError {
