@@ -97,6 +97,7 @@ pub async fn prepare(
                     customer_ref: customers[run / RUNS_PER_CUSTOMER],
                     agent_ref: agents[Workload::run_agent(run)],
                     user_id: None,
+                    metadata: None,
                     start_time: seen.first,
                 }
             })

@@ -542,6 +542,7 @@ impl Batch<'_> {
                 customer_ref: self.customers[&accepted.attribution.customer_id],
                 agent_ref: self.agents[&accepted.attribution.agent_code],
                 user_id: accepted.attribution.user_id.clone(),
+                metadata: None,
                 start_time: time,
             });
             run.start_time = run.start_time.min(time);

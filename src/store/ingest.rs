@@ -389,15 +389,7 @@ pub async fn find_runs(
     Ok(runs)
 }
 
-/// A run started by its first event.
-#[derive(Clone, Debug)]
-pub struct NewRun {
-    pub run_key: String,
-    pub customer_ref: Uuid,
-    pub agent_ref: Uuid,
-    pub user_id: Option<String>,
-    pub start_time: DateTime<Utc>,
-}
+pub use super::runs::NewRun;
 
 /// Creates runs; one that another writer created meanwhile is left as it is. Returns the ids of
 /// the runs actually created.
@@ -422,6 +414,7 @@ pub async fn insert_runs(
             "status",
             "start_time",
             "cancelled",
+            "metadata",
         ],
     };
     let mut insert = table.insert(runs.iter().map(|run| {
@@ -435,6 +428,7 @@ pub async fn insert_runs(
             val("RUNNING"),
             val(run.start_time),
             val(false),
+            val(run.metadata.clone()),
         ]
     }));
     insert.on_conflict(

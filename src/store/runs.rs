@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QueryResult,
-    sea_query::{Alias, Expr, ExprTrait, LockType, OnConflict, Order, Query, SelectStatement},
+    sea_query::{Alias, Expr, ExprTrait, LockType, Order, Query, SelectStatement},
 };
 use uuid::Uuid;
 
@@ -23,7 +23,7 @@ use crate::domain::{
     run_flags::{FlagCounters, FlagSettings, FlagState},
 };
 
-/// A run to start explicitly.
+/// A run to start: explicitly (`StartRun`), or by the first event naming it.
 #[derive(Clone, Debug)]
 pub struct NewRun {
     pub run_key: String,
@@ -79,41 +79,8 @@ pub async fn start(
     project_id: Uuid,
     run: &NewRun,
 ) -> Result<bool, StoreError> {
-    let table = Table {
-        name: "runs",
-        columns: &[
-            "id",
-            "project_id",
-            "run_key",
-            "customer_ref",
-            "agent_ref",
-            "user_id",
-            "status",
-            "start_time",
-            "cancelled",
-            "metadata",
-        ],
-    };
-    let mut insert = table.insert([vec![
-        val(Uuid::now_v7()),
-        val(project_id),
-        val(run.run_key.clone()),
-        val(run.customer_ref),
-        val(run.agent_ref),
-        val(run.user_id.clone()),
-        val(RunStatus::Running.as_str()),
-        val(run.start_time),
-        val(false),
-        val(run.metadata.clone()),
-    ]]);
-    insert
-        .on_conflict(
-            OnConflict::columns([Alias::new("project_id"), Alias::new("run_key")])
-                .do_nothing()
-                .to_owned(),
-        )
-        .returning_col(Alias::new("id"));
-    Ok(!db.query_all(&insert).await?.is_empty())
+    let created = super::ingest::insert_runs(db, project_id, std::slice::from_ref(run)).await?;
+    Ok(!created.is_empty())
 }
 
 /// Ends a run.
@@ -227,33 +194,34 @@ pub async fn lock_counters(
         select.lock(LockType::NoKeyUpdate);
     }
     for row in db.query_all(&select).await? {
-        let number = |column: &str| -> Result<u64, DbErr> {
-            Ok(u64::try_from(row.try_get::<i64>("", column)?).unwrap_or_default())
-        };
-        let step = |column: &str| -> Result<Option<u64>, DbErr> {
-            Ok(row
-                .try_get::<Option<i64>>("", column)?
-                .map(|v| u64::try_from(v).unwrap_or_default()))
-        };
-        counters.insert(
-            row.try_get::<Uuid>("", "id")?,
-            FlagCounters {
-                // The steps before this batch: the caller observes the batch's steps, then applies
-                // its deltas to `step_count`.
-                steps: number("step_count")?,
-                baseline_steps: number("baseline_steps")?,
-                baseline_input_tokens: number("baseline_input_tokens")?,
-                max_step_input_tokens: number("max_step_input_tokens")?,
-                bloat_step: step("bloat_step")?,
-                last_call_signature: row.try_get("", "last_call_signature")?,
-                repeat_streak: number("repeat_streak")?,
-                repeat_start_step: number("repeat_start_step")?,
-                max_repeat_streak: number("max_repeat_streak")?,
-                loop_step: step("loop_step")?,
-            },
-        );
+        counters.insert(row.try_get::<Uuid>("", "id")?, flag_counters(&row)?);
     }
     Ok(counters)
+}
+
+/// A run row's flag counters (`step_count` and [`COUNTER_COLUMNS`]). `steps` is the steps stored
+/// before: ingest observes a batch's steps, then adds them to `step_count`.
+fn flag_counters(row: &QueryResult) -> Result<FlagCounters, DbErr> {
+    let count = |column: &str| -> Result<u64, DbErr> {
+        Ok(u64::try_from(row.try_get::<i64>("", column)?).unwrap_or_default())
+    };
+    let step = |column: &str| -> Result<Option<u64>, DbErr> {
+        Ok(row
+            .try_get::<Option<i64>>("", column)?
+            .map(|v| u64::try_from(v).unwrap_or_default()))
+    };
+    Ok(FlagCounters {
+        steps: count("step_count")?,
+        baseline_steps: count("baseline_steps")?,
+        baseline_input_tokens: count("baseline_input_tokens")?,
+        max_step_input_tokens: count("max_step_input_tokens")?,
+        bloat_step: step("bloat_step")?,
+        last_call_signature: row.try_get("", "last_call_signature")?,
+        repeat_streak: count("repeat_streak")?,
+        repeat_start_step: count("repeat_start_step")?,
+        max_repeat_streak: count("max_repeat_streak")?,
+        loop_step: step("loop_step")?,
+    })
 }
 
 /// Saves the flag counters of runs, in one statement.
@@ -494,11 +462,6 @@ fn record(row: &QueryResult) -> Result<RunRecord, StoreError> {
     let count = |column: &str| -> Result<u64, DbErr> {
         Ok(u64::try_from(row.try_get::<i64>("", column)?).unwrap_or_default())
     };
-    let step = |column: &str| -> Result<Option<u64>, DbErr> {
-        Ok(row
-            .try_get::<Option<i64>>("", column)?
-            .map(|v| u64::try_from(v).unwrap_or_default()))
-    };
     let status: String = row.try_get("", "status")?;
     let status = RunStatus::parse(&status)
         .ok_or_else(|| StoreError::Other(DbErr::Type(format!("run status {status}"))))?;
@@ -527,18 +490,7 @@ fn record(row: &QueryResult) -> Result<RunRecord, StoreError> {
         first_event_time: row.try_get("", "first_event_time")?,
         last_event_time,
         flags: FlagState {
-            counters: FlagCounters {
-                steps: count("step_count")?,
-                baseline_steps: count("baseline_steps")?,
-                baseline_input_tokens: count("baseline_input_tokens")?,
-                max_step_input_tokens: count("max_step_input_tokens")?,
-                bloat_step: step("bloat_step")?,
-                last_call_signature: row.try_get("", "last_call_signature")?,
-                repeat_streak: count("repeat_streak")?,
-                repeat_start_step: count("repeat_start_step")?,
-                max_repeat_streak: count("max_repeat_streak")?,
-                loop_step: step("loop_step")?,
-            },
+            counters: flag_counters(row)?,
             running: status == RunStatus::Running,
             start_time,
             last_event_time,
