@@ -196,22 +196,15 @@ pub async fn monthly_spend(
     customer_id: &str,
     agent_code: &str,
 ) -> Result<SpendByKey, StoreError> {
-    use super::entities::monthly_spend as spend;
-    let rows = spend::Entity::find()
-        .filter(spend::Column::ProjectId.eq(project_id))
-        .filter(spend::Column::MonthStart.eq(month_start))
-        .filter(spend::Column::CustomerId.is_in([customer_id, ""]))
-        .filter(spend::Column::AgentCode.is_in([agent_code, ""]))
-        .all(db)
-        .await?;
-    Ok(rows
+    let wanted = SpendQuery {
+        months: [month_start].into(),
+        customers: [customer_id.to_owned()].into(),
+        agents: [agent_code.to_owned()].into(),
+    };
+    Ok(monthly_spend_of(db, project_id, &wanted)
+        .await?
         .into_iter()
-        .map(|row| {
-            (
-                (row.customer_id, row.agent_code),
-                Usd::from_e10(row.cost_e10),
-            )
-        })
+        .map(|((_, customer, agent), cost)| ((customer, agent), cost))
         .collect())
 }
 
