@@ -62,14 +62,19 @@ start_analyzing() { # DATABASE NAME
 stop_analyzing() { [ -n "$analyzer" ] && kill "$analyzer" 2>/dev/null; analyzer=""; }
 
 target_url="http://127.0.0.1:$port"
+# The reports are timed over last calendar month (UTC), into which the ingest workload's 30 days of
+# usage times fall.
+month_end=$(date -u +%Y-%m-01T00:00:00Z)
+month_start=$(date -u -d "$(date -u +%Y-%m-01) -1 month" +%Y-%m-01T00:00:00Z)
 
-echo "== ingest: $events events over 4 streams, batches of 100"
+echo "== ingest: $events events over 4 streams, batches of 100, usage in the 30 days before $month_end"
 url=$(fresh_database tally_bench_ingest); start_server "$url"; start_analyzing tally_bench_ingest
-TALLY_KEY=$KEY $tally bench ingest --target "$target_url" --events "$events"
+TALLY_KEY=$KEY $tally bench ingest --target "$target_url" --events "$events" --until "$month_end"
 stop_analyzing
-echo "== reports over those events against a plain GROUP BY over them"
+echo "== reports over those events ($month_start to $month_end) against a plain GROUP BY over them"
 [ "$target" = sqlite ] || psql "${pg_admin%/*}/tally_bench_ingest" -qc ANALYZE
-DATABASE_URL=$url TALLY_KEY=$KEY $tally bench reports --target "$target_url"
+DATABASE_URL=$url TALLY_KEY=$KEY $tally bench reports --target "$target_url" \
+  --start "$month_start" --end "$month_end"
 stop_server
 
 echo "== raw baseline: the same rows, no gRPC, pricing or validation"

@@ -25,6 +25,7 @@ mod m20261129_000004_events;
 mod m20261129_000005_pricing;
 mod m20261129_000006_budgets;
 mod m20261129_000007_aggregates;
+mod m20261129_000008_rollups;
 
 /// Applies and rolls back Tally's schema (`Migrator::up(&db, None)` applies what is pending).
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_pricing::Migration),
             Box::new(m20261129_000006_budgets::Migration),
             Box::new(m20261129_000007_aggregates::Migration),
+            Box::new(m20261129_000008_rollups::Migration),
         ]
     }
 }

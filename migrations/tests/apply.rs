@@ -20,7 +20,7 @@ const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const POSTGRES_SERVER_URL: &str = "postgres://postgres@127.0.0.1:5432";
 
 /// Every table the migrations create.
-const TABLES: [&str; 23] = [
+const TABLES: [&str; 26] = [
     "agents",
     "api_keys",
     "budgets",
@@ -28,8 +28,11 @@ const TABLES: [&str; 23] = [
     "cost_events",
     "customer_plan_periods",
     "customers",
+    "event_daily",
     "event_hourly",
+    "event_monthly",
     "line_cost_items",
+    "line_daily",
     "line_hourly",
     "model_aliases",
     "model_mappings",

@@ -76,6 +76,9 @@ pub struct WorkloadArgs {
     /// collide.
     #[arg(long)]
     pub tag: Option<String>,
+    /// Usage times are spread over the 30 days before this instant (RFC 3339) [default: now].
+    #[arg(long)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
     /// Print one JSON line instead of text.
     #[arg(long)]
     pub json: bool,
@@ -119,6 +122,12 @@ pub struct ReportsArgs {
     /// A key (sk_… or pk_…) of the project whose events are reported.
     #[arg(long, env = "TALLY_KEY", hide_env_values = true)]
     pub key: String,
+    /// Start of the reports' window, a whole hour (RFC 3339) [default: 30 days before --end].
+    #[arg(long)]
+    pub start: Option<chrono::DateTime<chrono::Utc>>,
+    /// End of the reports' window, a whole hour (RFC 3339) [default: the next whole hour].
+    #[arg(long)]
+    pub end: Option<chrono::DateTime<chrono::Utc>>,
     /// Print one JSON line instead of text.
     #[arg(long)]
     pub json: bool,
@@ -152,7 +161,7 @@ fn endpoint(target: &str) -> anyhow::Result<Endpoint> {
 }
 
 impl WorkloadArgs {
-    /// The workload these flags describe, with usage times up to now.
+    /// The workload these flags describe, with usage times up to `--until` (default now).
     pub fn workload(&self) -> anyhow::Result<Workload> {
         ensure!(self.events >= 1, "--events must be at least 1");
         ensure!(self.customers >= 1, "--customers must be at least 1");
@@ -171,7 +180,7 @@ impl WorkloadArgs {
             models: self.models,
             seed: self.seed,
             tag,
-            now: store::now(),
+            now: self.until.unwrap_or_else(store::now),
         })
     }
 }
@@ -205,7 +214,9 @@ pub async fn run(command: BenchCommand, database_url: &str) -> anyhow::Result<()
         }
         BenchCommand::Reports(args) => {
             let db = store::connect(database_url).await?;
-            let report = reports::time_reports(&endpoint(&args.target)?, &args.key, &db).await?;
+            let window = reports::window(args.start, args.end)?;
+            let report =
+                reports::time_reports(&endpoint(&args.target)?, &args.key, &db, window).await?;
             db.close().await.ok();
             reports::ensure_events(&report)?;
             if args.json {

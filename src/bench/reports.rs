@@ -1,7 +1,7 @@
-//! The reports benchmark: times `GetMargin` by customer and by model over a 30-day window and
-//! `GetCostSeries` by day, through gRPC against a running server, and the same figures computed
-//! by a plain SQL `GROUP BY` over the raw events on the same database, which is what reports would
-//! cost without the hourly aggregates.
+//! The reports benchmark: times `GetMargin` by customer and by model over a window (a calendar
+//! month in `scripts/bench.sh`, the last 30 days by default) and `GetCostSeries` by day, through
+//! gRPC against a running server, and the same figures computed by a plain SQL `GROUP BY` over the
+//! raw events on the same database, which is what reports would cost without the aggregates.
 
 use std::{
     fmt,
@@ -52,19 +52,32 @@ pub struct ReportsReport {
     pub timings: Vec<Timing>,
 }
 
-/// Times the three reports and their raw-SQL equivalents over the 30 days up to the next whole
-/// hour, for the project of `key`, whose events are in `db`.
+/// The window of the reports: `end` defaults to the next whole hour, `start` to 30 days before it.
+pub fn window(
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let end = match end {
+        Some(end) => end,
+        None => store::now().duration_trunc(TimeDelta::hours(1))? + TimeDelta::hours(1),
+    };
+    let start = start.unwrap_or(end - TimeDelta::days(30));
+    ensure!(start < end, "--start must be before --end");
+    Ok((start, end))
+}
+
+/// Times the three reports and their raw-SQL equivalents over `(start, end)`, for the project of
+/// `key`, whose events are in `db`.
 pub async fn time_reports(
     endpoint: &Endpoint,
     key: &str,
     db: &DatabaseConnection,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
 ) -> anyhow::Result<ReportsReport> {
     let auth: MetadataValue<Ascii> = format!("Bearer {key}")
         .parse()
         .context("the key is not printable ASCII")?;
     let project_id = project_of(db, key).await?;
-    let end = store::now().duration_trunc(TimeDelta::hours(1))? + TimeDelta::hours(1);
-    let start = end - TimeDelta::days(30);
     let client =
         ReportsClient::new(endpoint.connect().await?).max_decoding_message_size(64 * 1024 * 1024);
     let window = |time: DateTime<Utc>| {

@@ -24,13 +24,8 @@ use crate::{
 /// Most buckets a series may have.
 pub const MAX_BUCKETS: usize = 10_000;
 
-/// Width of a bucket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Granularity {
-    Hour,
-    Day,
-    Month,
-}
+/// Width of a bucket: an hour, a day or a calendar month (UTC).
+pub use crate::domain::grain::Grain as Granularity;
 
 /// A checked `GetCostSeries` request.
 #[derive(Clone, Debug)]
@@ -120,7 +115,7 @@ pub async fn cost_series(
         project_id,
         window: query.window,
         dimensions: &dimensions,
-        by_hour: true,
+        period: Some(query.granularity),
         filters: &query.filters,
     };
     let bucket_of = |hour: DateTime<Utc>| {
@@ -136,7 +131,7 @@ pub async fn cost_series(
         report_reads::event_groups(db, &group).await?
     };
     for row in rows {
-        let Some(hour) = row.hour else { continue };
+        let Some(hour) = row.period else { continue };
         if row.sums[0] == 0 && row.sums[1] == 0 && row.sums[2] == 0 {
             continue;
         }

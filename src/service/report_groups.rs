@@ -1,4 +1,4 @@
-//! Report groups: the sums of one window grouped by some dimensions, read from the hourly
+//! Report groups: the sums of one window grouped by some dimensions, read from the
 //! aggregates with their revenue, and rounded once into the rows `GetMargin` and
 //! `ListRiskyAccounts` show.
 
@@ -124,13 +124,12 @@ pub async fn groups(
         project_id,
         window,
         dimensions: group_by,
-        by_hour: false,
+        period: None,
         filters,
     };
     let mut groups: BTreeMap<Vec<String>, Figures> = BTreeMap::new();
-    let lines = report_reads::line_groups(db, &query).await?;
     if caps.line_level {
-        for line in lines {
+        for line in report_reads::line_groups(db, &query).await? {
             let figures = groups.entry(line.key).or_default();
             figures.events += line.sums[0];
             figures.cost_e10 += line.sums[1];
@@ -146,10 +145,10 @@ pub async fn groups(
         figures.unpriced += group.sums[2];
         figures.runs += group.sums[3];
     }
-    for line in lines {
+    for row in report_reads::token_groups(db, &query).await? {
         add_tokens(
-            &mut groups.entry(line.key).or_default().tokens,
-            tokens(&line.sums[3..8]),
+            &mut groups.entry(row.key).or_default().tokens,
+            tokens(&row.sums),
         );
     }
     for ((key, _), usage) in usage_revenue(db, &query).await? {

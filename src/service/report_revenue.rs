@@ -2,8 +2,8 @@
 //! (UTC) of each sub-window, and usage revenue, signal quantity × the signal price of the plan in
 //! force at the event's time.
 //!
-//! Usage revenue reads the hourly aggregates for every hour in which one price is in force
-//! throughout, and the events themselves only for the hours in which a price of that plan and
+//! Usage revenue reads the aggregates for every hour (or whole day or month) in which one price is
+//! in force throughout, and the events themselves only for the hours in which a price of that plan and
 //! signal takes effect at a time that is not a whole hour, so the figure is exact without a scan.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -25,7 +25,7 @@ use crate::{
     },
 };
 
-/// A group key and, when grouped by hour, the hour.
+/// A group key and, when grouped by period, the start of the period (or of the hour).
 pub type GroupKey = (Vec<String>, Option<DateTime<Utc>>);
 
 fn overflow(error: Overflow) -> DomainError {
@@ -87,7 +87,7 @@ pub async fn usage_revenue(
         for (span, group) in report_reads::span_quantities(db, query, &spans).await? {
             let price = span_prices.get(span).copied().unwrap_or_default();
             revenue
-                .entry((group.key, group.hour))
+                .entry((group.key, group.period))
                 .or_default()
                 .add_usage(group.sums[0], price)
                 .map_err(overflow)?;
@@ -123,7 +123,7 @@ pub async fn usage_revenue(
             .map(|dimension| event.value(*dimension).to_owned())
             .collect();
         revenue
-            .entry((key, query.by_hour.then_some(hour)))
+            .entry((key, query.period.map(|_| hour)))
             .or_default()
             .add_usage(event.quantity, price)
             .map_err(overflow)?;

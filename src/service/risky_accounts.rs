@@ -189,7 +189,7 @@ pub async fn list_risky_accounts(
         project_id,
         window: query.window,
         dimensions,
-        by_hour: false,
+        period: None,
         filters: &filter,
     };
     let agents =

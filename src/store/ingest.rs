@@ -691,9 +691,10 @@ const TOKEN_COLUMNS: [&str; 5] = [
     "reasoning_tokens",
 ];
 
-/// Adds the deltas to the hourly and monthly totals that many batches share (`event_hourly`,
-/// `line_hourly`, `monthly_spend`). Their rows are hot, and an upsert locks a row until commit, so
-/// ingest writes them last: the lock is held for the commit alone, not for the whole batch.
+/// Adds the deltas to the totals that many batches share (`event_hourly`, `line_hourly`,
+/// `monthly_spend` and the coarser report tables of `rollups`). Their rows are hot, and an upsert
+/// locks a row until commit, so ingest writes them last: the lock is held for the commit alone,
+/// not for the whole batch.
 pub async fn apply_shared_deltas(
     db: &impl ConnectionTrait,
     project_id: Uuid,
@@ -819,7 +820,7 @@ pub async fn apply_shared_deltas(
     .add_all(db, &spend_keys, &["cost_e10"], rows)
     .await?;
 
-    Ok(())
+    super::rollups::add_deltas(db, project_id, deltas).await
 }
 
 /// Adds the deltas to the running totals of each run: its row in `runs` and its models.

@@ -15,6 +15,7 @@ pub mod pricing_admin;
 pub mod report_inputs;
 pub mod report_reads;
 pub mod repricing;
+pub mod rollups;
 pub mod runs;
 pub mod signal_prices;
 pub(crate) mod sql;

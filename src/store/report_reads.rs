@@ -1,13 +1,25 @@
-//! Sums over the hourly aggregates grouped by any dimensions (and by hour when a series needs it),
-//! with the reports' filters; signal quantities per price span. The other inputs of the reports are
-//! in `report_inputs`.
+//! Sums over the aggregates grouped by any dimensions (and by period when a series needs it), with
+//! the reports' filters; signal quantities per price span. Each part of a window is read from the
+//! coarsest table that can answer it (`rollups::plan`). The other inputs of the reports are in
+//! `report_inputs`.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 use uuid::Uuid;
 
-use super::{StoreError, sql::Params};
-use crate::domain::report::{Dimension, Filter, Window};
+use super::{
+    StoreError,
+    rollups::{self, Level, Source},
+    sql::Params,
+};
+use crate::domain::{
+    grain::Grain,
+    report::{Dimension, Filter, Window},
+};
+
+pub use super::rollups::{EVENT_SUMS, LINE_SUMS, TOKEN_SUMS};
 
 /// What to group and which rows to read.
 #[derive(Clone, Copy, Debug)]
@@ -16,40 +28,31 @@ pub struct GroupQuery<'a> {
     pub window: Window,
     /// The group key, in this order.
     pub dimensions: &'a [Dimension],
-    /// Adds the hour to the key.
-    pub by_hour: bool,
+    /// Adds the start of each row's period to the key, periods no longer than this grain (a
+    /// series by day may read daily rows, never monthly ones).
+    pub period: Option<Grain>,
     pub filters: &'a [Filter],
 }
 
-/// One group of an aggregate: its key values, its hour when grouped by hour, and its sums in the
-/// order asked.
+impl GroupQuery<'_> {
+    /// Every dimension grouped or filtered.
+    fn used(&self) -> Vec<Dimension> {
+        self.dimensions
+            .iter()
+            .copied()
+            .chain(self.filters.iter().map(|filter| filter.dimension))
+            .collect()
+    }
+}
+
+/// One group of an aggregate: its key values, the start of its period when grouped by period (an
+/// hour, day or month, whole within the window), and its sums in the order asked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupSums {
     pub key: Vec<String>,
-    pub hour: Option<DateTime<Utc>>,
+    pub period: Option<DateTime<Utc>>,
     pub sums: Vec<i64>,
 }
-
-/// Figures of `event_hourly`, in the order of [`event_groups`]'s sums.
-pub const EVENT_SUMS: [&str; 5] = [
-    "events",
-    "cost_e10",
-    "unpriced_events",
-    "runs_started",
-    "quantity",
-];
-
-/// Figures of `line_hourly`, in the order of [`line_groups`]'s sums.
-pub const LINE_SUMS: [&str; 8] = [
-    "events",
-    "cost_e10",
-    "unpriced_lines",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "cache_creation_tokens",
-    "reasoning_tokens",
-];
 
 struct Sql {
     params: Params,
@@ -58,12 +61,28 @@ struct Sql {
 }
 
 impl Sql {
-    fn new(db: &impl ConnectionTrait, query: &GroupQuery<'_>) -> Self {
+    /// The reads of one table over some parts of the window.
+    fn new(
+        db: &impl ConnectionTrait,
+        query: &GroupQuery<'_>,
+        source: &Source,
+        parts: &[Window],
+    ) -> Self {
         let mut params = Params::new(db.get_database_backend());
+        let time = source.time_column;
+        let ranges: Vec<String> = parts
+            .iter()
+            .map(|part| {
+                format!(
+                    "(t.{time} >= {} AND t.{time} < {})",
+                    params.bind(part.start),
+                    params.bind(part.end)
+                )
+            })
+            .collect();
         let mut wheres = vec![
             format!("t.project_id = {}", params.bind(query.project_id)),
-            format!("t.hour_start >= {}", params.bind(query.window.start)),
-            format!("t.hour_start < {}", params.bind(query.window.end)),
+            format!("({})", ranges.join(" OR ")),
         ];
         for filter in query.filters {
             let placeholders: Vec<String> = filter
@@ -82,8 +101,8 @@ impl Sql {
             .iter()
             .map(|dimension| format!("t.{}", dimension.column()))
             .collect();
-        if query.by_hour {
-            key_columns.push("t.hour_start".to_owned());
+        if query.period.is_some() {
+            key_columns.push(format!("t.{time}"));
         }
         Self {
             params,
@@ -124,7 +143,7 @@ fn read_group(row: &QueryResult, query: &GroupQuery<'_>, sums: usize) -> Result<
     let key = (0..query.dimensions.len())
         .map(|index| row.try_get::<String>("", &format!("k{index}")))
         .collect::<Result<_, _>>()?;
-    let hour = if query.by_hour {
+    let period = if query.period.is_some() {
         Some(row.try_get("", &format!("k{}", query.dimensions.len()))?)
     } else {
         None
@@ -132,44 +151,77 @@ fn read_group(row: &QueryResult, query: &GroupQuery<'_>, sums: usize) -> Result<
     let sums = (0..sums)
         .map(|index| row.try_get::<i64>("", &format!("s{index}")))
         .collect::<Result<_, _>>()?;
-    Ok(GroupSums { key, hour, sums })
+    Ok(GroupSums { key, period, sums })
 }
 
-async fn grouped(
+/// A group's key and period.
+type GroupKey = (Vec<String>, Option<DateTime<Utc>>);
+
+/// Adds rows of one group read from several tables into one.
+fn merge(rows: impl IntoIterator<Item = GroupSums>) -> Vec<GroupSums> {
+    let mut merged: BTreeMap<GroupKey, Vec<i64>> = BTreeMap::new();
+    for row in rows {
+        let sums = merged.entry((row.key, row.period)).or_default();
+        if sums.is_empty() {
+            *sums = row.sums;
+        } else {
+            for (sum, more) in sums.iter_mut().zip(row.sums) {
+                *sum += more;
+            }
+        }
+    }
+    merged
+        .into_iter()
+        .map(|((key, period), sums)| GroupSums { key, period, sums })
+        .collect()
+}
+
+/// Sums of `level`'s figures per group, from the tables `rollups::plan` picks.
+pub async fn groups(
     db: &impl ConnectionTrait,
-    table: &str,
-    sums: &[&str],
+    level: Level,
     query: &GroupQuery<'_>,
 ) -> Result<Vec<GroupSums>, StoreError> {
-    let sql = Sql::new(db, query);
-    let statement = format!(
-        "SELECT {} FROM {table} t WHERE {}{}",
-        sql.select_list(sums, "t."),
-        sql.wheres.join(" AND "),
-        sql.group_by(&[]),
-    );
-    let rows = db.query_all_raw(sql.params.statement(statement)).await?;
-    rows.iter()
-        .map(|row| read_group(row, query, sums.len()))
-        .collect::<Result<_, DbErr>>()
-        .map_err(StoreError::from)
+    let sums = level.sums();
+    let mut rows = Vec::new();
+    for (source, parts) in rollups::plan(level, &query.used(), query.window, query.period) {
+        let sql = Sql::new(db, query, source, &parts);
+        let statement = format!(
+            "SELECT {} FROM {} t WHERE {}{}",
+            sql.select_list(sums, "t."),
+            source.table,
+            sql.wheres.join(" AND "),
+            sql.group_by(&[]),
+        );
+        for row in db.query_all_raw(sql.params.statement(statement)).await? {
+            rows.push(read_group(&row, query, sums.len())?);
+        }
+    }
+    Ok(merge(rows))
 }
 
-/// Sums of `event_hourly` ([`EVENT_SUMS`]) per group. Dimensions and filters must not be
-/// line-level.
+/// Event-level sums ([`EVENT_SUMS`]) per group. Dimensions and filters must not be line-level.
 pub async fn event_groups(
     db: &impl ConnectionTrait,
     query: &GroupQuery<'_>,
 ) -> Result<Vec<GroupSums>, StoreError> {
-    grouped(db, "event_hourly", &EVENT_SUMS, query).await
+    groups(db, Level::Event, query).await
 }
 
-/// Sums of `line_hourly` ([`LINE_SUMS`]) per group.
+/// Line-level sums ([`LINE_SUMS`]) per group.
 pub async fn line_groups(
     db: &impl ConnectionTrait,
     query: &GroupQuery<'_>,
 ) -> Result<Vec<GroupSums>, StoreError> {
-    grouped(db, "line_hourly", &LINE_SUMS, query).await
+    groups(db, Level::Line, query).await
+}
+
+/// Tokens by kind ([`TOKEN_SUMS`]) per group.
+pub async fn token_groups(
+    db: &impl ConnectionTrait,
+    query: &GroupQuery<'_>,
+) -> Result<Vec<GroupSums>, StoreError> {
+    groups(db, Level::Tokens, query).await
 }
 
 /// A span of whole hours in which one signal price of a plan is in force throughout.
@@ -182,45 +234,66 @@ pub struct PriceSpan {
 }
 
 /// Signal quantity per group and price span (`sums[0]`, with the span's index appended to the key):
-/// the hourly rows of each span's plan and signal within the span.
+/// the rows of each span's plan and signal within the span, from the coarsest tables that fit it.
 pub async fn span_quantities(
     db: &impl ConnectionTrait,
     query: &GroupQuery<'_>,
     spans: &[PriceSpan],
 ) -> Result<Vec<(usize, GroupSums)>, StoreError> {
+    let mut used = query.used();
+    used.extend([Dimension::Plan, Dimension::Signal]);
+    // Each table, with the parts of every span it answers.
+    let mut by_source: Vec<(&'static Source, Vec<(usize, Window)>)> = Vec::new();
+    for (index, span) in spans.iter().enumerate() {
+        let window = Window {
+            start: span.from_hour,
+            end: span.to_hour,
+        };
+        for (source, parts) in rollups::plan(Level::Event, &used, window, query.period) {
+            let tagged = parts.into_iter().map(|part| (index, part));
+            match by_source.iter_mut().find(|(known, _)| *known == source) {
+                Some((_, all)) => all.extend(tagged),
+                None => by_source.push((source, tagged.collect())),
+            }
+        }
+    }
     let mut out = Vec::new();
-    // A few hundred spans per statement keeps the parameters far under both databases' limits.
-    for (chunk_index, chunk) in spans.chunks(500).enumerate() {
-        let mut sql = Sql::new(db, query);
-        let values: Vec<String> = chunk
-            .iter()
-            .enumerate()
-            .map(|(index, span)| {
-                format!(
-                    "({}, {}, {}, {}, {})",
-                    sql.params.bind(span.plan_name.clone()),
-                    sql.params.bind(span.signal_name.clone()),
-                    sql.params.bind((chunk_index * 500 + index) as i64),
-                    sql.params.bind(span.from_hour),
-                    sql.params.bind(span.to_hour),
-                )
-            })
-            .collect();
-        let statement = format!(
-            "WITH p (plan_name, signal_name, span, from_hour, to_hour) AS (VALUES {}) \
-             SELECT {}, p.span AS span FROM event_hourly t JOIN p ON t.plan_name = p.plan_name \
-             AND t.signal_name = p.signal_name AND t.hour_start >= p.from_hour \
-             AND t.hour_start < p.to_hour WHERE {}{}",
-            values.join(", "),
-            sql.select_list(&["quantity"], "t."),
-            sql.wheres.join(" AND "),
-            sql.group_by(&["p.span"]),
-        );
-        let rows = db.query_all_raw(sql.params.statement(statement)).await?;
-        for row in &rows {
-            let span: i64 = row.try_get("", "span")?;
-            let group = read_group(row, query, 1)?;
-            out.push((usize::try_from(span).unwrap_or(usize::MAX), group));
+    for (source, parts) in by_source {
+        // A few hundred parts per statement keeps the parameters far under both databases' limits.
+        for chunk in parts.chunks(500) {
+            let mut sql = Sql::new(db, query, source, &[query.window]);
+            let values: Vec<String> = chunk
+                .iter()
+                .map(|(index, part)| {
+                    let span = &spans[*index];
+                    format!(
+                        "({}, {}, {}, {}, {})",
+                        sql.params.bind(span.plan_name.clone()),
+                        sql.params.bind(span.signal_name.clone()),
+                        sql.params.bind(*index as i64),
+                        sql.params.bind(part.start),
+                        sql.params.bind(part.end),
+                    )
+                })
+                .collect();
+            let time = source.time_column;
+            let statement = format!(
+                "WITH p (plan_name, signal_name, span, from_time, to_time) AS (VALUES {}) \
+                 SELECT {}, p.span AS span FROM {} t JOIN p ON t.plan_name = p.plan_name \
+                 AND t.signal_name = p.signal_name AND t.{time} >= p.from_time \
+                 AND t.{time} < p.to_time WHERE {}{}",
+                values.join(", "),
+                sql.select_list(&["quantity"], "t."),
+                source.table,
+                sql.wheres.join(" AND "),
+                sql.group_by(&["p.span"]),
+            );
+            let rows = db.query_all_raw(sql.params.statement(statement)).await?;
+            for row in &rows {
+                let span: i64 = row.try_get("", "span")?;
+                let group = read_group(row, query, 1)?;
+                out.push((usize::try_from(span).unwrap_or(usize::MAX), group));
+            }
         }
     }
     Ok(out)

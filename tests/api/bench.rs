@@ -184,7 +184,8 @@ async fn reports_are_timed_against_the_raw_scan_with_the_same_groups(backend: Ba
     let app = spawn_app(backend).await;
     stream(&app, &workload("reports")).await;
     let db = app.database.connect().await;
-    let report = time_reports(&endpoint(&app), &app.secret_key, &db)
+    let window = tally::bench::reports::window(None, None).expect("window");
+    let report = time_reports(&endpoint(&app), &app.secret_key, &db, window)
         .await
         .expect("timed");
     assert!(report.events_in_window > 0 && report.events_in_window <= EVENTS as i64);

@@ -48,4 +48,87 @@ async fn migrations_applied_twice_keep_the_data(backend: Backend) {
     assert_eq!(listed.budgets[0].monthly_limit_usd, "42.0000000000");
 }
 
-crate::on_both_databases!(migrations_applied_twice_keep_the_data);
+/// Reports answered by a server: margin by customer and by model over September, and the cost
+/// series by day over a window that is not whole months.
+async fn report_answers(app: &crate::helpers::TestApp) -> Vec<String> {
+    use crate::report_data::{reports, t, ts};
+    let mut out = Vec::new();
+    for group_by in [pb::ReportDimension::Customer, pb::ReportDimension::Model] {
+        let response = reports(app)
+            .get_margin(pb::GetMarginRequest {
+                start_time: Some(ts(t(0, 0))),
+                end_time: Some(ts(t(30, 0))),
+                group_by: vec![group_by as i32],
+                page_size: 1000,
+                ..Default::default()
+            })
+            .await
+            .expect("margin")
+            .into_inner();
+        out.push(format!("{:?}", (response.rows, response.totals)));
+    }
+    let series = reports(app)
+        .get_cost_series(pb::GetCostSeriesRequest {
+            start_time: Some(ts(t(-3, 5))),
+            end_time: Some(ts(t(33, 7))),
+            granularity: pb::TimeGranularity::Day as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("series")
+        .into_inner();
+    out.push(format!("{:?}", series.series));
+    out
+}
+
+/// A database that held events before the daily and monthly aggregates existed gets them filled
+/// from the hourly ones when the migration runs, and reports the same figures from them.
+async fn coarse_aggregates_are_filled_from_the_hourly_ones(backend: Backend) {
+    use sea_orm::ConnectionTrait as _;
+    let database = TestDatabase::create(backend).await;
+    let mut first = spawn_app_on(database.alias()).await;
+    crate::report_data::load(&first, false).await;
+    let before = report_answers(&first).await;
+    first.stop().await.expect("clean stop");
+
+    // As the database was before migration 000008: no coarse rows, the migration not applied.
+    let db = database.connect().await;
+    for statement in [
+        "DELETE FROM event_monthly",
+        "DELETE FROM event_daily",
+        "DELETE FROM line_daily",
+        "DELETE FROM seaql_migrations WHERE version = 'm20261129_000008_rollups'",
+    ] {
+        db.execute_unprepared(statement).await.expect(statement);
+    }
+    store::migrate(&db)
+        .await
+        .expect("migration 000008 applied again");
+    let count = |table: &str| {
+        let db = &db;
+        let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+        async move {
+            let row = db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    db.get_database_backend(),
+                    sql,
+                ))
+                .await
+                .expect("count")
+                .expect("a row");
+            row.try_get::<i64>("", "n").expect("n")
+        }
+    };
+    for table in ["event_monthly", "event_daily", "line_daily"] {
+        assert!(count(table).await > 0, "{table} filled");
+    }
+    db.close().await.ok();
+
+    let second = spawn_app_on(database.alias()).await;
+    assert_eq!(report_answers(&second).await, before);
+}
+
+crate::on_both_databases!(
+    migrations_applied_twice_keep_the_data,
+    coarse_aggregates_are_filled_from_the_hourly_ones
+);

@@ -1,0 +1,367 @@
+//! The aggregate tables, hourly and coarser, as sources of report figures: which table can answer
+//! which figures for which dimensions at which grain, and the writes that keep the coarser tables
+//! (`event_monthly`, `event_daily`, `line_daily`, see migration 000008) in step with the hourly
+//! ones, from the same deltas and in the same transaction.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, sea_query::Expr};
+use uuid::Uuid;
+
+use super::{
+    StoreError,
+    sql::{Table, val},
+};
+use crate::domain::{
+    grain::{Grain, segments},
+    ledger::{Deltas, EventKey, Tokens},
+    report::{Dimension, Window},
+};
+
+/// Which figures a read wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// Event-level figures: [`EVENT_SUMS`].
+    Event,
+    /// Line-level figures, by provider and model: [`LINE_SUMS`].
+    Line,
+    /// The events' tokens by kind: [`TOKEN_SUMS`].
+    Tokens,
+}
+
+/// Event-level figures, in the order reads return them.
+pub const EVENT_SUMS: [&str; 5] = [
+    "events",
+    "cost_e10",
+    "unpriced_events",
+    "runs_started",
+    "quantity",
+];
+
+/// Line-level figures, in the order reads return them.
+pub const LINE_SUMS: [&str; 8] = [
+    "events",
+    "cost_e10",
+    "unpriced_lines",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_creation_tokens",
+    "reasoning_tokens",
+];
+
+/// Token figures, in the order of `Tokens`.
+pub const TOKEN_SUMS: [&str; 5] = [
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_creation_tokens",
+    "reasoning_tokens",
+];
+
+impl Level {
+    pub fn sums(self) -> &'static [&'static str] {
+        match self {
+            Self::Event => &EVENT_SUMS,
+            Self::Line => &LINE_SUMS,
+            Self::Tokens => &TOKEN_SUMS,
+        }
+    }
+}
+
+/// One aggregate table.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Source {
+    pub table: &'static str,
+    pub time_column: &'static str,
+    pub grain: Grain,
+    pub dimensions: &'static [Dimension],
+    line_level: bool,
+    has_tokens: bool,
+}
+
+impl Source {
+    fn serves(&self, level: Level, dimensions: &[Dimension]) -> bool {
+        let figures = match level {
+            Level::Event => !self.line_level,
+            Level::Line => self.line_level,
+            Level::Tokens => self.has_tokens,
+        };
+        figures && dimensions.iter().all(|d| self.dimensions.contains(d))
+    }
+}
+
+use Dimension::{Agent, Customer, Model, Plan, Provider, Signal, User};
+
+/// Every aggregate table, preferred first among those of one grain.
+pub const SOURCES: [Source; 5] = [
+    Source {
+        table: "event_monthly",
+        time_column: "month_start",
+        grain: Grain::Month,
+        dimensions: &[Customer, Plan, Agent, Signal],
+        line_level: false,
+        has_tokens: true,
+    },
+    Source {
+        table: "event_daily",
+        time_column: "day_start",
+        grain: Grain::Day,
+        dimensions: &[Plan, Agent, Signal],
+        line_level: false,
+        has_tokens: true,
+    },
+    Source {
+        table: "line_daily",
+        time_column: "day_start",
+        grain: Grain::Day,
+        dimensions: &[Plan, Agent, Signal, Provider, Model],
+        line_level: true,
+        has_tokens: true,
+    },
+    Source {
+        table: "event_hourly",
+        time_column: "hour_start",
+        grain: Grain::Hour,
+        dimensions: &[Customer, Plan, Agent, Signal, User],
+        line_level: false,
+        has_tokens: false,
+    },
+    Source {
+        table: "line_hourly",
+        time_column: "hour_start",
+        grain: Grain::Hour,
+        dimensions: &[Customer, Plan, Agent, Signal, User, Provider, Model],
+        line_level: true,
+        has_tokens: true,
+    },
+];
+
+/// Which table answers each part of `window`: the coarsest that holds `level`'s figures for every
+/// dimension of `dimensions` (grouped or filtered), no coarser than `finest_key` when the answer
+/// is keyed by period. Parts of one table come together, in time order.
+pub fn plan(
+    level: Level,
+    dimensions: &[Dimension],
+    window: Window,
+    finest_key: Option<Grain>,
+) -> Vec<(&'static Source, Vec<Window>)> {
+    let source_of = |grain: Grain| {
+        SOURCES
+            .iter()
+            .find(|source| source.grain == grain && source.serves(level, dimensions))
+    };
+    let coarse: Vec<Grain> = [Grain::Month, Grain::Day]
+        .into_iter()
+        .filter(|grain| finest_key.is_none_or(|key| *grain <= key))
+        .filter(|grain| source_of(*grain).is_some())
+        .collect();
+    let mut out: Vec<(&'static Source, Vec<Window>)> = Vec::new();
+    for (grain, part) in segments(window, &coarse) {
+        // Every level has an hourly table with every dimension.
+        let Some(source) = source_of(grain) else {
+            continue;
+        };
+        match out.iter_mut().find(|(known, _)| *known == source) {
+            Some((_, parts)) => parts.push(part),
+            None => out.push((source, vec![part])),
+        }
+    }
+    out
+}
+
+/// The figures of one coarse row being built: event figures then tokens, or line figures.
+type Sums = Vec<i64>;
+
+fn add(sums: &mut Sums, more: &[i64]) {
+    if sums.is_empty() {
+        sums.resize(more.len(), 0);
+    }
+    for (sum, value) in sums.iter_mut().zip(more) {
+        *sum += value;
+    }
+}
+
+fn token_values(tokens: Tokens) -> [i64; 5] {
+    [
+        tokens.input,
+        tokens.output,
+        tokens.cached_input,
+        tokens.cache_creation,
+        tokens.reasoning,
+    ]
+}
+
+fn event_value(key: &EventKey, dimension: Dimension) -> &str {
+    match dimension {
+        Customer => &key.customer_id,
+        Plan => &key.plan_name,
+        Agent => &key.agent_code,
+        Signal => &key.signal_name,
+        User => &key.user_id,
+        Provider | Model => "",
+    }
+}
+
+/// Adds the deltas to the coarse tables (the hourly ones are written by the caller).
+pub async fn add_deltas(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    deltas: &Deltas,
+) -> Result<(), StoreError> {
+    for source in SOURCES.iter().filter(|s| s.grain != Grain::Hour) {
+        let mut rows: BTreeMap<(DateTime<Utc>, Vec<String>), Sums> = BTreeMap::new();
+        let key_of = |key: &EventKey, extra: &[&str]| {
+            let values = source
+                .dimensions
+                .iter()
+                .filter(|d| !d.is_line_level())
+                .map(|d| event_value(key, *d).to_owned())
+                .chain(extra.iter().map(|v| (*v).to_owned()))
+                .collect();
+            (source.grain.floor(key.hour_start), values)
+        };
+        if source.line_level {
+            for (key, f) in &deltas.lines {
+                let mut sums = vec![
+                    f.lines,
+                    f.events,
+                    f.cost_e10,
+                    f.unpriced_lines,
+                    f.missing_volume_lines,
+                ];
+                sums.extend(token_values(f.tokens));
+                let row = key_of(&key.event, &[&key.provider, &key.model]);
+                add(rows.entry(row).or_default(), &sums);
+            }
+        } else {
+            for (key, f) in &deltas.events {
+                let sums = [
+                    f.events,
+                    f.quantity,
+                    f.cost_e10,
+                    f.unpriced_events,
+                    f.missing_volume_events,
+                    f.runs_started,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                ];
+                add(rows.entry(key_of(key, &[])).or_default(), &sums);
+            }
+            for (key, f) in &deltas.lines {
+                let mut sums = vec![0; 6];
+                sums.extend(token_values(f.tokens));
+                add(rows.entry(key_of(&key.event, &[])).or_default(), &sums);
+            }
+        }
+        rows.retain(|_, sums| sums.iter().any(|value| *value != 0));
+        if rows.is_empty() {
+            continue;
+        }
+        let figures: Vec<&str> = if source.line_level {
+            vec![
+                "lines",
+                "events",
+                "cost_e10",
+                "unpriced_lines",
+                "missing_volume_lines",
+            ]
+        } else {
+            vec![
+                "events",
+                "quantity",
+                "cost_e10",
+                "unpriced_events",
+                "missing_volume_events",
+                "runs_started",
+            ]
+        };
+        let figures: Vec<&str> = figures.into_iter().chain(TOKEN_SUMS).collect();
+        let keys: Vec<&str> = ["project_id", source.time_column]
+            .into_iter()
+            .chain(source.dimensions.iter().map(|d| d.column()))
+            .collect();
+        let columns: Vec<&str> = keys.iter().chain(&figures).copied().collect();
+        let values: Vec<Vec<Expr>> = rows
+            .into_iter()
+            .map(|((period, key), sums)| {
+                [val(project_id), val(period)]
+                    .into_iter()
+                    .chain(key.into_iter().map(val))
+                    .chain(sums.into_iter().map(val))
+                    .collect()
+            })
+            .collect();
+        Table {
+            name: source.table,
+            columns: &columns,
+        }
+        .add_all(db, &keys, &figures, values)
+        .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn november() -> Window {
+        Window {
+            start: at("2026-11-01T00:00:00Z"),
+            end: at("2026-12-01T00:00:00Z"),
+        }
+    }
+
+    fn tables(parts: &[(&'static Source, Vec<Window>)]) -> Vec<&'static str> {
+        parts.iter().map(|(source, _)| source.table).collect()
+    }
+
+    #[test]
+    fn whole_months_of_customers_come_from_the_monthly_table() {
+        let parts = plan(Level::Event, &[Customer], november(), None);
+        assert_eq!(tables(&parts), ["event_monthly"]);
+        let parts = plan(Level::Tokens, &[Customer], november(), None);
+        assert_eq!(tables(&parts), ["event_monthly"]);
+    }
+
+    #[test]
+    fn users_and_customers_of_models_need_the_hourly_tables() {
+        assert_eq!(
+            tables(&plan(Level::Event, &[User], november(), None)),
+            ["event_hourly"]
+        );
+        assert_eq!(
+            tables(&plan(Level::Line, &[Customer, Model], november(), None)),
+            ["line_hourly"]
+        );
+        assert_eq!(
+            tables(&plan(Level::Line, &[Provider, Model], november(), None)),
+            ["line_daily"]
+        );
+    }
+
+    #[test]
+    fn a_series_by_day_reads_no_monthly_rows() {
+        let window = Window {
+            start: at("2026-10-31T20:00:00Z"),
+            end: at("2026-12-01T00:00:00Z"),
+        };
+        let parts = plan(Level::Event, &[], window, Some(Grain::Day));
+        assert_eq!(tables(&parts), ["event_hourly", "event_daily"]);
+        assert_eq!(parts[1].1, [november()]);
+        let hourly = plan(Level::Event, &[], window, Some(Grain::Hour));
+        assert_eq!(tables(&hourly), ["event_hourly"]);
+        assert_eq!(hourly[0].1, [window]);
+    }
+}
