@@ -8,11 +8,12 @@
 //! - `line_daily`: line-level figures per UTC day, plan, agent, signal, provider and model, without
 //!   customer: reports of providers and models.
 //!
-//! The event tables also sum the tokens of the events' lines, which the hourly event table does
-//! not hold. Keys follow `event_hourly`'s rules (NOT NULL, `''` for an absent dimension; provider
+//! Every event table, `event_hourly` included (its columns are added here), also sums the tokens of
+//! the events' lines, so that a report reads event figures and tokens in one pass. Keys follow `event_hourly`'s rules (NOT NULL, `''` for an absent dimension; provider
 //! and model as reported). Ingest, repricing and plan changes write them with the hourly rows, in
-//! the same transaction. `up` fills them from the hourly tables once, when they are empty, so a
-//! database that already holds events reports the same figures from either table.
+//! the same transaction. `up` fills them from the hourly tables once, when they are empty (and the
+//! tokens of `event_hourly` from `line_hourly` when it adds the columns), so a database that
+//! already holds events reports the same figures from either table.
 
 use sea_orm_migration::{prelude::*, sea_orm::DbBackend};
 
@@ -138,28 +139,14 @@ impl Rollup {
         let dims = self.dimensions.join(", ");
         let figures = self.figures();
         let sums: Vec<String> = figures.iter().map(|f| format!("SUM({f})")).collect();
-        // Event tables take their figures from event_hourly and their tokens from line_hourly.
         let source = if self.line_level {
-            format!(
-                "SELECT project_id, hour_start, {dims}, {} FROM line_hourly",
-                figures.join(", ")
-            )
+            "line_hourly"
         } else {
-            let zeros = |names: &[&str]| -> Vec<String> {
-                names.iter().map(|name| format!("0 AS {name}")).collect()
-            };
-            format!(
-                "SELECT project_id, hour_start, {dims}, {}, {} FROM event_hourly UNION ALL \
-                 SELECT project_id, hour_start, {dims}, {}, {} FROM line_hourly",
-                EVENT_FIGURES.join(", "),
-                zeros(&TOKENS).join(", "),
-                zeros(&EVENT_FIGURES).join(", "),
-                TOKENS.join(", "),
-            )
+            "event_hourly"
         };
         format!(
             "INSERT INTO {name} (project_id, {time}, {dims}, {figures}) \
-             SELECT project_id, {period}, {dims}, {sums} FROM ({source}) h \
+             SELECT project_id, {period}, {dims}, {sums} FROM {source} h \
              WHERE NOT EXISTS (SELECT 1 FROM {name}) \
              GROUP BY project_id, {period}, {dims}",
             name = self.name,
@@ -170,10 +157,55 @@ impl Rollup {
     }
 }
 
+/// Adds the token columns to `event_hourly` (unless there) and fills them from `line_hourly`.
+async fn add_hourly_tokens(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    if manager.has_column("event_hourly", TOKENS[0]).await? {
+        return Ok(());
+    }
+    for column in TOKENS {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("event_hourly"))
+                    .add_column(counter(Alias::new(column)))
+                    .to_owned(),
+            )
+            .await?;
+    }
+    let keys = [
+        "project_id",
+        "hour_start",
+        "customer_id",
+        "plan_name",
+        "agent_code",
+        "signal_name",
+        "user_id",
+    ];
+    let sets: Vec<String> = TOKENS.iter().map(|t| format!("{t} = l.{t}")).collect();
+    let sums: Vec<String> = TOKENS.iter().map(|t| format!("SUM({t}) AS {t}")).collect();
+    let matches: Vec<String> = keys
+        .iter()
+        .map(|k| format!("event_hourly.{k} = l.{k}"))
+        .collect();
+    manager
+        .get_connection()
+        .execute_unprepared(&format!(
+            "UPDATE event_hourly SET {} FROM (SELECT {keys}, {} FROM line_hourly GROUP BY {keys}) l \
+             WHERE {}",
+            sets.join(", "),
+            sums.join(", "),
+            matches.join(" AND "),
+            keys = keys.join(", "),
+        ))
+        .await?;
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let backend = manager.get_database_backend();
+        add_hourly_tokens(manager).await?;
         for rollup in &ROLLUPS {
             manager.create_table(rollup.create()).await?;
             manager
@@ -185,6 +217,18 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.has_column("event_hourly", TOKENS[0]).await? {
+            for column in TOKENS {
+                manager
+                    .alter_table(
+                        Table::alter()
+                            .table(Alias::new("event_hourly"))
+                            .drop_column(Alias::new(column))
+                            .to_owned(),
+                    )
+                    .await?;
+            }
+        }
         for rollup in ROLLUPS.iter().rev() {
             manager
                 .drop_table(

@@ -128,6 +128,8 @@ pub struct EventFigures {
     pub unpriced_events: i64,
     pub missing_volume_events: i64,
     pub runs_started: i64,
+    /// Tokens of the events' lines.
+    pub tokens: Tokens,
 }
 
 /// The attribution of an hourly line row: the event's, plus provider and model as reported.
@@ -229,6 +231,7 @@ impl Deltas {
         }
 
         let mut models_seen = BTreeSet::new();
+        let mut event_tokens = Tokens::default();
         for line in &event.lines {
             let line_key = LineKey {
                 event: key.clone(),
@@ -246,6 +249,10 @@ impl Deltas {
             figures.missing_volume_lines +=
                 sign * i64::from(line.status == EventStatus::MissingVolumeData);
             figures.tokens.add(Tokens::of(&line.usage, sign));
+            event_tokens.add(Tokens::of(&line.usage, sign));
+        }
+        if let Some(figures) = self.events.get_mut(&key) {
+            figures.tokens.add(event_tokens);
         }
 
         if let Some(run) = event.run {

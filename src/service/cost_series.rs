@@ -125,11 +125,24 @@ pub async fn cost_series(
     };
     let mut series: BTreeMap<Vec<String>, Vec<BucketFigures>> = BTreeMap::new();
     let empty = || vec![BucketFigures::default(); buckets.len()];
-    let rows = if caps.line_level {
-        report_reads::line_groups(db, &group).await?
-    } else {
-        report_reads::event_groups(db, &group).await?
+    let rows = async {
+        Ok(if caps.line_level {
+            report_reads::line_groups(db, &group).await?
+        } else {
+            report_reads::event_groups(db, &group).await?
+        })
     };
+    // Revenue is read beside the figures, each on its own connection of the pool.
+    let revenue = async {
+        if !caps.revenue {
+            return Ok((HashMap::new(), HashMap::new()));
+        }
+        tokio::try_join!(
+            usage_revenue(db, &group),
+            plan_revenue(db, project_id, &dimensions, &query.filters, &buckets),
+        )
+    };
+    let (rows, (usage, plans)) = tokio::try_join!(rows, revenue)?;
     for row in rows {
         let Some(hour) = row.period else { continue };
         if row.sums[0] == 0 && row.sums[1] == 0 && row.sums[2] == 0 {
@@ -140,22 +153,18 @@ pub async fn cost_series(
         figures.cost_e10 += row.sums[1];
         figures.unpriced += row.sums[2];
     }
-    if caps.revenue {
-        for ((key, hour), usage) in usage_revenue(db, &group).await? {
-            let Some(hour) = hour else { continue };
-            series.entry(key).or_insert_with(empty)[bucket_of(hour)]
-                .revenue
-                .add(usage)
-                .map_err(internal)?;
-        }
-        for ((key, index), plan) in
-            plan_revenue(db, project_id, &dimensions, &query.filters, &buckets).await?
-        {
-            series.entry(key).or_insert_with(empty)[index]
-                .revenue
-                .add(plan)
-                .map_err(internal)?;
-        }
+    for ((key, hour), usage) in usage {
+        let Some(hour) = hour else { continue };
+        series.entry(key).or_insert_with(empty)[bucket_of(hour)]
+            .revenue
+            .add(usage)
+            .map_err(internal)?;
+    }
+    for ((key, index), plan) in plans {
+        series.entry(key).or_insert_with(empty)[index]
+            .revenue
+            .add(plan)
+            .map_err(internal)?;
     }
     let mut ranked: Vec<(Vec<String>, Vec<BucketFigures>)> = series.into_iter().collect();
     let cost = |figures: &[BucketFigures]| figures.iter().map(|f| f.cost_e10).sum::<i64>();

@@ -21,7 +21,8 @@ use crate::{
         self, StoreError,
         customer_writes::{self, Span},
         directory::{self as directory_store, AgentRecord, CustomerRow, Seen, SignalRecord},
-        ingest::{self as writes, apply_deltas},
+        ingest as writes,
+        totals::apply_deltas,
     },
 };
 

@@ -672,7 +672,7 @@ impl Batch<'_> {
                 accepted.attribution.user_id.as_deref(),
             );
         }
-        writes::apply_shared_deltas(txn, project_id, &deltas).await
+        store::totals::apply_shared_deltas(txn, project_id, &deltas).await
     }
 
     /// Inserts the events; one whose idempotency key another writer stored meanwhile becomes a
@@ -777,12 +777,14 @@ impl Batch<'_> {
             .into_iter()
             .collect();
         let mut counters = store::runs::lock_counters(txn, &runs).await?;
-        writes::apply_run_deltas(txn, project_id, &deltas).await?;
-        observe_steps(txn, &mut counters, &stored, flags).await?;
+        observe_steps(&mut counters, &stored, flags);
+        // Runs' totals and counters, then the shared rows: one statement on PostgreSQL, so the
+        // hot rows are held for as few round trips as can be.
+        store::totals::apply_batch_deltas(txn, project_id, &deltas, &counters).await?;
         if let Some(flagging) = flagging {
             flagging.flag(txn).await?;
         }
-        writes::apply_shared_deltas(txn, project_id, &deltas).await
+        Ok(())
     }
 
     /// Every outcome of the batch: stored events, refused records, and the first results of
@@ -838,27 +840,20 @@ impl Batch<'_> {
     }
 }
 
-/// Feeds the stored events' steps, in usage-time order, to their runs' flag counters and saves
-/// them.
-async fn observe_steps(
-    txn: &DatabaseTransaction,
+/// Feeds the stored events' steps, in usage-time order, to their runs' flag counters.
+fn observe_steps(
     counters: &mut HashMap<Uuid, FlagCounters>,
     stored: &[&PricedEvent],
     flags: &FlagSettings,
-) -> Result<(), StoreError> {
-    if counters.is_empty() {
-        return Ok(());
-    }
+) {
     let mut in_order: Vec<&PricedEvent> = stored
         .iter()
         .copied()
         .filter(|event| event.run.is_some())
         .collect();
     in_order.sort_by_key(|event| (event.usage_time, event.id));
-    let mut touched = BTreeSet::new();
     for event in in_order {
-        let Some(run) = event.run else { continue };
-        let Some(run_counters) = counters.get_mut(&run) else {
+        let Some(run_counters) = event.run.and_then(|run| counters.get_mut(&run)) else {
             continue;
         };
         for line in &event.lines {
@@ -871,13 +866,7 @@ async fn observe_steps(
                 flags,
             );
         }
-        touched.insert(run);
     }
-    let touched: Vec<(Uuid, &FlagCounters)> = touched
-        .into_iter()
-        .map(|run| (run, &counters[&run]))
-        .collect();
-    store::runs::save_counters(txn, &touched).await
 }
 
 /// What flagging the runs of a batch that pass a budget needs, read before the runs are locked:

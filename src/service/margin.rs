@@ -1,7 +1,8 @@
 //! `GetMargin`: revenue, cost and margin over a window, grouped by any dimensions, sorted and paged.
 //!
-//! Event figures come from `event_hourly` unless PROVIDER or MODEL is grouped or filtered, then
-//! from `line_hourly`; tokens always from `line_hourly`. Revenue is exact until each row's figures
+//! Figures and tokens come from the event aggregates unless PROVIDER or MODEL is grouped or
+//! filtered, then from the line aggregates (`store::rollups` picks the tables). Revenue is exact
+//! until each row's figures
 //! are rounded, once; the totals are rounded from the exact sum of every group, so they may differ
 //! from the sum of the rounded rows by less than 1e-10 USD per row.
 

@@ -138,20 +138,28 @@ pub async fn groups(
         }
         return Ok(groups);
     }
-    for group in report_reads::event_groups(db, &query).await? {
+    // Three independent reads, each on its own connection of the pool.
+    let plans = async {
+        if caps.revenue {
+            plan_revenue(db, project_id, group_by, filters, &[window]).await
+        } else {
+            Ok(Default::default())
+        }
+    };
+    let (events, usage, plans) = tokio::try_join!(
+        async { Ok(report_reads::event_groups(db, &query).await?) },
+        usage_revenue(db, &query),
+        plans,
+    )?;
+    for group in events {
         let figures = groups.entry(group.key).or_default();
         figures.events += group.sums[0];
         figures.cost_e10 += group.sums[1];
         figures.unpriced += group.sums[2];
         figures.runs += group.sums[3];
+        add_tokens(&mut figures.tokens, tokens(&group.sums[5..10]));
     }
-    for row in report_reads::token_groups(db, &query).await? {
-        add_tokens(
-            &mut groups.entry(row.key).or_default().tokens,
-            tokens(&row.sums),
-        );
-    }
-    for ((key, _), usage) in usage_revenue(db, &query).await? {
+    for ((key, _), usage) in usage {
         groups
             .entry(key)
             .or_default()
@@ -159,12 +167,10 @@ pub async fn groups(
             .add(usage)
             .map_err(internal)?;
     }
-    if caps.revenue {
-        for ((key, _), plan) in plan_revenue(db, project_id, group_by, filters, &[window]).await? {
-            let figures = groups.entry(key).or_default();
-            figures.plan.add(plan).map_err(internal)?;
-            figures.has_plan = true;
-        }
+    for ((key, _), plan) in plans {
+        let figures = groups.entry(key).or_default();
+        figures.plan.add(plan).map_err(internal)?;
+        figures.has_plan = true;
     }
     // Aggregate rows left at zero by re-attribution are no group, nor are runs started where the
     // grouping cannot count them (their rows have no signal).

@@ -129,7 +129,7 @@ impl RunsService {
             &run.agent_code,
             run.user_id.as_deref(),
         );
-        writes::apply_deltas(&txn, project_id, &deltas).await?;
+        store::totals::apply_deltas(&txn, project_id, &deltas).await?;
         txn.commit().await.map_err(StoreError::from)?;
         Ok((record, true))
     }

@@ -19,6 +19,8 @@ pub mod rollups;
 pub mod runs;
 pub mod signal_prices;
 pub(crate) mod sql;
+pub(crate) mod sql_writes;
+pub mod totals;
 
 use std::time::Duration;
 

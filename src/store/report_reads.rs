@@ -19,7 +19,7 @@ use crate::domain::{
     report::{Dimension, Filter, Window},
 };
 
-pub use super::rollups::{EVENT_SUMS, LINE_SUMS, TOKEN_SUMS};
+pub use super::rollups::{EVENT_SUMS, LINE_SUMS};
 
 /// What to group and which rows to read.
 #[derive(Clone, Copy, Debug)]
@@ -214,14 +214,6 @@ pub async fn line_groups(
     query: &GroupQuery<'_>,
 ) -> Result<Vec<GroupSums>, StoreError> {
     groups(db, Level::Line, query).await
-}
-
-/// Tokens by kind ([`TOKEN_SUMS`]) per group.
-pub async fn token_groups(
-    db: &impl ConnectionTrait,
-    query: &GroupQuery<'_>,
-) -> Result<Vec<GroupSums>, StoreError> {
-    groups(db, Level::Tokens, query).await
 }
 
 /// A span of whole hours in which one signal price of a plan is in force throughout.

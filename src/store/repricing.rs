@@ -13,8 +13,9 @@ use uuid::Uuid;
 
 use super::{
     StoreError,
-    ingest::{LINE_COST_ITEMS, apply_deltas, item_row},
+    ingest::{LINE_COST_ITEMS, item_row},
     sql::{Table, val},
+    totals::apply_deltas,
 };
 use crate::domain::{
     ledger::{Deltas, PricedEvent},

@@ -6,13 +6,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, sea_query::Expr};
+use sea_orm::Value;
 use uuid::Uuid;
 
-use super::{
-    StoreError,
-    sql::{Table, val},
-};
+use super::sql_writes::Writes;
 use crate::domain::{
     grain::{Grain, segments},
     ledger::{Deltas, EventKey, Tokens},
@@ -26,17 +23,20 @@ pub enum Level {
     Event,
     /// Line-level figures, by provider and model: [`LINE_SUMS`].
     Line,
-    /// The events' tokens by kind: [`TOKEN_SUMS`].
-    Tokens,
 }
 
-/// Event-level figures, in the order reads return them.
-pub const EVENT_SUMS: [&str; 5] = [
+/// Event-level figures, in the order reads return them; tokens last, in the order of `Tokens`.
+pub const EVENT_SUMS: [&str; 10] = [
     "events",
     "cost_e10",
     "unpriced_events",
     "runs_started",
     "quantity",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_creation_tokens",
+    "reasoning_tokens",
 ];
 
 /// Line-level figures, in the order reads return them.
@@ -52,7 +52,7 @@ pub const LINE_SUMS: [&str; 8] = [
 ];
 
 /// Token figures, in the order of `Tokens`.
-pub const TOKEN_SUMS: [&str; 5] = [
+const TOKEN_SUMS: [&str; 5] = [
     "input_tokens",
     "output_tokens",
     "cached_input_tokens",
@@ -65,7 +65,6 @@ impl Level {
         match self {
             Self::Event => &EVENT_SUMS,
             Self::Line => &LINE_SUMS,
-            Self::Tokens => &TOKEN_SUMS,
         }
     }
 }
@@ -78,17 +77,12 @@ pub struct Source {
     pub grain: Grain,
     pub dimensions: &'static [Dimension],
     line_level: bool,
-    has_tokens: bool,
 }
 
 impl Source {
     fn serves(&self, level: Level, dimensions: &[Dimension]) -> bool {
-        let figures = match level {
-            Level::Event => !self.line_level,
-            Level::Line => self.line_level,
-            Level::Tokens => self.has_tokens,
-        };
-        figures && dimensions.iter().all(|d| self.dimensions.contains(d))
+        self.line_level == (level == Level::Line)
+            && dimensions.iter().all(|d| self.dimensions.contains(d))
     }
 }
 
@@ -102,7 +96,6 @@ pub const SOURCES: [Source; 5] = [
         grain: Grain::Month,
         dimensions: &[Customer, Plan, Agent, Signal],
         line_level: false,
-        has_tokens: true,
     },
     Source {
         table: "event_daily",
@@ -110,7 +103,6 @@ pub const SOURCES: [Source; 5] = [
         grain: Grain::Day,
         dimensions: &[Plan, Agent, Signal],
         line_level: false,
-        has_tokens: true,
     },
     Source {
         table: "line_daily",
@@ -118,7 +110,6 @@ pub const SOURCES: [Source; 5] = [
         grain: Grain::Day,
         dimensions: &[Plan, Agent, Signal, Provider, Model],
         line_level: true,
-        has_tokens: true,
     },
     Source {
         table: "event_hourly",
@@ -126,7 +117,6 @@ pub const SOURCES: [Source; 5] = [
         grain: Grain::Hour,
         dimensions: &[Customer, Plan, Agent, Signal, User],
         line_level: false,
-        has_tokens: false,
     },
     Source {
         table: "line_hourly",
@@ -134,7 +124,6 @@ pub const SOURCES: [Source; 5] = [
         grain: Grain::Hour,
         dimensions: &[Customer, Plan, Agent, Signal, User, Provider, Model],
         line_level: true,
-        has_tokens: true,
     },
 ];
 
@@ -171,7 +160,7 @@ pub fn plan(
     out
 }
 
-/// The figures of one coarse row being built: event figures then tokens, or line figures.
+/// The figures of one coarse row being built, in the order of its table's columns.
 type Sums = Vec<i64>;
 
 fn add(sums: &mut Sums, more: &[i64]) {
@@ -204,12 +193,8 @@ fn event_value(key: &EventKey, dimension: Dimension) -> &str {
     }
 }
 
-/// Adds the deltas to the coarse tables (the hourly ones are written by the caller).
-pub async fn add_deltas(
-    db: &impl ConnectionTrait,
-    project_id: Uuid,
-    deltas: &Deltas,
-) -> Result<(), StoreError> {
+/// Adds the deltas to the coarse tables to `writes` (the hourly ones are the caller's).
+pub fn add_to(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
     for source in SOURCES.iter().filter(|s| s.grain != Grain::Hour) {
         let mut rows: BTreeMap<(DateTime<Utc>, Vec<String>), Sums> = BTreeMap::new();
         let key_of = |key: &EventKey, extra: &[&str]| {
@@ -237,32 +222,23 @@ pub async fn add_deltas(
             }
         } else {
             for (key, f) in &deltas.events {
-                let sums = [
+                let mut sums = vec![
                     f.events,
                     f.quantity,
                     f.cost_e10,
                     f.unpriced_events,
                     f.missing_volume_events,
                     f.runs_started,
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
                 ];
-                add(rows.entry(key_of(key, &[])).or_default(), &sums);
-            }
-            for (key, f) in &deltas.lines {
-                let mut sums = vec![0; 6];
                 sums.extend(token_values(f.tokens));
-                add(rows.entry(key_of(&key.event, &[])).or_default(), &sums);
+                add(rows.entry(key_of(key, &[])).or_default(), &sums);
             }
         }
         rows.retain(|_, sums| sums.iter().any(|value| *value != 0));
         if rows.is_empty() {
             continue;
         }
-        let figures: Vec<&str> = if source.line_level {
+        let figures: Vec<&'static str> = if source.line_level {
             vec![
                 "lines",
                 "events",
@@ -280,30 +256,23 @@ pub async fn add_deltas(
                 "runs_started",
             ]
         };
-        let figures: Vec<&str> = figures.into_iter().chain(TOKEN_SUMS).collect();
-        let keys: Vec<&str> = ["project_id", source.time_column]
+        let figures: Vec<&'static str> = figures.into_iter().chain(TOKEN_SUMS).collect();
+        let keys: Vec<&'static str> = ["project_id", source.time_column]
             .into_iter()
             .chain(source.dimensions.iter().map(|d| d.column()))
             .collect();
-        let columns: Vec<&str> = keys.iter().chain(&figures).copied().collect();
-        let values: Vec<Vec<Expr>> = rows
+        let values: Vec<Vec<Value>> = rows
             .into_iter()
             .map(|((period, key), sums)| {
-                [val(project_id), val(period)]
+                [project_id.into(), period.into()]
                     .into_iter()
-                    .chain(key.into_iter().map(val))
-                    .chain(sums.into_iter().map(val))
+                    .chain(key.into_iter().map(Value::from))
+                    .chain(sums.into_iter().map(Value::from))
                     .collect()
             })
             .collect();
-        Table {
-            name: source.table,
-            columns: &columns,
-        }
-        .add_all(db, &keys, &figures, values)
-        .await?;
+        writes.add(source.table, &keys, &figures, values);
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -330,8 +299,6 @@ mod tests {
     #[test]
     fn whole_months_of_customers_come_from_the_monthly_table() {
         let parts = plan(Level::Event, &[Customer], november(), None);
-        assert_eq!(tables(&parts), ["event_monthly"]);
-        let parts = plan(Level::Tokens, &[Customer], november(), None);
         assert_eq!(tables(&parts), ["event_monthly"]);
     }
 

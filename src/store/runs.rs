@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{
     StoreError,
     entities::{outcomes, run_model_totals},
-    sql::{Table, update_rows, val},
+    sql::{Table, val},
 };
 use crate::domain::{
     ledger::Tokens,
@@ -159,8 +159,8 @@ pub async fn insert_outcomes(
     Ok(())
 }
 
-/// The columns of a run's flag counters, in the order [`save_counters`] writes them.
-const COUNTER_COLUMNS: [&str; 9] = [
+/// The columns of a run's flag counters, in the order of [`counter_values`].
+pub(crate) const COUNTER_COLUMNS: [&str; 9] = [
     "baseline_steps",
     "baseline_input_tokens",
     "max_step_input_tokens",
@@ -224,39 +224,23 @@ fn flag_counters(row: &QueryResult) -> Result<FlagCounters, DbErr> {
     })
 }
 
-/// Saves the flag counters of runs, in one statement.
-pub async fn save_counters(
-    db: &impl ConnectionTrait,
-    counters: &[(Uuid, &FlagCounters)],
-) -> Result<(), StoreError> {
+/// A run's flag counters as values of [`COUNTER_COLUMNS`].
+pub(crate) fn counter_values(counters: &FlagCounters) -> Vec<sea_orm::Value> {
     let number = |value: u64| sea_orm::Value::from(i64::try_from(value).unwrap_or(i64::MAX));
     let step = |value: Option<u64>| {
         sea_orm::Value::from(value.map(|v| i64::try_from(v).unwrap_or(i64::MAX)))
     };
-    let columns: Vec<&str> = ["id"].into_iter().chain(COUNTER_COLUMNS).collect();
-    let set: Vec<(&str, String)> = COUNTER_COLUMNS
-        .iter()
-        .map(|column| (*column, format!("v.{column}")))
-        .collect();
-    let rows: Vec<Vec<sea_orm::Value>> = counters
-        .iter()
-        .map(|(run, counters)| {
-            vec![
-                (*run).into(),
-                number(counters.baseline_steps),
-                number(counters.baseline_input_tokens),
-                number(counters.max_step_input_tokens),
-                step(counters.bloat_step),
-                counters.last_call_signature.clone().into(),
-                number(counters.repeat_streak),
-                number(counters.repeat_start_step),
-                number(counters.max_repeat_streak),
-                step(counters.loop_step),
-            ]
-        })
-        .collect();
-    update_rows(db, "runs", &columns, &set, &rows).await?;
-    Ok(())
+    vec![
+        number(counters.baseline_steps),
+        number(counters.baseline_input_tokens),
+        number(counters.max_step_input_tokens),
+        step(counters.bloat_step),
+        counters.last_call_signature.clone().into(),
+        number(counters.repeat_streak),
+        number(counters.repeat_start_step),
+        number(counters.max_repeat_streak),
+        step(counters.loop_step),
+    ]
 }
 
 /// Flags a run as over a budget (the first budget passed is kept).

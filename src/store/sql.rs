@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 /// Bound parameters per statement: SQLite accepts 32,766 and PostgreSQL 65,535.
-const MAX_PARAMETERS: usize = 30_000;
+pub(crate) const MAX_PARAMETERS: usize = 30_000;
 
 /// A table and its columns, for multi-row inserts.
 pub struct Table<'a> {

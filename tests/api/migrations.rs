@@ -81,8 +81,9 @@ async fn report_answers(app: &crate::helpers::TestApp) -> Vec<String> {
     out
 }
 
-/// A database that held events before the daily and monthly aggregates existed gets them filled
-/// from the hourly ones when the migration runs, and reports the same figures from them.
+/// A database that held events before the daily and monthly aggregates (and the tokens of the
+/// hourly event rows) existed gets them filled from the hourly ones when the migration runs, and
+/// reports the same figures from them.
 async fn coarse_aggregates_are_filled_from_the_hourly_ones(backend: Backend) {
     use sea_orm::ConnectionTrait as _;
     let database = TestDatabase::create(backend).await;
@@ -91,15 +92,30 @@ async fn coarse_aggregates_are_filled_from_the_hourly_ones(backend: Backend) {
     let before = report_answers(&first).await;
     first.stop().await.expect("clean stop");
 
-    // As the database was before migration 000008: no coarse rows, the migration not applied.
+    // As the database was before migration 000008: no coarse rows, no tokens in event_hourly,
+    // the migration not applied.
     let db = database.connect().await;
-    for statement in [
-        "DELETE FROM event_monthly",
-        "DELETE FROM event_daily",
-        "DELETE FROM line_daily",
-        "DELETE FROM seaql_migrations WHERE version = 'm20261129_000008_rollups'",
-    ] {
-        db.execute_unprepared(statement).await.expect(statement);
+    let tokens = [
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "cache_creation_tokens",
+        "reasoning_tokens",
+    ];
+    let statements = [
+        "DELETE FROM event_monthly".to_owned(),
+        "DELETE FROM event_daily".to_owned(),
+        "DELETE FROM line_daily".to_owned(),
+        "DELETE FROM seaql_migrations WHERE version = 'm20261129_000008_rollups'".to_owned(),
+    ]
+    .into_iter()
+    .chain(
+        tokens
+            .iter()
+            .map(|column| format!("ALTER TABLE event_hourly DROP COLUMN {column}")),
+    );
+    for statement in statements {
+        db.execute_unprepared(&statement).await.expect(&statement);
     }
     store::migrate(&db)
         .await

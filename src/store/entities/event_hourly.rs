@@ -34,6 +34,12 @@ pub struct Model {
     pub missing_volume_events: i64,
     /// Runs whose start falls in the hour.
     pub runs_started: i64,
+    /// Tokens of the events' lines (migration 000008).
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cached_input_tokens: i64,
+    pub cache_creation_tokens: i64,
+    pub reasoning_tokens: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

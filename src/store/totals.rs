@@ -1,0 +1,279 @@
+//! Running totals moved by deltas: the runs' totals and per-model totals, the hourly aggregates,
+//! monthly spend and the coarser report tables (`rollups`), all sent together (`Writes`: one
+//! statement on PostgreSQL).
+
+use std::collections::HashMap;
+
+use sea_orm::{ConnectionTrait, Value};
+use uuid::Uuid;
+
+use super::{StoreError, rollups, runs::counter_values, sql_writes::Writes};
+use crate::domain::{ledger::Deltas, run_flags::FlagCounters};
+
+/// The token columns of the aggregates and run totals, in the order of `Tokens`.
+pub const TOKEN_COLUMNS: [&str; 5] = [
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_creation_tokens",
+    "reasoning_tokens",
+];
+
+/// Adds the deltas to every running total.
+pub async fn apply_deltas(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    deltas: &Deltas,
+) -> Result<(), StoreError> {
+    apply_batch_deltas(db, project_id, deltas, &HashMap::new()).await
+}
+
+/// Adds the deltas to every running total and saves the flag counters of the runs in `counters`
+/// (which ingest has locked and fed this batch's steps). The runs' rows are written first, the
+/// rows many batches share last.
+pub async fn apply_batch_deltas(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    deltas: &Deltas,
+    counters: &HashMap<Uuid, FlagCounters>,
+) -> Result<(), StoreError> {
+    let mut writes = Writes::default();
+    run_totals(&mut writes, project_id, deltas, counters);
+    shared_totals(&mut writes, project_id, deltas);
+    writes.execute(db).await?;
+    Ok(())
+}
+
+/// Adds the deltas to the totals that many batches share (`event_hourly`, `line_hourly`,
+/// `monthly_spend` and the coarser report tables). Their rows are hot, and an upsert locks a row
+/// until commit, so ingest writes them last: the lock is held for the commit alone.
+pub async fn apply_shared_deltas(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    deltas: &Deltas,
+) -> Result<(), StoreError> {
+    let mut writes = Writes::default();
+    shared_totals(&mut writes, project_id, deltas);
+    writes.execute(db).await?;
+    Ok(())
+}
+
+const EVENT_KEYS: [&str; 7] = [
+    "project_id",
+    "hour_start",
+    "customer_id",
+    "plan_name",
+    "agent_code",
+    "signal_name",
+    "user_id",
+];
+
+fn shared_totals(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
+    let event_values: Vec<&'static str> = [
+        "events",
+        "quantity",
+        "cost_e10",
+        "unpriced_events",
+        "missing_volume_events",
+        "runs_started",
+    ]
+    .into_iter()
+    .chain(TOKEN_COLUMNS)
+    .collect();
+    let rows = deltas
+        .events
+        .iter()
+        .map(|(key, f)| {
+            vec![
+                project_id.into(),
+                key.hour_start.into(),
+                key.customer_id.clone().into(),
+                key.plan_name.clone().into(),
+                key.agent_code.clone().into(),
+                key.signal_name.clone().into(),
+                key.user_id.clone().into(),
+                f.events.into(),
+                f.quantity.into(),
+                f.cost_e10.into(),
+                f.unpriced_events.into(),
+                f.missing_volume_events.into(),
+                f.runs_started.into(),
+                f.tokens.input.into(),
+                f.tokens.output.into(),
+                f.tokens.cached_input.into(),
+                f.tokens.cache_creation.into(),
+                f.tokens.reasoning.into(),
+            ]
+        })
+        .collect();
+    writes.add("event_hourly", &EVENT_KEYS, &event_values, rows);
+
+    let line_keys: Vec<&'static str> = EVENT_KEYS
+        .iter()
+        .copied()
+        .chain(["provider", "model"])
+        .collect();
+    let line_values: Vec<&'static str> = [
+        "lines",
+        "events",
+        "cost_e10",
+        "unpriced_lines",
+        "missing_volume_lines",
+    ]
+    .into_iter()
+    .chain(TOKEN_COLUMNS)
+    .collect();
+    let rows = deltas
+        .lines
+        .iter()
+        .map(|(key, f)| {
+            let k = &key.event;
+            vec![
+                project_id.into(),
+                k.hour_start.into(),
+                k.customer_id.clone().into(),
+                k.plan_name.clone().into(),
+                k.agent_code.clone().into(),
+                k.signal_name.clone().into(),
+                k.user_id.clone().into(),
+                key.provider.clone().into(),
+                key.model.clone().into(),
+                f.lines.into(),
+                f.events.into(),
+                f.cost_e10.into(),
+                f.unpriced_lines.into(),
+                f.missing_volume_lines.into(),
+                f.tokens.input.into(),
+                f.tokens.output.into(),
+                f.tokens.cached_input.into(),
+                f.tokens.cache_creation.into(),
+                f.tokens.reasoning.into(),
+            ]
+        })
+        .collect();
+    writes.add("line_hourly", &line_keys, &line_values, rows);
+
+    let rows = deltas
+        .spend
+        .iter()
+        .map(|(key, cost)| {
+            vec![
+                project_id.into(),
+                key.month_start.into(),
+                key.customer_id.clone().into(),
+                key.agent_code.clone().into(),
+                (*cost).into(),
+            ]
+        })
+        .collect();
+    writes.add(
+        "monthly_spend",
+        &["project_id", "month_start", "customer_id", "agent_code"],
+        &["cost_e10"],
+        rows,
+    );
+
+    rollups::add_to(writes, project_id, deltas);
+}
+
+/// The runs' totals (with their flag counters where given) and per-model totals.
+fn run_totals(
+    writes: &mut Writes,
+    project_id: Uuid,
+    deltas: &Deltas,
+    counters: &HashMap<Uuid, FlagCounters>,
+) {
+    let added: Vec<&'static str> = [
+        "event_count",
+        "step_count",
+        "total_cost_e10",
+        "unpriced_lines",
+    ]
+    .into_iter()
+    .chain(TOKEN_COLUMNS)
+    .collect();
+    let mut set: Vec<(&'static str, String)> = added
+        .iter()
+        .map(|column| (*column, format!("runs.{column} + v.{column}")))
+        .collect();
+    for (column, later) in [("first_event_time", ">"), ("last_event_time", "<")] {
+        set.push((
+            column,
+            format!(
+                "CASE WHEN v.{column} IS NOT NULL AND (runs.{column} IS NULL OR runs.{column} {later} \
+                 v.{column}) THEN v.{column} ELSE runs.{column} END"
+            ),
+        ));
+    }
+    let columns: Vec<&'static str> = ["id"]
+        .into_iter()
+        .chain(added.iter().copied())
+        .chain(["first_event_time", "last_event_time"])
+        .collect();
+    let (mut with_counters, mut alone) = (Vec::new(), Vec::new());
+    for (run, f) in &deltas.runs {
+        let mut row: Vec<Value> = vec![
+            (*run).into(),
+            f.events.into(),
+            f.steps.into(),
+            f.cost_e10.into(),
+            f.unpriced_lines.into(),
+            f.tokens.input.into(),
+            f.tokens.output.into(),
+            f.tokens.cached_input.into(),
+            f.tokens.cache_creation.into(),
+            f.tokens.reasoning.into(),
+            f.first_event_time.into(),
+            f.last_event_time.into(),
+        ];
+        match counters.get(run) {
+            Some(counters) => {
+                row.extend(counter_values(counters));
+                with_counters.push(row);
+            }
+            None => alone.push(row),
+        }
+    }
+    writes.update("runs", &columns, set.clone(), alone);
+    let counter_columns = super::runs::COUNTER_COLUMNS;
+    let columns: Vec<&'static str> = columns.into_iter().chain(counter_columns).collect();
+    set.extend(
+        counter_columns
+            .iter()
+            .map(|column| (*column, format!("v.{column}"))),
+    );
+    writes.update("runs", &columns, set, with_counters);
+
+    let model_keys = ["project_id", "run_ref", "provider", "model"];
+    let model_values: Vec<&'static str> = ["steps", "unpriced_steps", "cost_e10"]
+        .into_iter()
+        .chain(TOKEN_COLUMNS)
+        .collect();
+    let rows = deltas
+        .run_models
+        .iter()
+        .map(|((run, provider, model), f)| {
+            vec![
+                project_id.into(),
+                (*run).into(),
+                provider.clone().into(),
+                model.clone().into(),
+                f.steps.into(),
+                f.unpriced_steps.into(),
+                f.cost_e10.into(),
+                f.tokens.input.into(),
+                f.tokens.output.into(),
+                f.tokens.cached_input.into(),
+                f.tokens.cache_creation.into(),
+                f.tokens.reasoning.into(),
+            ]
+        })
+        .collect();
+    writes.add_on(
+        "run_model_totals",
+        &model_keys,
+        &model_keys[1..],
+        &model_values,
+        rows,
+    );
+}
