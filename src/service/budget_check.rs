@@ -13,11 +13,7 @@ use crate::{
         ledger::month_start,
         money::Usd,
     },
-    store::{
-        StoreError,
-        budgets::{self, Budget},
-        runs,
-    },
+    store::budgets::{self, Budget, CheckReading},
 };
 
 /// What is being checked: the customer and agent of the step, and its run when it has one.
@@ -54,9 +50,8 @@ pub struct Step {
     pub estimate: Usd,
 }
 
-/// Every applicable limit for `step` at `now`, denying ones first. The run, the budgets and the
-/// month's spend are read concurrently when the step names its customer and agent (the common
-/// case, one round trip of latency instead of three), else the run first.
+/// Every applicable limit for `step` at `now`, denying ones first. The run, the budgets and their
+/// month's spend come from one statement (see `check_reading`).
 pub async fn check_step(
     db: &DatabaseConnection,
     project_id: Uuid,
@@ -64,27 +59,15 @@ pub async fn check_step(
     now: DateTime<Utc>,
 ) -> Result<Vec<Check>, DomainError> {
     let month = month_start(now);
-    let find_run = async {
-        match &step.run_id {
-            Some(key) => runs::brief(db, project_id, key).await,
-            None => Ok(None),
-        }
-    };
-    let (run, (budgets, monthly)) = match (&step.customer_id, &step.agent_code) {
-        (Some(customer), Some(agent)) => {
-            let spend = read_standing(db, project_id, customer, agent, month);
-            tokio::try_join!(find_run, spend)?
-        }
-        _ => {
-            let run = find_run.await?;
-            let Some(brief) = &run else {
-                return Err(missing_subject(step));
-            };
-            let spend =
-                read_standing(db, project_id, &brief.customer_id, &brief.agent_code, month).await?;
-            (run, spend)
-        }
-    };
+    let CheckReading { run, budgets } = budgets::check_reading(
+        db,
+        project_id,
+        step.run_id.as_deref(),
+        step.customer_id.as_deref(),
+        step.agent_code.as_deref(),
+        month,
+    )
+    .await?;
     let subject = match &run {
         Some(brief) => {
             let mut violations = Violations::default();
@@ -134,21 +117,8 @@ pub async fn check_step(
             }
         }
     };
-    Ok(evaluate(&budgets, &monthly, &subject, step.estimate, month))
-}
-
-/// The budgets that may cover a customer and agent, and the month's spend of every key they read.
-async fn read_standing(
-    db: &DatabaseConnection,
-    project_id: Uuid,
-    customer_id: &str,
-    agent_code: &str,
-    month: DateTime<Utc>,
-) -> Result<(Vec<Budget>, budgets::SpendByKey), StoreError> {
-    tokio::try_join!(
-        budgets::applicable(db, project_id, customer_id, agent_code),
-        budgets::monthly_spend(db, project_id, month, customer_id, agent_code),
-    )
+    let budgets = budgets.iter().map(|(budget, spent)| (budget, *spent));
+    Ok(evaluate_with(budgets, &subject, step.estimate, month))
 }
 
 /// The error of a step whose customer and agent are unknown: an unknown run without them, or
@@ -181,22 +151,42 @@ pub fn evaluate(
     estimate: Usd,
     month: DateTime<Utc>,
 ) -> Vec<Check> {
+    let with_spend = budgets.iter().map(|budget| {
+        let (customer, agent) = budget.scope.spend_key();
+        let spent = monthly
+            .get(&(customer.to_owned(), agent.to_owned()))
+            .copied()
+            .unwrap_or(Usd::ZERO);
+        (budget, spent)
+    });
+    evaluate_with(with_spend, subject, estimate, month)
+}
+
+/// Where a step stands against each budget that covers it, each given with its scope's spend in
+/// the month; denying entries first.
+pub fn evaluate_with<'b>(
+    budgets: impl IntoIterator<Item = (&'b Budget, Usd)>,
+    subject: &Subject<'_>,
+    estimate: Usd,
+    month: DateTime<Utc>,
+) -> Vec<Check> {
     let mut checks = Vec::new();
-    for budget in budgets
-        .iter()
-        .filter(|budget| budget.scope.covers(subject.customer_id, subject.agent_code))
-    {
+    for (budget, month_spent) in budgets {
+        if !budget.scope.covers(subject.customer_id, subject.agent_code) {
+            continue;
+        }
         let Limits {
             monthly: monthly_limit,
             per_run,
         } = budget.limits;
         if let Some(limit) = monthly_limit {
-            let (customer, agent) = budget.scope.spend_key();
-            let spent = monthly
-                .get(&(customer.to_owned(), agent.to_owned()))
-                .copied()
-                .unwrap_or(Usd::ZERO);
-            let standing = stand(Window::Month, limit, spent, estimate, budget.enforcement);
+            let standing = stand(
+                Window::Month,
+                limit,
+                month_spent,
+                estimate,
+                budget.enforcement,
+            );
             checks.push(Check {
                 budget: budget.clone(),
                 window_start: month,

@@ -8,10 +8,13 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{StoreError, entities::budgets, now};
+
+mod check;
 use crate::domain::{
     budget::{Enforcement, Limits, NewBudget, Scope, ScopeKind},
     money::Usd,
 };
+pub use check::{CheckReading, check_reading};
 
 /// A stored budget.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,58 +158,8 @@ fn from_row(row: budgets::Model) -> Result<Budget, StoreError> {
     })
 }
 
-/// The project's budgets whose scope covers this customer and agent.
-pub async fn applicable(
-    db: &impl ConnectionTrait,
-    project_id: Uuid,
-    customer_id: &str,
-    agent_code: &str,
-) -> Result<Vec<Budget>, StoreError> {
-    use sea_orm::sea_query::{Condition, ExprTrait};
-    let rows = budgets::Entity::find()
-        .filter(budgets::Column::ProjectId.eq(project_id))
-        .filter(
-            Condition::all()
-                .add(
-                    budgets::Column::CustomerId
-                        .is_null()
-                        .or(budgets::Column::CustomerId.eq(customer_id)),
-                )
-                .add(
-                    budgets::Column::AgentCode
-                        .is_null()
-                        .or(budgets::Column::AgentCode.eq(agent_code)),
-                ),
-        )
-        .order_by_asc(budgets::Column::Id)
-        .all(db)
-        .await?;
-    rows.into_iter().map(from_row).collect()
-}
-
 /// Spend by `monthly_spend` key: `(customer, agent)`, `''` standing for all.
 pub type SpendByKey = std::collections::HashMap<(String, String), Usd>;
-
-/// A month's spend of a customer and agent, keyed as `monthly_spend` keeps it: `(customer, agent)`,
-/// `(customer, "")`, `("", agent)` and `("", "")` (all customers, all agents).
-pub async fn monthly_spend(
-    db: &impl ConnectionTrait,
-    project_id: Uuid,
-    month_start: DateTime<Utc>,
-    customer_id: &str,
-    agent_code: &str,
-) -> Result<SpendByKey, StoreError> {
-    let wanted = SpendQuery {
-        months: [month_start].into(),
-        customers: [customer_id.to_owned()].into(),
-        agents: [agent_code.to_owned()].into(),
-    };
-    Ok(monthly_spend_of(db, project_id, &wanted)
-        .await?
-        .into_iter()
-        .map(|((_, customer, agent), cost)| ((customer, agent), cost))
-        .collect())
-}
 
 /// Which months, customers and agents [`monthly_spend_of`] reads (each with `''`, "all", too).
 #[derive(Debug, Default)]

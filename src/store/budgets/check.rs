@@ -1,0 +1,109 @@
+//! Everything `CheckBudget` reads, in one statement: the run, the budgets covering its customer and
+//! agent, and each budget's spend this month. One round trip on one pooled connection: on two cores
+//! beside ingest a check waits for CPU, and three statements cost three parses, plans and
+//! connection checkouts where one does.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryResult, Statement};
+use uuid::Uuid;
+
+use super::{Budget, from_row};
+use crate::{
+    domain::money::Usd,
+    store::{StoreError, entities::budgets, runs::RunBrief},
+};
+
+/// What a check reads: the run if it exists, and each applicable budget with its scope's spend in
+/// the month (zero when nothing was spent; also zero for budgets with no monthly limit).
+#[derive(Debug, Default)]
+pub struct CheckReading {
+    pub run: Option<RunBrief>,
+    pub budgets: Vec<(Budget, Usd)>,
+}
+
+/// Bound as `$1` project, `$2` run key, `$3` customer, `$4` agent, `$5` month start (`?N` on
+/// SQLite).
+///
+/// PostgreSQL plans it on every call (`plan_cache_mode`, see `store::connect`), so it is shaped
+/// to plan cheaply: the run's customer and agent and each budget's spend are scalar subqueries
+/// rather than joins, which halves planning (0.3 ms against 0.6 ms, measured). The one-row `one`
+/// keeps a row when there is no run and no budget; the run's customer and agent win over the
+/// given ones. `monthly_spend` keeps `''` for "all customers/agents".
+const CHECK_SQL: &str = "WITH r AS MATERIALIZED (SELECT \
+      (SELECT c.customer_id FROM customers c WHERE c.id = runs.customer_ref) AS customer_id, \
+      (SELECT a.agent_code FROM agents a WHERE a.id = runs.agent_ref) AS agent_code, \
+      runs.total_cost_e10, runs.start_time FROM runs \
+      WHERE runs.project_id = $1 AND runs.run_key = $2) \
+    SELECT r.customer_id AS r_customer_id, r.agent_code AS r_agent_code, \
+    r.total_cost_e10 AS r_total_cost_e10, r.start_time AS r_start_time, \
+    b.id AS b_id, b.project_id AS b_project_id, b.name AS b_name, \
+    b.scope_kind AS b_scope_kind, b.customer_id AS b_customer_id, \
+    b.agent_code AS b_agent_code, b.monthly_limit_e10 AS b_monthly_limit_e10, \
+    b.per_run_limit_e10 AS b_per_run_limit_e10, b.enforcement AS b_enforcement, \
+    b.create_time AS b_create_time, b.update_time AS b_update_time, \
+    CASE WHEN b.monthly_limit_e10 IS NOT NULL THEN (SELECT s.cost_e10 FROM monthly_spend s \
+      WHERE s.project_id = $1 AND s.month_start = $5 \
+      AND s.customer_id = COALESCE(b.customer_id, '') \
+      AND s.agent_code = COALESCE(b.agent_code, '')) END AS s_cost_e10 \
+    FROM (SELECT 1 AS one) AS one \
+    LEFT JOIN r ON 1 = 1 \
+    LEFT JOIN budgets b ON b.project_id = $1 \
+      AND (b.customer_id IS NULL OR b.customer_id = COALESCE(r.customer_id, $3)) \
+      AND (b.agent_code IS NULL OR b.agent_code = COALESCE(r.agent_code, $4)) \
+    ORDER BY b.id";
+
+/// Reads the run `run_key` (when given) and the budgets covering its customer and agent, or the
+/// given ones when the run does not exist: the caller compares the two when both are known.
+/// Budgets come in id (creation) order.
+pub async fn check_reading(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    run_key: Option<&str>,
+    customer_id: Option<&str>,
+    agent_code: Option<&str>,
+    month_start: DateTime<Utc>,
+) -> Result<CheckReading, StoreError> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => CHECK_SQL.to_owned(),
+        _ => CHECK_SQL.replace('$', "?"),
+    };
+    let values: Vec<sea_orm::Value> = vec![
+        project_id.into(),
+        run_key.map(str::to_owned).into(),
+        customer_id.map(str::to_owned).into(),
+        agent_code.map(str::to_owned).into(),
+        month_start.into(),
+    ];
+    let statement = Statement::from_sql_and_values(backend, sql, values);
+    let rows = db.query_all_raw(statement).await?;
+    let mut reading = CheckReading {
+        run: None,
+        budgets: Vec::with_capacity(rows.len()),
+    };
+    for row in &rows {
+        if reading.run.is_none() {
+            reading.run = run_of(row)?;
+        }
+        if row.try_get::<Option<Uuid>>("", "b_id")?.is_some() {
+            let budget = from_row(budgets::Model::from_query_result(row, "b_")?)?;
+            let spent = row.try_get::<Option<i64>>("", "s_cost_e10")?;
+            reading
+                .budgets
+                .push((budget, spent.map_or(Usd::ZERO, Usd::from_e10)));
+        }
+    }
+    Ok(reading)
+}
+
+fn run_of(row: &QueryResult) -> Result<Option<RunBrief>, StoreError> {
+    let Some(customer_id) = row.try_get::<Option<String>>("", "r_customer_id")? else {
+        return Ok(None);
+    };
+    Ok(Some(RunBrief {
+        customer_id,
+        agent_code: row.try_get("", "r_agent_code")?,
+        total_cost: Usd::from_e10(row.try_get("", "r_total_cost_e10")?),
+        start_time: row.try_get("", "r_start_time")?,
+    }))
+}
