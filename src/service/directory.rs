@@ -87,12 +87,19 @@ async fn views(
     Ok(rows
         .into_iter()
         .map(|row| CustomerView {
-            history: histories.remove(&row.id).unwrap_or_default(),
+            history: shown_history(histories.remove(&row.id).unwrap_or_default()),
             seen: seen.get(&row.id).copied().unwrap_or_default(),
             row,
             now,
         })
         .collect())
+}
+
+/// A plan history as shown: a period that repeats the plan before it (ingest starts one when a
+/// record with the customer's plan precedes every period so far) changes nothing and is left out.
+fn shown_history(mut history: Vec<PlanPeriod>) -> Vec<PlanPeriod> {
+    history.dedup_by(|later, earlier| later.plan == earlier.plan);
+    history
 }
 
 fn not_found(customer_id: &str) -> DomainError {

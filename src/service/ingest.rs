@@ -768,6 +768,7 @@ impl Batch<'_> {
             deltas.add_event(event, 1);
         }
         let flagging = BudgetFlagging::read(txn, project_id, &stored, &deltas).await?;
+        store::totals::apply_hourly_deltas(txn, project_id, &deltas).await?;
         // The runs' rows are locked from here until commit, always in id order so that batches
         // of one run take their turn and never deadlock; late, so that they are held briefly.
         let runs: Vec<Uuid> = stored
@@ -778,8 +779,8 @@ impl Batch<'_> {
             .collect();
         let mut counters = store::runs::lock_counters(txn, &runs).await?;
         observe_steps(&mut counters, &stored, flags);
-        // Runs' totals and counters, then the shared rows: one statement on PostgreSQL, so the
-        // hot rows are held for as few round trips as can be.
+        // Runs' totals and counters, then the shared rows (the hourly ones are written): one
+        // statement on PostgreSQL, so the hot rows are held for as few round trips as can be.
         store::totals::apply_batch_deltas(txn, project_id, &deltas, &counters).await?;
         if let Some(flagging) = flagging {
             flagging.flag(txn).await?;

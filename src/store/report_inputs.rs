@@ -164,6 +164,13 @@ pub async fn plan_periods(
     periods.sort_unstable_by(|a, b| {
         (&a.customer_id, a.start_time).cmp(&(&b.customer_id, b.start_time))
     });
+    // A period that repeats the plan before it changes nothing (ingest starts one when a record
+    // with the customer's plan precedes every period so far).
+    periods.dedup_by(|later, earlier| {
+        later.customer_id == earlier.customer_id
+            && later.plan_name == earlier.plan_name
+            && later.monthly_e10 == earlier.monthly_e10
+    });
     Ok(periods)
 }
 

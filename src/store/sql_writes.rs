@@ -1,9 +1,10 @@
 //! Writes gathered to be sent together: upserts that add to running totals and multi-row updates.
 //! On PostgreSQL they go as one statement of data-modifying CTEs (one round trip instead of one
 //! per table: ingest sends them while it holds the hot rows' locks, so round trips there are what
-//! every other batch waits for); on SQLite, which has one writer, one statement each.
+//! every other batch waits for), upserts with their rows bound as arrays; on SQLite, which has
+//! one writer, one statement each.
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value, sea_query::ArrayType};
 
 use super::sql::{MAX_PARAMETERS, Params, Table, update_rows, val};
 
@@ -94,13 +95,16 @@ impl Part {
                     .iter()
                     .map(|v| format!("{v} = {table}.{v} + excluded.{v}"))
                     .collect();
+                let source = match arrays(rows, params) {
+                    Some(unnest) => format!("SELECT * FROM {unnest}"),
+                    None => format!("VALUES {}", tuples(rows, params)),
+                };
                 format!(
-                    "w{index} AS (INSERT INTO {table} ({keys}, {values}) VALUES {tuples} \
+                    "w{index} AS (INSERT INTO {table} ({keys}, {values}) {source} \
                      ON CONFLICT ({conflict}) DO UPDATE SET {updates})",
                     keys = keys.join(", "),
                     conflict = conflict.join(", "),
                     values = values.join(", "),
-                    tuples = tuples(rows, params),
                     updates = updates.join(", "),
                 )
             }
@@ -123,6 +127,14 @@ impl Part {
                     key = columns[0],
                 )
             }
+        }
+    }
+
+    /// Parameters the part binds: one array per column when it can (see [`arrays`]).
+    fn parameters(&self) -> usize {
+        match self {
+            Self::Add { rows, .. } if array_types(rows).is_some() => self.columns(),
+            _ => self.columns() * self.rows_len(),
         }
     }
 
@@ -235,7 +247,7 @@ impl Writes {
         let mut statement: Vec<Part> = Vec::new();
         let mut bound = 0;
         for piece in pieces {
-            let size = piece.columns() * piece.rows_len();
+            let size = piece.parameters();
             if bound + size > MAX_PARAMETERS && !statement.is_empty() {
                 send(db, std::mem::take(&mut statement)).await?;
                 bound = 0;
@@ -256,6 +268,49 @@ impl Part {
             Self::Add { rows, .. } | Self::Update { rows, .. } => rows.len(),
         }
     }
+}
+
+/// The array type and its SQL name of each column of `rows`, when every value of a column is a
+/// non-null value of one type that PostgreSQL arrays take.
+fn array_types(rows: &[Vec<Value>]) -> Option<Vec<(ArrayType, &'static str)>> {
+    let first = rows.first()?;
+    let types: Vec<(ArrayType, &'static str)> = first
+        .iter()
+        .map(|value| match value {
+            Value::BigInt(_) => Some((ArrayType::BigInt, "int8[]")),
+            Value::String(_) => Some((ArrayType::String, "text[]")),
+            Value::Uuid(_) => Some((ArrayType::Uuid, "uuid[]")),
+            Value::ChronoDateTimeUtc(_) => Some((ArrayType::ChronoDateTimeUtc, "timestamptz[]")),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let same = |a: &Value, b: &Value| std::mem::discriminant(a) == std::mem::discriminant(b);
+    rows.iter()
+        .all(|row| {
+            row.len() == first.len()
+                && row
+                    .iter()
+                    .zip(first)
+                    .all(|(value, model)| value.is_some() && same(value, model))
+        })
+        .then_some(types)
+}
+
+/// `unnest($1::int8[], $2::text[], …)`: the rows bound as one array per column, so that the
+/// statement has a few parameters whatever the rows (parsing and binding one placeholder per
+/// value cost more than the upsert itself). `None` when a column cannot be an array.
+fn arrays(rows: &[Vec<Value>], params: &mut Params) -> Option<String> {
+    let types = array_types(rows)?;
+    let columns: Vec<String> = types
+        .into_iter()
+        .enumerate()
+        .map(|(column, (array_type, sql_type))| {
+            let values: Vec<Value> = rows.iter().map(|row| row[column].clone()).collect();
+            let placeholder = params.bind(Value::Array(array_type, Some(Box::new(values))));
+            format!("{placeholder}::{sql_type}")
+        })
+        .collect();
+    Some(format!("unnest({})", columns.join(", ")))
 }
 
 async fn send(db: &impl ConnectionTrait, parts: Vec<Part>) -> Result<(), DbErr> {

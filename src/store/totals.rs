@@ -1,6 +1,6 @@
 //! Running totals moved by deltas: the runs' totals and per-model totals, the hourly aggregates,
-//! monthly spend and the coarser report tables (`rollups`), all sent together (`Writes`: one
-//! statement on PostgreSQL).
+//! monthly spend and the coarser report tables (`rollups`), sent together (`Writes`: one
+//! statement on PostgreSQL for the hourly rows, one for the rest).
 
 use std::collections::HashMap;
 
@@ -19,18 +19,34 @@ pub const TOKEN_COLUMNS: [&str; 5] = [
     "reasoning_tokens",
 ];
 
-/// Adds the deltas to every running total.
+/// Adds the deltas to every running total (in the order ingest writes them, so that the two never
+/// wait on each other in a cycle).
 pub async fn apply_deltas(
     db: &impl ConnectionTrait,
     project_id: Uuid,
     deltas: &Deltas,
 ) -> Result<(), StoreError> {
+    apply_hourly_deltas(db, project_id, deltas).await?;
     apply_batch_deltas(db, project_id, deltas, &HashMap::new()).await
 }
 
-/// Adds the deltas to every running total and saves the flag counters of the runs in `counters`
-/// (which ingest has locked and fed this batch's steps). The runs' rows are written first, the
-/// rows many batches share last.
+/// Adds the deltas to the hourly aggregates. Their rows are keyed down to the hour and the user,
+/// so concurrent batches seldom share one: ingest writes them before it locks the runs.
+pub async fn apply_hourly_deltas(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    deltas: &Deltas,
+) -> Result<(), StoreError> {
+    let mut writes = Writes::default();
+    hourly_totals(&mut writes, project_id, deltas);
+    writes.execute(db).await?;
+    Ok(())
+}
+
+/// Adds the deltas to the runs' totals, saving the flag counters of the runs in `counters`
+/// (which ingest has locked and fed this batch's steps), and to the totals that many batches
+/// share: monthly spend and the daily and monthly report tables. Those rows are hot, and an
+/// upsert locks a row until commit, so ingest writes them last, in one statement.
 pub async fn apply_batch_deltas(
     db: &impl ConnectionTrait,
     project_id: Uuid,
@@ -44,14 +60,13 @@ pub async fn apply_batch_deltas(
     Ok(())
 }
 
-/// Adds the deltas to the totals that many batches share (`event_hourly`, `line_hourly`,
-/// `monthly_spend` and the coarser report tables). Their rows are hot, and an upsert locks a row
-/// until commit, so ingest writes them last: the lock is held for the commit alone.
+/// Adds the deltas of runs started to the hourly and shared totals.
 pub async fn apply_shared_deltas(
     db: &impl ConnectionTrait,
     project_id: Uuid,
     deltas: &Deltas,
 ) -> Result<(), StoreError> {
+    apply_hourly_deltas(db, project_id, deltas).await?;
     let mut writes = Writes::default();
     shared_totals(&mut writes, project_id, deltas);
     writes.execute(db).await?;
@@ -68,7 +83,7 @@ const EVENT_KEYS: [&str; 7] = [
     "user_id",
 ];
 
-fn shared_totals(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
+fn hourly_totals(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
     let event_values: Vec<&'static str> = [
         "events",
         "quantity",
@@ -152,7 +167,9 @@ fn shared_totals(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
         })
         .collect();
     writes.add("line_hourly", &line_keys, &line_values, rows);
+}
 
+fn shared_totals(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
     let rows = deltas
         .spend
         .iter()

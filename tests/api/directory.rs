@@ -663,7 +663,32 @@ async fn agents_and_signals_count_what_was_recorded(backend: Backend) {
     );
 }
 
+/// Records with the customer's plan that arrive earlier than every period so far move the plan's
+/// start back; the history shows one period, not one per such record.
+async fn a_plan_repeated_by_earlier_records_is_one_period(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for days in [5, 3, 1] {
+        record_all(
+            &app,
+            vec![record(Rec {
+                plan: plan("pro", "99"),
+                at: day(days, 0),
+                ..Default::default()
+            })],
+        )
+        .await;
+    }
+    let history: Vec<(String, Option<Timestamp>)> = get(&app, "cust-01")
+        .await
+        .plan_history
+        .into_iter()
+        .map(|period| (period.plan_name, period.start_time))
+        .collect();
+    assert_eq!(history, [("pro".to_owned(), Some(day(1, 0)))]);
+}
+
 crate::on_both_databases!(
+    a_plan_repeated_by_earlier_records_is_one_period,
     customers_are_read_filtered_and_paged,
     updates_change_names_and_need_a_secret_key,
     a_plan_from_a_past_time_moves_the_events_of_its_span,
