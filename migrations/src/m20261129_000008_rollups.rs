@@ -1,8 +1,10 @@
 //! Coarser aggregates beside the hourly ones, so that a report over whole days or months reads a
 //! few thousand rows instead of about one per event (hour × customer × user is nearly one event).
 //!
-//! - `event_monthly`: event-level figures per calendar month (UTC), customer, plan, agent and
-//!   signal; no user. Serves reports of customers and plans over whole months.
+//! - `customer_monthly`: event-level figures per calendar month (UTC), customer and plan: margin by
+//!   customer or plan over whole months reads one row per customer.
+//! - `event_monthly`: the same per agent and signal too; no user. Serves reports of customers
+//!   with agents or signals, and usage revenue by customer, over whole months.
 //! - `event_daily`: the same per UTC day, without customer: series and reports of plans, agents and
 //!   signals.
 //! - `line_daily`: line-level figures per UTC day, plan, agent, signal, provider and model, without
@@ -58,7 +60,14 @@ struct Rollup {
     line_level: bool,
 }
 
-const ROLLUPS: [Rollup; 3] = [
+const ROLLUPS: [Rollup; 4] = [
+    Rollup {
+        name: "customer_monthly",
+        time_column: "month_start",
+        grain: "month",
+        dimensions: &["customer_id", "plan_name"],
+        line_level: false,
+    },
     Rollup {
         name: "event_monthly",
         time_column: "month_start",

@@ -20,12 +20,13 @@ const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const POSTGRES_SERVER_URL: &str = "postgres://postgres@127.0.0.1:5432";
 
 /// Every table the migrations create.
-const TABLES: [&str; 26] = [
+const TABLES: [&str; 27] = [
     "agents",
     "api_keys",
     "budgets",
     "catalog_prices",
     "cost_events",
+    "customer_monthly",
     "customer_plan_periods",
     "customers",
     "event_daily",

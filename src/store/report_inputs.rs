@@ -135,19 +135,25 @@ pub async fn plan_periods(
     customer_ids: Option<&[String]>,
 ) -> Result<Vec<PeriodRow>, StoreError> {
     let mut params = Params::new(db.get_database_backend());
-    let mut statement = format!(
-        "SELECT c.customer_id, p.plan_name, p.monthly_usd_e10, p.start_time \
-         FROM customer_plan_periods p JOIN customers c ON c.id = p.customer_ref \
-         WHERE p.project_id = {}",
-        params.bind(project_id)
-    );
+    let mut filter = format!("p.project_id = {}", params.bind(project_id));
     if let Some(ids) = customer_ids {
         let placeholders: Vec<String> = ids.iter().map(|id| params.bind(id.clone())).collect();
-        statement.push_str(&format!(
+        filter.push_str(&format!(
             " AND c.customer_id IN ({})",
             placeholders.join(", ")
         ));
     }
+    // A period that repeats the plan before it changes nothing (ingest starts one when a record
+    // with the customer's plan precedes every period so far): left out here, where the database
+    // sorts by the customer's row id, so that far fewer rows come back.
+    let statement = format!(
+        "SELECT customer_id, plan_name, monthly_usd_e10, start_time FROM (\
+         SELECT c.customer_id, p.plan_name, p.monthly_usd_e10, p.start_time, \
+         LAG(p.plan_name) OVER w AS previous_plan, LAG(p.monthly_usd_e10) OVER w AS previous_fee \
+         FROM customer_plan_periods p JOIN customers c ON c.id = p.customer_ref WHERE {filter} \
+         WINDOW w AS (PARTITION BY p.customer_ref ORDER BY p.start_time)) periods \
+         WHERE previous_plan IS NULL OR previous_plan <> plan_name OR previous_fee <> monthly_usd_e10"
+    );
     let rows = db.query_all_raw(params.statement(statement)).await?;
     let mut periods = rows
         .iter()
@@ -163,13 +169,6 @@ pub async fn plan_periods(
     // Sorted here: the database would sort the ids by its collation, far slower for no use.
     periods.sort_unstable_by(|a, b| {
         (&a.customer_id, a.start_time).cmp(&(&b.customer_id, b.start_time))
-    });
-    // A period that repeats the plan before it changes nothing (ingest starts one when a record
-    // with the customer's plan precedes every period so far).
-    periods.dedup_by(|later, earlier| {
-        later.customer_id == earlier.customer_id
-            && later.plan_name == earlier.plan_name
-            && later.monthly_e10 == earlier.monthly_e10
     });
     Ok(periods)
 }

@@ -1,7 +1,7 @@
 //! The aggregate tables, hourly and coarser, as sources of report figures: which table can answer
 //! which figures for which dimensions at which grain, and the writes that keep the coarser tables
-//! (`event_monthly`, `event_daily`, `line_daily`, see migration 000008) in step with the hourly
-//! ones, from the same deltas and in the same transaction.
+//! (`customer_monthly`, `event_monthly`, `event_daily`, `line_daily`, see migration 000008) in
+//! step with the hourly ones, from the same deltas and in the same transaction.
 
 use std::collections::BTreeMap;
 
@@ -88,8 +88,15 @@ impl Source {
 
 use Dimension::{Agent, Customer, Model, Plan, Provider, Signal, User};
 
-/// Every aggregate table, preferred first among those of one grain.
-pub const SOURCES: [Source; 5] = [
+/// Every aggregate table, preferred first among those of one grain (the fewest rows first).
+pub const SOURCES: [Source; 6] = [
+    Source {
+        table: "customer_monthly",
+        time_column: "month_start",
+        grain: Grain::Month,
+        dimensions: &[Customer, Plan],
+        line_level: false,
+    },
     Source {
         table: "event_monthly",
         time_column: "month_start",
@@ -299,6 +306,8 @@ mod tests {
     #[test]
     fn whole_months_of_customers_come_from_the_monthly_table() {
         let parts = plan(Level::Event, &[Customer], november(), None);
+        assert_eq!(tables(&parts), ["customer_monthly"]);
+        let parts = plan(Level::Event, &[Customer, Agent], november(), None);
         assert_eq!(tables(&parts), ["event_monthly"]);
     }
 

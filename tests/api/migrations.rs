@@ -103,6 +103,7 @@ async fn coarse_aggregates_are_filled_from_the_hourly_ones(backend: Backend) {
         "reasoning_tokens",
     ];
     let statements = [
+        "DELETE FROM customer_monthly".to_owned(),
         "DELETE FROM event_monthly".to_owned(),
         "DELETE FROM event_daily".to_owned(),
         "DELETE FROM line_daily".to_owned(),
@@ -135,7 +136,12 @@ async fn coarse_aggregates_are_filled_from_the_hourly_ones(backend: Backend) {
             row.try_get::<i64>("", "n").expect("n")
         }
     };
-    for table in ["event_monthly", "event_daily", "line_daily"] {
+    for table in [
+        "customer_monthly",
+        "event_monthly",
+        "event_daily",
+        "line_daily",
+    ] {
         assert!(count(table).await > 0, "{table} filled");
     }
     db.close().await.ok();
