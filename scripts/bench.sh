@@ -44,7 +44,7 @@ start_server() { # URL -> exports KEY
   DATABASE_URL=$1 $tally serve --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
   server=$!
   for _ in $(seq 1 100); do
-    grep -q "ready" "$work/server.log" 2>/dev/null && return
+    grep -q "ready; SERVING" "$work/server.log" 2>/dev/null && return
     sleep 0.1
   done
   echo "the server did not start:" >&2; cat "$work/server.log" >&2; exit 1

@@ -21,7 +21,7 @@ TALLY_KEY=$(DATABASE_URL=$url $tally keys create --project bench 2>/dev/null)
 export TALLY_KEY
 DATABASE_URL=$url $tally serve --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
 server=$!
-for _ in $(seq 1 100); do grep -q ready "$work/server.log" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 100); do grep -q "ready; SERVING" "$work/server.log" 2>/dev/null && break; sleep 0.1; done
 target=http://127.0.0.1:$port
 # Creates the budgets and fills the connection pool before measuring.
 $tally bench check --target $target --checks 500 --rate 1000 >/dev/null

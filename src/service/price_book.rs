@@ -3,12 +3,15 @@
 
 use std::{
     collections::{BTreeSet, HashMap},
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use uuid::Uuid;
 
 use crate::{
@@ -85,6 +88,9 @@ impl CatalogIndex {
 pub struct PriceBook {
     index: RwLock<Arc<CatalogIndex>>,
     last_check: RwLock<Instant>,
+    /// Whether the catalog was read at all: until then (while the server starts and imports it)
+    /// nothing may be priced, or every line would be parked as an unknown model.
+    loaded: AtomicBool,
 }
 
 impl PriceBook {
@@ -93,6 +99,7 @@ impl PriceBook {
         Ok(Self {
             index: RwLock::new(Arc::new(CatalogIndex::load(db).await?)),
             last_check: RwLock::new(Instant::now()),
+            loaded: AtomicBool::new(true),
         })
     }
 
@@ -101,6 +108,7 @@ impl PriceBook {
         Self {
             index: RwLock::new(Arc::new(CatalogIndex::default())),
             last_check: RwLock::new(Instant::now()),
+            loaded: AtomicBool::new(false),
         }
     }
 
@@ -115,6 +123,7 @@ impl PriceBook {
             .last_check
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Instant::now();
+        self.loaded.store(true, Ordering::Release);
         Ok(())
     }
 
@@ -157,6 +166,11 @@ impl PriceBook {
         project_id: Uuid,
         sent: &BTreeSet<ServiceName>,
     ) -> Result<ProjectPrices, StoreError> {
+        if !self.loaded.load(Ordering::Acquire) {
+            return Err(StoreError::Unavailable(DbErr::Custom(
+                "the price catalog is not loaded yet (the server is starting)".to_owned(),
+            )));
+        }
         self.refresh(db).await?;
         let catalog = self.current();
         let mut names = sent.clone();
@@ -279,5 +293,19 @@ impl ProjectPrices {
         let mut rates: Vec<RatePrice> = in_force.into_values().collect();
         rates.sort_by_key(|rate| (rate.dimension, rate.tier, rate.min_input_tokens));
         rates
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn nothing_is_priced_before_the_catalog_is_read() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let book = PriceBook::empty();
+        let names = BTreeSet::from([("openai".to_owned(), "gpt-4o-mini".to_owned())]);
+        let refused = book.for_project(&db, Uuid::nil(), &names).await;
+        assert!(matches!(refused, Err(StoreError::Unavailable(_))));
     }
 }
