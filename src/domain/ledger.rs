@@ -87,6 +87,17 @@ pub struct Tokens {
 }
 
 impl Tokens {
+    /// The counts in column order: input, output, cached input, cache creation, reasoning.
+    pub fn counts(self) -> [i64; 5] {
+        [
+            self.input,
+            self.output,
+            self.cached_input,
+            self.cache_creation,
+            self.reasoning,
+        ]
+    }
+
     fn of(usage: &Usage, sign: i64) -> Self {
         let count =
             |value: Option<u64>| sign * value.map_or(0, |v| i64::try_from(v).unwrap_or(i64::MAX));

@@ -9,10 +9,13 @@ use chrono::{DateTime, Utc};
 use sea_orm::Value;
 use uuid::Uuid;
 
-use super::sql_writes::Writes;
+use super::{
+    sql_writes::Writes,
+    totals::{EVENT_FIGURES, LINE_FIGURES, event_figures, line_figures},
+};
 use crate::domain::{
     grain::{Grain, segments},
-    ledger::{Deltas, EventKey, Tokens},
+    ledger::{Deltas, EventKey},
     report::{Dimension, Window},
 };
 
@@ -44,15 +47,6 @@ pub const LINE_SUMS: [&str; 8] = [
     "events",
     "cost_e10",
     "unpriced_lines",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "cache_creation_tokens",
-    "reasoning_tokens",
-];
-
-/// Token figures, in the order of `Tokens`.
-const TOKEN_SUMS: [&str; 5] = [
     "input_tokens",
     "output_tokens",
     "cached_input_tokens",
@@ -179,16 +173,6 @@ fn add(sums: &mut Sums, more: &[i64]) {
     }
 }
 
-fn token_values(tokens: Tokens) -> [i64; 5] {
-    [
-        tokens.input,
-        tokens.output,
-        tokens.cached_input,
-        tokens.cache_creation,
-        tokens.reasoning,
-    ]
-}
-
 fn event_value(key: &EventKey, dimension: Dimension) -> &str {
     match dimension {
         Customer => &key.customer_id,
@@ -216,54 +200,23 @@ pub fn add_to(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
         };
         if source.line_level {
             for (key, f) in &deltas.lines {
-                let mut sums = vec![
-                    f.lines,
-                    f.events,
-                    f.cost_e10,
-                    f.unpriced_lines,
-                    f.missing_volume_lines,
-                ];
-                sums.extend(token_values(f.tokens));
                 let row = key_of(&key.event, &[&key.provider, &key.model]);
-                add(rows.entry(row).or_default(), &sums);
+                add(rows.entry(row).or_default(), &line_figures(f));
             }
         } else {
             for (key, f) in &deltas.events {
-                let mut sums = vec![
-                    f.events,
-                    f.quantity,
-                    f.cost_e10,
-                    f.unpriced_events,
-                    f.missing_volume_events,
-                    f.runs_started,
-                ];
-                sums.extend(token_values(f.tokens));
-                add(rows.entry(key_of(key, &[])).or_default(), &sums);
+                add(rows.entry(key_of(key, &[])).or_default(), &event_figures(f));
             }
         }
         rows.retain(|_, sums| sums.iter().any(|value| *value != 0));
         if rows.is_empty() {
             continue;
         }
-        let figures: Vec<&'static str> = if source.line_level {
-            vec![
-                "lines",
-                "events",
-                "cost_e10",
-                "unpriced_lines",
-                "missing_volume_lines",
-            ]
+        let figures: &[&'static str] = if source.line_level {
+            &LINE_FIGURES
         } else {
-            vec![
-                "events",
-                "quantity",
-                "cost_e10",
-                "unpriced_events",
-                "missing_volume_events",
-                "runs_started",
-            ]
+            &EVENT_FIGURES
         };
-        let figures: Vec<&'static str> = figures.into_iter().chain(TOKEN_SUMS).collect();
         let keys: Vec<&'static str> = ["project_id", source.time_column]
             .into_iter()
             .chain(source.dimensions.iter().map(|d| d.column()))
@@ -278,7 +231,7 @@ pub fn add_to(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
                     .collect()
             })
             .collect();
-        writes.add(source.table, &keys, &figures, values);
+        writes.add(source.table, &keys, figures, values);
     }
 }
 

@@ -35,6 +35,12 @@ impl Part {
         }
     }
 
+    fn rows_len(&self) -> usize {
+        match self {
+            Self::Add { rows, .. } | Self::Update { rows, .. } => rows.len(),
+        }
+    }
+
     fn rows(&mut self) -> &mut Vec<Vec<Value>> {
         match self {
             Self::Add { rows, .. } | Self::Update { rows, .. } => rows,
@@ -259,14 +265,6 @@ impl Writes {
             send(db, statement).await?;
         }
         Ok(())
-    }
-}
-
-impl Part {
-    fn rows_len(&self) -> usize {
-        match self {
-            Self::Add { rows, .. } | Self::Update { rows, .. } => rows.len(),
-        }
     }
 }
 

@@ -8,9 +8,12 @@ use sea_orm::{ConnectionTrait, Value};
 use uuid::Uuid;
 
 use super::{StoreError, rollups, runs::counter_values, sql_writes::Writes};
-use crate::domain::{ledger::Deltas, run_flags::FlagCounters};
+use crate::domain::{
+    ledger::{Deltas, EventFigures, LineFigures},
+    run_flags::FlagCounters,
+};
 
-/// The token columns of the aggregates and run totals, in the order of `Tokens`.
+/// The token columns of the aggregates and run totals, in the order of `Tokens::counts`.
 pub const TOKEN_COLUMNS: [&str; 5] = [
     "input_tokens",
     "output_tokens",
@@ -18,6 +21,71 @@ pub const TOKEN_COLUMNS: [&str; 5] = [
     "cache_creation_tokens",
     "reasoning_tokens",
 ];
+
+/// The event-level figure columns of the aggregates (hourly, daily, monthly), in the order of
+/// [`event_figures`].
+pub(super) const EVENT_FIGURES: [&str; 11] = [
+    "events",
+    "quantity",
+    "cost_e10",
+    "unpriced_events",
+    "missing_volume_events",
+    "runs_started",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_creation_tokens",
+    "reasoning_tokens",
+];
+
+/// Event-level figures as values of [`EVENT_FIGURES`].
+pub(super) fn event_figures(f: &EventFigures) -> [i64; 11] {
+    let [input, output, cached, creation, reasoning] = f.tokens.counts();
+    [
+        f.events,
+        f.quantity,
+        f.cost_e10,
+        f.unpriced_events,
+        f.missing_volume_events,
+        f.runs_started,
+        input,
+        output,
+        cached,
+        creation,
+        reasoning,
+    ]
+}
+
+/// The line-level figure columns of the aggregates, in the order of [`line_figures`].
+pub(super) const LINE_FIGURES: [&str; 10] = [
+    "lines",
+    "events",
+    "cost_e10",
+    "unpriced_lines",
+    "missing_volume_lines",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_creation_tokens",
+    "reasoning_tokens",
+];
+
+/// Line-level figures as values of [`LINE_FIGURES`].
+pub(super) fn line_figures(f: &LineFigures) -> [i64; 10] {
+    let [input, output, cached, creation, reasoning] = f.tokens.counts();
+    [
+        f.lines,
+        f.events,
+        f.cost_e10,
+        f.unpriced_lines,
+        f.missing_volume_lines,
+        input,
+        output,
+        cached,
+        creation,
+        reasoning,
+    ]
+}
 
 /// Adds the deltas to every running total (in the order ingest writes them, so that the two never
 /// wait on each other in a cycle).
@@ -84,22 +152,11 @@ const EVENT_KEYS: [&str; 7] = [
 ];
 
 fn hourly_totals(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
-    let event_values: Vec<&'static str> = [
-        "events",
-        "quantity",
-        "cost_e10",
-        "unpriced_events",
-        "missing_volume_events",
-        "runs_started",
-    ]
-    .into_iter()
-    .chain(TOKEN_COLUMNS)
-    .collect();
     let rows = deltas
         .events
         .iter()
         .map(|(key, f)| {
-            vec![
+            let keys: [Value; 7] = [
                 project_id.into(),
                 key.hour_start.into(),
                 key.customer_id.clone().into(),
@@ -107,43 +164,25 @@ fn hourly_totals(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
                 key.agent_code.clone().into(),
                 key.signal_name.clone().into(),
                 key.user_id.clone().into(),
-                f.events.into(),
-                f.quantity.into(),
-                f.cost_e10.into(),
-                f.unpriced_events.into(),
-                f.missing_volume_events.into(),
-                f.runs_started.into(),
-                f.tokens.input.into(),
-                f.tokens.output.into(),
-                f.tokens.cached_input.into(),
-                f.tokens.cache_creation.into(),
-                f.tokens.reasoning.into(),
-            ]
+            ];
+            keys.into_iter()
+                .chain(event_figures(f).map(Value::from))
+                .collect()
         })
         .collect();
-    writes.add("event_hourly", &EVENT_KEYS, &event_values, rows);
+    writes.add("event_hourly", &EVENT_KEYS, &EVENT_FIGURES, rows);
 
     let line_keys: Vec<&'static str> = EVENT_KEYS
         .iter()
         .copied()
         .chain(["provider", "model"])
         .collect();
-    let line_values: Vec<&'static str> = [
-        "lines",
-        "events",
-        "cost_e10",
-        "unpriced_lines",
-        "missing_volume_lines",
-    ]
-    .into_iter()
-    .chain(TOKEN_COLUMNS)
-    .collect();
     let rows = deltas
         .lines
         .iter()
         .map(|(key, f)| {
             let k = &key.event;
-            vec![
+            let keys: [Value; 9] = [
                 project_id.into(),
                 k.hour_start.into(),
                 k.customer_id.clone().into(),
@@ -153,20 +192,13 @@ fn hourly_totals(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
                 k.user_id.clone().into(),
                 key.provider.clone().into(),
                 key.model.clone().into(),
-                f.lines.into(),
-                f.events.into(),
-                f.cost_e10.into(),
-                f.unpriced_lines.into(),
-                f.missing_volume_lines.into(),
-                f.tokens.input.into(),
-                f.tokens.output.into(),
-                f.tokens.cached_input.into(),
-                f.tokens.cache_creation.into(),
-                f.tokens.reasoning.into(),
-            ]
+            ];
+            keys.into_iter()
+                .chain(line_figures(f).map(Value::from))
+                .collect()
         })
         .collect();
-    writes.add("line_hourly", &line_keys, &line_values, rows);
+    writes.add("line_hourly", &line_keys, &LINE_FIGURES, rows);
 }
 
 fn shared_totals(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
@@ -235,14 +267,9 @@ fn run_totals(
             f.steps.into(),
             f.cost_e10.into(),
             f.unpriced_lines.into(),
-            f.tokens.input.into(),
-            f.tokens.output.into(),
-            f.tokens.cached_input.into(),
-            f.tokens.cache_creation.into(),
-            f.tokens.reasoning.into(),
-            f.first_event_time.into(),
-            f.last_event_time.into(),
         ];
+        row.extend(f.tokens.counts().map(Value::from));
+        row.extend([f.first_event_time.into(), f.last_event_time.into()]);
         match counters.get(run) {
             Some(counters) => {
                 row.extend(counter_values(counters));
@@ -270,7 +297,7 @@ fn run_totals(
         .run_models
         .iter()
         .map(|((run, provider, model), f)| {
-            vec![
+            let figures: [Value; 7] = [
                 project_id.into(),
                 (*run).into(),
                 provider.clone().into(),
@@ -278,12 +305,11 @@ fn run_totals(
                 f.steps.into(),
                 f.unpriced_steps.into(),
                 f.cost_e10.into(),
-                f.tokens.input.into(),
-                f.tokens.output.into(),
-                f.tokens.cached_input.into(),
-                f.tokens.cache_creation.into(),
-                f.tokens.reasoning.into(),
-            ]
+            ];
+            figures
+                .into_iter()
+                .chain(f.tokens.counts().map(Value::from))
+                .collect()
         })
         .collect();
     writes.add_on(
