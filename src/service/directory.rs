@@ -95,8 +95,9 @@ async fn views(
         .collect())
 }
 
-/// A plan history as shown: a period that repeats the plan before it (ingest starts one when a
-/// record with the customer's plan precedes every period so far) changes nothing and is left out.
+/// A plan history as shown: a period that repeats the plan before it changes nothing and is left
+/// out. Writers delete such repeats, but two writers starting the same plan at once can leave one,
+/// as can databases written before they did.
 fn shown_history(mut history: Vec<PlanPeriod>) -> Vec<PlanPeriod> {
     history.dedup_by(|later, earlier| later.plan == earlier.plan);
     history

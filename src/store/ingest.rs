@@ -2,7 +2,7 @@
 //! periods and runs on the spot; then events, lines, cost items and the running totals. Rows are
 //! written in key order so that concurrent batches take locks in the same order.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{
     StoreError,
-    sql::{Table, val},
+    sql::{Params, Table, val},
 };
 use crate::domain::{
     event::Plan, ledger::PricedEvent, money::Usd, plan::PlanPeriod, pricing::CostItem,
@@ -318,7 +318,32 @@ pub async fn insert_plan_periods(
             .to_owned(),
     );
     db.execute(&insert).await?;
+    let customers: BTreeSet<Uuid> = periods
+        .iter()
+        .map(|(customer_ref, _)| *customer_ref)
+        .collect();
+    drop_repeated_periods(db, &customers).await
+}
 
+/// Deletes the periods of these customers that repeat the plan of the period before them: a
+/// period started earlier with the plan of the next one (a back-dated record of the customer's
+/// plan) makes the next one say nothing, and a history without repeats is what reports read.
+async fn drop_repeated_periods(
+    db: &impl ConnectionTrait,
+    customers: &BTreeSet<Uuid>,
+) -> Result<(), StoreError> {
+    let mut params = Params::new(db.get_database_backend());
+    let refs: Vec<String> = customers.iter().map(|id| params.bind(*id)).collect();
+    let sql = format!(
+        "DELETE FROM customer_plan_periods WHERE id IN (SELECT id FROM (\
+         SELECT id, plan_name, monthly_usd_e10, \
+         LAG(plan_name) OVER w AS previous_plan, LAG(monthly_usd_e10) OVER w AS previous_fee \
+         FROM customer_plan_periods WHERE customer_ref IN ({refs}) \
+         WINDOW w AS (PARTITION BY customer_ref ORDER BY start_time)) periods \
+         WHERE previous_plan = plan_name AND previous_fee = monthly_usd_e10)",
+        refs = refs.join(", ")
+    );
+    db.execute_raw(params.statement(sql)).await?;
     Ok(())
 }
 

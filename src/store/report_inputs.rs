@@ -143,9 +143,8 @@ pub async fn plan_periods(
             placeholders.join(", ")
         ));
     }
-    // A period that repeats the plan before it changes nothing (ingest starts one when a record
-    // with the customer's plan precedes every period so far): left out here, where the database
-    // sorts by the customer's row id, so that far fewer rows come back.
+    // A period that repeats the plan before it changes nothing (writers delete repeats, but two at
+    // once can leave one, as can databases written before they did): left out here.
     let statement = format!(
         "SELECT customer_id, plan_name, monthly_usd_e10, start_time FROM (\
          SELECT c.customer_id, p.plan_name, p.monthly_usd_e10, p.start_time, \

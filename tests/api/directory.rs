@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use prost_types::{FieldMask, Timestamp};
+use sea_orm::ConnectionTrait;
 use tally::pb::{
     self, CustomerAttribution, EventRecord, GetCustomerRequest, GetEventRequest, ListAgentsRequest,
     ListCustomersRequest, ListSignalsRequest, Plan, RecordBatchRequest, ServiceUsage,
@@ -685,6 +686,19 @@ async fn a_plan_repeated_by_earlier_records_is_one_period(backend: Backend) {
         .map(|period| (period.plan_name, period.start_time))
         .collect();
     assert_eq!(history, [("pro".to_owned(), Some(day(1, 0)))]);
+    // Stored as one period too, so that reports read one row, not one per such record.
+    let db = app.database.connect().await;
+    let stored = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM customer_plan_periods",
+        ))
+        .await
+        .expect("count periods")
+        .expect("a row")
+        .try_get_by_index::<i64>(0)
+        .expect("a count");
+    assert_eq!(stored, 1);
 }
 
 crate::on_both_databases!(
