@@ -137,10 +137,12 @@ pub async fn plan_periods(
     let mut params = Params::new(db.get_database_backend());
     let mut filter = format!("p.project_id = {}", params.bind(project_id));
     if let Some(ids) = customer_ids {
-        let placeholders: Vec<String> = ids.iter().map(|id| params.bind(id.clone())).collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         filter.push_str(&format!(
-            " AND c.customer_id IN ({})",
-            placeholders.join(", ")
+            " AND c.customer_id {}",
+            params.in_texts(ids.to_vec())
         ));
     }
     // A period that repeats the plan before it changes nothing (writers delete repeats, but two at
@@ -158,10 +160,10 @@ pub async fn plan_periods(
         .iter()
         .map(|row| {
             Ok(PeriodRow {
-                customer_id: row.try_get("", "customer_id")?,
-                plan_name: row.try_get("", "plan_name")?,
-                monthly_e10: row.try_get("", "monthly_usd_e10")?,
-                start_time: row.try_get("", "start_time")?,
+                customer_id: row.try_get_by_index(0)?,
+                plan_name: row.try_get_by_index(1)?,
+                monthly_e10: row.try_get_by_index(2)?,
+                start_time: row.try_get_by_index(3)?,
             })
         })
         .collect::<Result<Vec<_>, DbErr>>()?;
@@ -182,17 +184,13 @@ pub async fn display_names(
     for chunk in customer_ids.chunks(1_000) {
         let mut params = Params::new(db.get_database_backend());
         let project = params.bind(project_id);
-        let placeholders: Vec<String> = chunk.iter().map(|id| params.bind(id.clone())).collect();
+        let ids = params.in_texts(chunk.to_vec());
         let statement = format!(
             "SELECT customer_id, COALESCE(display_name, '') AS display_name FROM customers \
-             WHERE project_id = {project} AND customer_id IN ({})",
-            placeholders.join(", ")
+             WHERE project_id = {project} AND customer_id {ids}"
         );
         for row in db.query_all_raw(params.statement(statement)).await? {
-            names.insert(
-                row.try_get("", "customer_id")?,
-                row.try_get("", "display_name")?,
-            );
+            names.insert(row.try_get_by_index(0)?, row.try_get_by_index(1)?);
         }
     }
     Ok(names)

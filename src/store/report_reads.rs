@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{
     StoreError,
     rollups::{self, Level, Source},
-    sql::Params,
+    sql::{Params, sum_bigint},
 };
 use crate::domain::{
     grain::Grain,
@@ -118,8 +118,12 @@ impl Sql {
             .enumerate()
             .map(|(index, column)| format!("{column} AS k{index}"))
             .collect();
+        let backend = self.params.backend();
         select.extend(sums.iter().enumerate().map(|(index, sum)| {
-            format!("CAST(COALESCE(SUM({sum_of}{sum}), 0) AS BIGINT) AS s{index}")
+            format!(
+                "{} AS s{index}",
+                sum_bigint(backend, &format!("{sum_of}{sum}"))
+            )
         }));
         select.join(", ")
     }
@@ -139,17 +143,20 @@ impl Sql {
     }
 }
 
+/// Reads a row of [`Sql::select_list`] by position (keys, the period, then the sums), which is
+/// far cheaper than by name over a thousand rows.
 fn read_group(row: &QueryResult, query: &GroupQuery<'_>, sums: usize) -> Result<GroupSums, DbErr> {
-    let key = (0..query.dimensions.len())
-        .map(|index| row.try_get::<String>("", &format!("k{index}")))
+    let keys = query.dimensions.len();
+    let key = (0..keys)
+        .map(|index| row.try_get_by_index::<String>(index))
         .collect::<Result<_, _>>()?;
-    let period = if query.period.is_some() {
-        Some(row.try_get("", &format!("k{}", query.dimensions.len()))?)
+    let (period, first_sum) = if query.period.is_some() {
+        (Some(row.try_get_by_index(keys)?), keys + 1)
     } else {
-        None
+        (None, keys)
     };
-    let sums = (0..sums)
-        .map(|index| row.try_get::<i64>("", &format!("s{index}")))
+    let sums = (first_sum..first_sum + sums)
+        .map(|index| row.try_get_by_index::<i64>(index))
         .collect::<Result<_, _>>()?;
     Ok(GroupSums { key, period, sums })
 }

@@ -9,6 +9,15 @@ use sea_orm::{
 /// Bound parameters per statement: SQLite accepts 32,766 and PostgreSQL 65,535.
 pub(crate) const MAX_PARAMETERS: usize = 30_000;
 
+/// The sum of a `BIGINT` expression as a `BIGINT`, `0` over no rows: `tally_sum` on PostgreSQL
+/// (migration 000009; its own `SUM` goes through `numeric`), `SUM` on SQLite.
+pub fn sum_bigint(backend: sea_orm::DbBackend, expression: &str) -> String {
+    match backend {
+        sea_orm::DbBackend::Postgres => format!("tally_sum({expression})"),
+        _ => format!("CAST(COALESCE(SUM({expression}), 0) AS BIGINT)"),
+    }
+}
+
 /// A table and its columns, for multi-row inserts.
 pub struct Table<'a> {
     pub name: &'a str,
@@ -144,6 +153,31 @@ impl Params {
             sea_orm::DbBackend::Postgres => format!("${}", self.values.len()),
             _ => format!("?{}", self.values.len()),
         }
+    }
+
+    /// A membership test of a text column in `values`, to follow the column: `= ANY($n::text[])`
+    /// on PostgreSQL (one parameter, so one statement text and cheap binding whatever the count),
+    /// `IN (?n, …)` on SQLite, which has no arrays. `values` must not be empty.
+    pub fn in_texts(&mut self, values: Vec<String>) -> String {
+        match self.backend {
+            sea_orm::DbBackend::Postgres => {
+                let array = sea_orm::Value::Array(
+                    sea_orm::sea_query::ArrayType::String,
+                    Some(Box::new(values.into_iter().map(Into::into).collect())),
+                );
+                format!("= ANY({}::text[])", self.bind(array))
+            }
+            _ => {
+                let placeholders: Vec<String> =
+                    values.into_iter().map(|value| self.bind(value)).collect();
+                format!("IN ({})", placeholders.join(", "))
+            }
+        }
+    }
+
+    /// The database the statement is for.
+    pub fn backend(&self) -> sea_orm::DbBackend {
+        self.backend
     }
 
     /// The statement with its values.
