@@ -173,6 +173,27 @@ async fn margin_rows_are_named_and_carry_what_the_grouping_allows(backend: Backe
             ("gamma", "")
         ]
     );
+    // Filtered to some customers, the page's names are read after the rows (the path a project
+    // with more named customers than are read beside the figures takes too).
+    let filtered = reports(&app)
+        .get_margin(request(
+            &[D::Customer],
+            &[(D::Customer, &["acme", "gamma"])],
+        ))
+        .await
+        .expect("margin")
+        .into_inner();
+    let names: Vec<(&str, &str)> = filtered
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r.group_values[0].value.as_str(),
+                r.group_values[0].display_name.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(names, [("acme", "acme Inc."), ("gamma", "")]);
     let gamma = &response.rows[3];
     assert_eq!(
         (gamma.event_count, gamma.cost_usd.as_str()),
