@@ -2,7 +2,7 @@
 //! stored once, and the raw baseline writes the same rows (counts, statuses and costs) for the same
 //! events as ingest does.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::DatabaseConnection;
 use tally::{
     bench::{
         check::{CheckSettings, check_budgets},
@@ -74,15 +74,7 @@ async fn project_figure(db: &DatabaseConnection, sql: &str, project: &str) -> i6
         "{project}",
         &format!("(SELECT id FROM projects WHERE name = '{project}')"),
     );
-    db.query_one_raw(Statement::from_string(
-        db.get_database_backend(),
-        sql.clone(),
-    ))
-    .await
-    .expect(&sql)
-    .expect("a row")
-    .try_get_by_index::<i64>(0)
-    .expect(&sql)
+    crate::helpers::scalar(db, &sql).await
 }
 
 const FIGURES: [&str; 5] = [

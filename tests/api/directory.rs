@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use prost_types::{FieldMask, Timestamp};
-use sea_orm::ConnectionTrait;
 use tally::pb::{
     self, CustomerAttribution, EventRecord, GetCustomerRequest, GetEventRequest, ListAgentsRequest,
     ListCustomersRequest, ListSignalsRequest, Plan, RecordBatchRequest, ServiceUsage,
@@ -12,7 +11,7 @@ use tally::pb::{
 };
 use tonic::Code;
 
-use crate::helpers::{Backend, TestApp, spawn_app, violated_fields};
+use crate::helpers::{Backend, TestApp, scalar, spawn_app, violated_fields};
 
 /// 2026-11-01 plus `days` days (and `hours` hours).
 fn day(days: i64, hours: i64) -> Timestamp {
@@ -688,16 +687,11 @@ async fn a_plan_repeated_by_earlier_records_is_one_period(backend: Backend) {
     assert_eq!(history, [("pro".to_owned(), Some(day(1, 0)))]);
     // Stored as one period too, so that reports read one row, not one per such record.
     let db = app.database.connect().await;
-    let stored = db
-        .query_one_raw(sea_orm::Statement::from_string(
-            db.get_database_backend(),
-            "SELECT CAST(COUNT(*) AS BIGINT) FROM customer_plan_periods",
-        ))
-        .await
-        .expect("count periods")
-        .expect("a row")
-        .try_get_by_index::<i64>(0)
-        .expect("a count");
+    let stored = scalar(
+        &db,
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM customer_plan_periods",
+    )
+    .await;
     assert_eq!(stored, 1);
 }
 

@@ -190,6 +190,19 @@ impl Drop for TestDatabase {
 /// How long test servers trust a verified key: short, so that revocation tests wait little.
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
 
+/// The one integer a query over the test database answers (a count or a sum).
+pub async fn scalar(db: &DatabaseConnection, sql: &str) -> i64 {
+    db.query_one_raw(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        sql,
+    ))
+    .await
+    .expect(sql)
+    .expect("a row")
+    .try_get_by_index::<i64>(0)
+    .expect(sql)
+}
+
 pub fn test_settings(database_url: &str) -> Settings {
     Settings {
         listen: "127.0.0.1:0".parse().expect("address"),
@@ -302,20 +315,7 @@ impl TestApp {
     /// aggregates and the run totals against sums over `cost_events` and `service_lines`.
     pub async fn assert_totals_match_events(&self) {
         let db = self.database.connect().await;
-        let one = |sql: &'static str| {
-            let db = db.clone();
-            async move {
-                let row = db
-                    .query_one_raw(sea_orm::Statement::from_string(
-                        db.get_database_backend(),
-                        sql,
-                    ))
-                    .await
-                    .expect(sql)
-                    .expect("a row");
-                row.try_get_by_index::<i64>(0).expect(sql)
-            }
-        };
+        let one = |sql: &'static str| scalar(&db, sql);
         let pairs = [
             (
                 "SELECT CAST(COALESCE(SUM(total_cost_e10), 0) AS BIGINT) FROM cost_events",

@@ -146,15 +146,9 @@ async fn margin_matches_the_records_for_every_grouping(backend: Backend) {
     }
 }
 
-async fn margin_rows_are_named_and_carry_what_the_grouping_allows(backend: Backend) {
-    let app = spawn_app(backend).await;
-    load(&app, true).await;
-    let response = reports(&app)
-        .get_margin(request(&[D::Customer], &[]))
-        .await
-        .expect("margin")
-        .into_inner();
-    let names: Vec<(&str, &str)> = response
+/// The customer id and display name of each row of a report grouped by customer.
+fn customer_names(response: &tally::pb::GetMarginResponse) -> Vec<(&str, &str)> {
+    response
         .rows
         .iter()
         .map(|r| {
@@ -163,9 +157,19 @@ async fn margin_rows_are_named_and_carry_what_the_grouping_allows(backend: Backe
                 r.group_values[0].display_name.as_str(),
             )
         })
-        .collect();
+        .collect()
+}
+
+async fn margin_rows_are_named_and_carry_what_the_grouping_allows(backend: Backend) {
+    let app = spawn_app(backend).await;
+    load(&app, true).await;
+    let response = reports(&app)
+        .get_margin(request(&[D::Customer], &[]))
+        .await
+        .expect("margin")
+        .into_inner();
     assert_eq!(
-        names,
+        customer_names(&response),
         [
             ("acme", "acme Inc."),
             ("beta", "beta Inc."),
@@ -183,17 +187,10 @@ async fn margin_rows_are_named_and_carry_what_the_grouping_allows(backend: Backe
         .await
         .expect("margin")
         .into_inner();
-    let names: Vec<(&str, &str)> = filtered
-        .rows
-        .iter()
-        .map(|r| {
-            (
-                r.group_values[0].value.as_str(),
-                r.group_values[0].display_name.as_str(),
-            )
-        })
-        .collect();
-    assert_eq!(names, [("acme", "acme Inc."), ("gamma", "")]);
+    assert_eq!(
+        customer_names(&filtered),
+        [("acme", "acme Inc."), ("gamma", "")]
+    );
     let gamma = &response.rows[3];
     assert_eq!(
         (gamma.event_count, gamma.cost_usd.as_str()),

@@ -123,18 +123,8 @@ async fn coarse_aggregates_are_filled_from_the_hourly_ones(backend: Backend) {
         .expect("migration 000008 applied again");
     let count = |table: &str| {
         let db = &db;
-        let sql = format!("SELECT COUNT(*) AS n FROM {table}");
-        async move {
-            let row = db
-                .query_one_raw(sea_orm::Statement::from_string(
-                    db.get_database_backend(),
-                    sql,
-                ))
-                .await
-                .expect("count")
-                .expect("a row");
-            row.try_get::<i64>("", "n").expect("n")
-        }
+        let sql = format!("SELECT CAST(COUNT(*) AS BIGINT) FROM {table}");
+        async move { crate::helpers::scalar(db, &sql).await }
     };
     for table in [
         "customer_monthly",
