@@ -8,7 +8,11 @@ use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
-use super::{StoreError, sql::Params};
+use super::{
+    StoreError,
+    ingest::{REPEAT_FLAG, REPEAT_WINDOW},
+    sql::Params,
+};
 use crate::domain::report::Dimension;
 
 /// An event's attribution, time and quantity, for usage revenue of an hour in which a price changes.
@@ -145,15 +149,12 @@ pub async fn plan_periods(
             params.in_texts(ids.to_vec())
         ));
     }
-    // A period that repeats the plan before it changes nothing (writers delete repeats, but two at
-    // once can leave one, as can databases written before they did): left out here.
+    // A period that repeats the plan before it changes nothing: left out here.
     let statement = format!(
         "SELECT customer_id, plan_name, monthly_usd_e10, start_time FROM (\
-         SELECT c.customer_id, p.plan_name, p.monthly_usd_e10, p.start_time, \
-         LAG(p.plan_name) OVER w AS previous_plan, LAG(p.monthly_usd_e10) OVER w AS previous_fee \
+         SELECT c.customer_id, p.plan_name, p.monthly_usd_e10, p.start_time, {REPEAT_FLAG} \
          FROM customer_plan_periods p JOIN customers c ON c.id = p.customer_ref WHERE {filter} \
-         WINDOW w AS (PARTITION BY p.customer_ref ORDER BY p.start_time)) periods \
-         WHERE previous_plan IS NULL OR previous_plan <> plan_name OR previous_fee <> monthly_usd_e10"
+         {REPEAT_WINDOW}) periods WHERE NOT repeats"
     );
     let rows = db.query_all_raw(params.statement(statement)).await?;
     let mut periods = rows

@@ -25,10 +25,10 @@ pub struct CheckReading {
 /// SQLite).
 ///
 /// PostgreSQL plans its first executions on each connection afresh (and again after each ANALYZE
-/// of the tables read), so it is shaped to plan cheaply: the run's customer and agent and each budget's spend are scalar subqueries
-/// rather than joins, which halves planning (0.3 ms against 0.6 ms, measured). The one-row `one`
-/// keeps a row when there is no run and no budget; the run's customer and agent win over the
-/// given ones. `monthly_spend` keeps `''` for "all customers/agents".
+/// of the tables read), so it is shaped to plan cheaply: the run's customer and agent and each
+/// budget's spend are scalar subqueries rather than joins, which halves planning (0.3 ms against
+/// 0.6 ms, measured). The one-row `one` keeps a row when there is no run and no budget; the run's
+/// customer and agent win over the given ones. `monthly_spend` keeps `''` for "all customers/agents".
 const CHECK_SQL: &str = "WITH r AS MATERIALIZED (SELECT \
       (SELECT c.customer_id FROM customers c WHERE c.id = runs.customer_ref) AS customer_id, \
       (SELECT a.agent_code FROM agents a WHERE a.id = runs.agent_ref) AS agent_code, \
