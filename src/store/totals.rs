@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{StoreError, rollups, runs::counter_values, sql_writes::Writes};
 use crate::domain::{
-    ledger::{Deltas, EventFigures, LineFigures},
+    ledger::{Deltas, EventFigures, EventKey, LineFigures},
     run_flags::FlagCounters,
 };
 
@@ -151,21 +151,26 @@ const EVENT_KEYS: [&str; 7] = [
     "user_id",
 ];
 
+/// The values of [`EVENT_KEYS`] for a key of the hourly tables.
+fn event_key_values(project_id: Uuid, key: &EventKey) -> [Value; 7] {
+    [
+        project_id.into(),
+        key.hour_start.into(),
+        key.customer_id.clone().into(),
+        key.plan_name.clone().into(),
+        key.agent_code.clone().into(),
+        key.signal_name.clone().into(),
+        key.user_id.clone().into(),
+    ]
+}
+
 fn hourly_totals(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
     let rows = deltas
         .events
         .iter()
         .map(|(key, f)| {
-            let keys: [Value; 7] = [
-                project_id.into(),
-                key.hour_start.into(),
-                key.customer_id.clone().into(),
-                key.plan_name.clone().into(),
-                key.agent_code.clone().into(),
-                key.signal_name.clone().into(),
-                key.user_id.clone().into(),
-            ];
-            keys.into_iter()
+            event_key_values(project_id, key)
+                .into_iter()
                 .chain(event_figures(f).map(Value::from))
                 .collect()
         })
@@ -181,19 +186,9 @@ fn hourly_totals(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
         .lines
         .iter()
         .map(|(key, f)| {
-            let k = &key.event;
-            let keys: [Value; 9] = [
-                project_id.into(),
-                k.hour_start.into(),
-                k.customer_id.clone().into(),
-                k.plan_name.clone().into(),
-                k.agent_code.clone().into(),
-                k.signal_name.clone().into(),
-                k.user_id.clone().into(),
-                key.provider.clone().into(),
-                key.model.clone().into(),
-            ];
-            keys.into_iter()
+            event_key_values(project_id, &key.event)
+                .into_iter()
+                .chain([key.provider.clone().into(), key.model.clone().into()])
                 .chain(line_figures(f).map(Value::from))
                 .collect()
         })
