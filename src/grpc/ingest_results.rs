@@ -10,7 +10,7 @@ use crate::{
     },
     grpc::convert::{json_to_struct, timestamp},
     pb,
-    service::ingest::{RecordOutcome, line_error},
+    service::{ingest::RecordOutcome, line_pricing::line_error},
     store::events::{Repricing, StoredEvent},
 };
 

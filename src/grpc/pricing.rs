@@ -23,7 +23,7 @@ use crate::{
     },
     pb::{self, pricing_server::Pricing},
     service::{
-        ingest::line_error, price_book::PriceBook, pricing::PricingService,
+        line_pricing::line_error, price_book::PriceBook, pricing::PricingService,
         signal_prices as signal_price_service,
     },
     store::{

@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::{
-    ingest::{price_lines, price_one},
+    line_pricing::{price_lines, price_one},
     price_book::PriceBook,
     repricing::{Reason, reprice_parked},
 };

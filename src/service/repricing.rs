@@ -9,7 +9,7 @@ use uuid::Uuid;
 use std::collections::BTreeSet;
 
 use super::{
-    ingest::price_one,
+    line_pricing::price_one,
     price_book::{PriceBook, ProjectPrices},
 };
 use crate::{

@@ -12,6 +12,7 @@ mod export;
 mod health;
 mod helpers;
 mod ingest;
+mod ingest_groups;
 mod margin;
 mod margin_expected;
 mod migrations;

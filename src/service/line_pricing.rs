@@ -1,0 +1,101 @@
+//! Pricing the service lines of a record at ingest (and when parked events are priced later).
+
+use chrono::{DateTime, Utc};
+
+use super::price_book::ProjectPrices;
+use crate::domain::{
+    FieldViolation,
+    event::{EventStatus, LineInput},
+    ledger::PricedLine,
+    pricing::{LinePrice, ModelPrices, manual_item, price_line, validate_counts},
+};
+
+/// Prices every line; `Err` lists counts that break the provider's convention, each named with
+/// `path(index)` (the line's path in the request, ending with a dot).
+pub fn price_lines(
+    lines: &[LineInput],
+    prices: &ProjectPrices,
+    usage_time: DateTime<Utc>,
+    path: impl Fn(usize) -> String,
+) -> Result<Vec<PricedLine>, Vec<FieldViolation>> {
+    let mut violations = Vec::new();
+    let mut priced = Vec::with_capacity(lines.len());
+    for (index, line) in lines.iter().enumerate() {
+        let resolved = prices.resolve(&line.provider, &line.model, usage_time);
+        for violation in validate_counts(&line.usage, resolved.convention) {
+            violations.push(FieldViolation::new(
+                format!("{}{}", path(index), violation.field),
+                violation.description,
+            ));
+        }
+        priced.push(price_one(index, line, resolved.prices));
+    }
+    if violations.is_empty() {
+        Ok(priced)
+    } else {
+        Err(violations)
+    }
+}
+
+/// Prices one line: a manual cost as given, else from the resolved prices.
+pub fn price_one(index: usize, line: &LineInput, prices: Option<ModelPrices>) -> PricedLine {
+    let mut priced = PricedLine {
+        provider: line.provider.clone(),
+        model: line.model.clone(),
+        usage: line.usage,
+        manual_cost: line.manual_cost,
+        latency_ms: line.latency_ms,
+        call_status: line.call_status.clone(),
+        status: EventStatus::Processed,
+        cost: None,
+        items: Vec::new(),
+        priced_as: None,
+        error: None,
+    };
+    if let Some(cost) = line.manual_cost {
+        priced.cost = Some(cost);
+        priced.items = vec![manual_item(cost)];
+        return priced;
+    }
+    let Some(prices) = prices else {
+        priced.status = EventStatus::NeedsCostBackfill;
+        priced.error = Some(line_error(index, &priced));
+        return priced;
+    };
+    match price_line(&line.usage, &prices) {
+        LinePrice::Priced { items, cost } => {
+            priced.cost = Some(cost);
+            priced.items = items;
+            priced.priced_as = Some((prices.provider, prices.model));
+        }
+        LinePrice::MissingVolume => {
+            priced.status = EventStatus::MissingVolumeData;
+            priced.priced_as = Some((prices.provider, prices.model));
+            priced.error = Some(line_error(index, &priced));
+        }
+        LinePrice::Unpriced { reason } => {
+            priced.status = EventStatus::NeedsCostBackfill;
+            priced.error = Some(format!(
+                "line {index}: {reason} for provider {:?} model {:?}",
+                line.provider, line.model
+            ));
+        }
+    }
+    priced
+}
+
+/// Why a line has no cost, from what is stored about it.
+pub fn line_error(index: usize, line: &PricedLine) -> String {
+    match line.status {
+        EventStatus::Processed => String::new(),
+        EventStatus::MissingVolumeData => format!(
+            "line {index}: the price of provider {:?} model {:?} needs input_tokens or output_tokens (or quantity \
+             for a per-unit service); send them with FillVolume",
+            line.provider, line.model
+        ),
+        EventStatus::NeedsCostBackfill => format!(
+            "line {index}: no price for provider {:?} model {:?} at the usage time; give one with MapModel or SetPrice",
+            line.provider, line.model
+        ),
+    }
+}

@@ -1,0 +1,145 @@
+//! Concurrent batches of one project, which the server writes together (group commit): each is
+//! answered as if written alone (its records in order, its invalid record refused without harm to
+//! the rest), a record sent in two concurrent batches is written once, runs started by several
+//! batches at once are one run each, and the running totals agree with the events.
+
+use std::collections::HashMap;
+
+use tally::pb::{
+    self, CustomerAttribution, EventRecord, GetRunRequest, ListEventsRequest, RecordBatchRequest,
+    ServiceUsage, event_record::Usage,
+};
+
+use crate::helpers::{Backend, TestApp, spawn_app};
+
+/// Batches sent at once; batch `k + DISTINCT` repeats batch `k`.
+const BATCHES: usize = 12;
+const DISTINCT: usize = 6;
+const RECORDS: usize = 30;
+/// The record of every batch that names no customer (and no run): refused.
+const INVALID: usize = 7;
+const RUNS: usize = 3;
+
+/// Record `n` of batch `k`: in run `run-{n % RUNS}` of customer `c{n % RUNS}`.
+fn record(k: usize, n: usize) -> EventRecord {
+    let base = k % DISTINCT;
+    let run = n % RUNS;
+    let named = n != INVALID;
+    EventRecord {
+        idempotency_key: format!("group-{base}-{n}"),
+        customer: named.then(|| CustomerAttribution {
+            id: format!("c{run}"),
+            ..Default::default()
+        }),
+        agent_code: "support_reply".to_owned(),
+        run_id: if named {
+            format!("run-{run}")
+        } else {
+            String::new()
+        },
+        usage: Some(Usage::Service(ServiceUsage {
+            provider: "openai".to_owned(),
+            model: "gpt-4o-mini".to_owned(),
+            input_tokens: Some((1_000 * base + n) as u64 + 1),
+            output_tokens: Some(10),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+async fn stored_events(app: &TestApp) -> usize {
+    let mut stored = 0;
+    let mut token = String::new();
+    loop {
+        let page = app
+            .ingest(&app.secret_key)
+            .list_events(ListEventsRequest {
+                page_size: 100,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .into_inner();
+        stored += page.events.len();
+        if page.next_page_token.is_empty() {
+            return stored;
+        }
+        token = page.next_page_token;
+    }
+}
+
+async fn concurrent_batches_are_each_answered_as_if_alone(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut sent = Vec::new();
+    for k in 0..BATCHES {
+        let mut client = app.ingest(&app.secret_key);
+        sent.push(tokio::spawn(async move {
+            let records = (0..RECORDS).map(|n| record(k, n)).collect();
+            client
+                .record_batch(RecordBatchRequest { records })
+                .await
+                .expect("batch")
+                .into_inner()
+                .results
+        }));
+    }
+    let mut answers = Vec::new();
+    for batch in sent {
+        answers.push(batch.await.expect("task"));
+    }
+
+    for (k, results) in answers.iter().enumerate() {
+        assert_eq!(results.len(), RECORDS, "batch {k}: one result per record");
+        for (n, result) in results.iter().enumerate() {
+            assert_eq!(result.index as usize, n, "batch {k}: results in order");
+            if n == INVALID {
+                assert_eq!(result.status(), pb::EventStatus::ValidationError);
+                assert!(!result.stored, "batch {k}: {result:?}");
+                assert!(result.error.contains("customer.id"), "{}", result.error);
+            } else {
+                assert_eq!(result.status(), pb::EventStatus::Processed, "{result:?}");
+                assert!(result.stored, "batch {k} record {n}: {result:?}");
+            }
+        }
+    }
+    // Batch k and batch k + DISTINCT carry the same records: one copy of each is the event, the
+    // other its duplicate, with the same id and cost.
+    for k in 0..DISTINCT {
+        let (first, again) = (&answers[k], &answers[k + DISTINCT]);
+        for n in (0..RECORDS).filter(|n| *n != INVALID) {
+            let (a, b) = (&first[n], &again[n]);
+            assert_eq!(a.event_id, b.event_id, "batch {k} record {n}");
+            assert_eq!(a.total_cost_usd, b.total_cost_usd);
+            assert!(
+                a.duplicate != b.duplicate,
+                "exactly one copy of batch {k} record {n} is a duplicate: {a:?} {b:?}"
+            );
+        }
+    }
+    let valid_per_batch = RECORDS - 1;
+    assert_eq!(stored_events(&app).await, DISTINCT * valid_per_batch);
+
+    let mut per_run: HashMap<usize, u64> = HashMap::new();
+    for n in (0..RECORDS).filter(|n| *n != INVALID) {
+        *per_run.entry(n % RUNS).or_default() += DISTINCT as u64;
+    }
+    for (run, events) in per_run {
+        let stored = app
+            .runs(&app.secret_key)
+            .get_run(GetRunRequest {
+                run_id: format!("run-{run}"),
+            })
+            .await
+            .expect("run started by the batches")
+            .into_inner()
+            .run
+            .expect("run");
+        assert_eq!(stored.event_count, events, "run-{run}");
+        assert_eq!(stored.customer.map(|c| c.id), Some(format!("c{run}")));
+    }
+    app.assert_totals_match_events().await;
+}
+
+crate::on_both_databases!(concurrent_batches_are_each_answered_as_if_alone);
