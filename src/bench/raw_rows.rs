@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseTransaction, Value, sea_query::Expr};
+use sea_orm::{DatabaseTransaction, Value};
 use uuid::Uuid;
 
 use super::{
@@ -123,16 +123,13 @@ pub fn batch_rows(
     rows
 }
 
-/// Writes `rows` into `table` with multi-row `INSERT`s, as the store does.
+/// Writes `rows` into `table` as the store does (`Table::insert_all`: rows bound as arrays on
+/// PostgreSQL, multi-row `INSERT`s on SQLite).
 pub async fn insert_rows(
     txn: &DatabaseTransaction,
     table: &Table<'_>,
     rows: Vec<Vec<Value>>,
 ) -> anyhow::Result<()> {
-    let rows = rows
-        .into_iter()
-        .map(|row| row.into_iter().map(Expr::val).collect())
-        .collect();
     table.insert_all(txn, rows).await?;
     Ok(())
 }

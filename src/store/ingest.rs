@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ConnectionTrait,
+    ConnectionTrait, Value,
     sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
 };
 use uuid::Uuid;
@@ -574,11 +574,9 @@ pub async fn insert_events(
     project_id: Uuid,
     events: &[NewEvent<'_>],
 ) -> Result<HashSet<Uuid>, StoreError> {
-    let table = COST_EVENTS;
-    let mut inserted = HashSet::with_capacity(events.len());
-    let per_statement = table.rows_per_statement();
-    for chunk in events.chunks(per_statement) {
-        let mut insert = table.insert(chunk.iter().map(|new| {
+    let rows = events
+        .iter()
+        .map(|new| {
             let event = new.event;
             let errors: Vec<&str> = event
                 .lines
@@ -586,33 +584,35 @@ pub async fn insert_events(
                 .filter_map(|line| line.error.as_deref())
                 .collect();
             vec![
-                val(event.id),
-                val(project_id),
-                val(new.idempotency_key.map(str::to_owned)),
-                val(new.customer_ref),
-                val(new.agent_ref),
-                val(new.signal_ref),
-                val(event.user_id.clone()),
-                val(event.run),
-                val(event.plan_name.clone()),
-                val(i64::try_from(event.quantity).unwrap_or(i64::MAX)),
-                val(event.usage_time),
-                val(new.receive_time),
-                val(event.status().as_str()),
-                val(event.total().map(Usd::e10)),
-                val(new.metadata.cloned()),
-                val((!errors.is_empty()).then(|| errors.join("; "))),
+                Value::from(event.id),
+                Value::from(project_id),
+                Value::from(new.idempotency_key.map(str::to_owned)),
+                Value::from(new.customer_ref),
+                Value::from(new.agent_ref),
+                Value::from(new.signal_ref),
+                Value::from(event.user_id.clone()),
+                Value::from(event.run),
+                Value::from(event.plan_name.clone()),
+                Value::from(i64::try_from(event.quantity).unwrap_or(i64::MAX)),
+                Value::from(event.usage_time),
+                Value::from(new.receive_time),
+                Value::from(event.status().as_str()),
+                Value::from(event.total().map(Usd::e10)),
+                Value::from(new.metadata.cloned()),
+                Value::from((!errors.is_empty()).then(|| errors.join("; "))),
             ]
-        }));
-        insert.on_conflict(
-            OnConflict::columns([Alias::new("project_id"), Alias::new("idempotency_key")])
-                .do_nothing()
-                .to_owned(),
-        );
-        insert.returning_col(Alias::new("id"));
-        for row in db.query_all(&insert).await? {
-            inserted.insert(row.try_get::<Uuid>("", "id")?);
-        }
+        })
+        .collect();
+    let returned = COST_EVENTS
+        .insert_with(
+            db,
+            rows,
+            "ON CONFLICT (project_id, idempotency_key) DO NOTHING RETURNING id",
+        )
+        .await?;
+    let mut inserted = HashSet::with_capacity(returned.len());
+    for row in returned {
+        inserted.insert(row.try_get::<Uuid>("", "id")?);
     }
     Ok(inserted)
 }
@@ -631,29 +631,30 @@ pub async fn insert_lines(
             let line_id = Uuid::now_v7();
             let usage = &line.usage;
             lines.push(vec![
-                val(line_id),
-                val(project_id),
-                val(event.id),
-                val(index as i64),
-                val(line.provider.clone()),
-                val(line.model.clone()),
-                val(usage.tier.as_str()),
-                val(count(usage.input_tokens)),
-                val(count(usage.output_tokens)),
-                val(count(usage.cached_input_tokens)),
-                val(count(usage.cache_creation_tokens)),
-                val(count(usage.reasoning_tokens)),
-                val(count(usage.quantity)),
-                val(line.manual_cost.map(Usd::e10)),
-                val(line.latency_ms),
-                val(line.call_status.clone()),
-                val(line.status.as_str()),
-                val(line
-                    .priced_as
-                    .as_ref()
-                    .map(|(provider, _)| provider.clone())),
-                val(line.priced_as.as_ref().map(|(_, model)| model.clone())),
-                val(line.cost.map(Usd::e10)),
+                Value::from(line_id),
+                Value::from(project_id),
+                Value::from(event.id),
+                Value::from(index as i64),
+                Value::from(line.provider.clone()),
+                Value::from(line.model.clone()),
+                Value::from(usage.tier.as_str()),
+                Value::from(count(usage.input_tokens)),
+                Value::from(count(usage.output_tokens)),
+                Value::from(count(usage.cached_input_tokens)),
+                Value::from(count(usage.cache_creation_tokens)),
+                Value::from(count(usage.reasoning_tokens)),
+                Value::from(count(usage.quantity)),
+                Value::from(line.manual_cost.map(Usd::e10)),
+                Value::from(line.latency_ms),
+                Value::from(line.call_status.clone()),
+                Value::from(line.status.as_str()),
+                Value::from(
+                    line.priced_as
+                        .as_ref()
+                        .map(|(provider, _)| provider.clone()),
+                ),
+                Value::from(line.priced_as.as_ref().map(|(_, model)| model.clone())),
+                Value::from(line.cost.map(Usd::e10)),
             ]);
             for item in &line.items {
                 items.push(item_row(project_id, line_id, item));
@@ -682,19 +683,19 @@ const ITEM_COLUMNS: &[&str] = &[
 ];
 
 /// A cost item row of a line, with the price row it used.
-pub(super) fn item_row(project_id: Uuid, line_id: Uuid, item: &CostItem) -> Vec<Expr> {
+pub(super) fn item_row(project_id: Uuid, line_id: Uuid, item: &CostItem) -> Vec<Value> {
     vec![
-        val(Uuid::now_v7()),
-        val(project_id),
-        val(line_id),
-        val(item.dimension.as_str()),
-        val(item.tier.as_str()),
-        val(item.long_context),
-        val(i64::try_from(item.units).unwrap_or(i64::MAX)),
-        val(item.unit_price.normalize().to_string()),
-        val(item.cost.e10()),
-        val(item.price.map_or("MANUAL", |price| price.source.as_str())),
-        val(item.price.map(|price| price.id)),
-        val(item.price.map(|price| price.effective_time)),
+        Value::from(Uuid::now_v7()),
+        Value::from(project_id),
+        Value::from(line_id),
+        Value::from(item.dimension.as_str()),
+        Value::from(item.tier.as_str()),
+        Value::from(item.long_context),
+        Value::from(i64::try_from(item.units).unwrap_or(i64::MAX)),
+        Value::from(item.unit_price.normalize().to_string()),
+        Value::from(item.cost.e10()),
+        Value::from(item.price.map_or("MANUAL", |price| price.source.as_str())),
+        Value::from(item.price.map(|price| price.id)),
+        Value::from(item.price.map(|price| price.effective_time)),
     ]
 }

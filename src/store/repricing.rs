@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ConnectionTrait,
+    ConnectionTrait, Value,
     sea_query::{Alias, Expr, ExprTrait, Query},
 };
 use uuid::Uuid;
@@ -195,16 +195,16 @@ pub async fn rewrite(
     LINE_COST_ITEMS.insert_all(db, items).await?;
     let records = changes.iter().map(|(old, new)| {
         vec![
-            val(Uuid::now_v7()),
-            val(project_id),
-            val(new.id),
-            val(now),
-            val(cause.as_str()),
-            val(detail.to_owned()),
-            val(old.status().as_str()),
-            val(new.status().as_str()),
-            val(old.total().map(Usd::e10)),
-            val(new.total().map(Usd::e10)),
+            Value::from(Uuid::now_v7()),
+            Value::from(project_id),
+            Value::from(new.id),
+            Value::from(now),
+            Value::from(cause.as_str()),
+            Value::from(detail.to_owned()),
+            Value::from(old.status().as_str()),
+            Value::from(new.status().as_str()),
+            Value::from(old.total().map(Usd::e10)),
+            Value::from(new.total().map(Usd::e10)),
         ]
     });
     Table {

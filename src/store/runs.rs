@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QueryResult,
+    QueryResult, Value,
     sea_query::{Alias, Expr, ExprTrait, LockType, Order, Query, SelectStatement},
 };
 use uuid::Uuid;
@@ -129,15 +129,15 @@ pub async fn insert_outcomes(
                 }
             };
             vec![
-                val(Uuid::now_v7()),
-                val(project_id),
-                val(run_id),
-                val(outcome.name.clone()),
-                val(kind),
-                val(usd),
-                val(units),
-                val(outcome.metadata.clone()),
-                val(outcome.record_time),
+                Value::from(Uuid::now_v7()),
+                Value::from(project_id),
+                Value::from(run_id),
+                Value::from(outcome.name.clone()),
+                Value::from(kind),
+                Value::from(usd),
+                Value::from(units),
+                Value::from(outcome.metadata.clone()),
+                Value::from(outcome.record_time),
             ]
         })
         .collect();

@@ -2,9 +2,11 @@
 //! accept, and "add to the running total" upserts.
 
 use sea_orm::{
-    ConnectionTrait, DbErr,
+    ConnectionTrait, DbErr, QueryResult,
     sea_query::{Alias, Expr, ExprTrait, InsertStatement, OnConflict, Query},
 };
+
+use super::sql_arrays::select_rows;
 
 /// Bound parameters per statement: SQLite accepts 32,766 and PostgreSQL 65,535.
 pub(crate) const MAX_PARAMETERS: usize = 30_000;
@@ -42,19 +44,52 @@ impl Table<'_> {
         (MAX_PARAMETERS / self.columns.len().max(1)).max(1)
     }
 
-    /// Inserts every row, in as many statements as the parameter limit needs.
+    /// Inserts every row: on PostgreSQL in one statement, the rows bound as arrays
+    /// (`sql_arrays`); elsewhere in as many multi-row statements as the parameter limit needs.
     pub async fn insert_all(
         &self,
         db: &impl ConnectionTrait,
-        rows: Vec<Vec<Expr>>,
+        rows: Vec<Vec<sea_orm::Value>>,
     ) -> Result<(), DbErr> {
-        let per_statement = self.rows_per_statement();
-        let mut rows = rows.into_iter().peekable();
-        while rows.peek().is_some() {
-            let chunk: Vec<_> = rows.by_ref().take(per_statement).collect();
-            db.execute(&self.insert(chunk)).await?;
+        self.insert_with(db, rows, "").await.map(drop)
+    }
+
+    /// [`Self::insert_all`] with `tail` (`ON CONFLICT …`, `RETURNING …`) after each statement;
+    /// the rows the statements return.
+    pub async fn insert_with(
+        &self,
+        db: &impl ConnectionTrait,
+        rows: Vec<Vec<sea_orm::Value>>,
+        tail: &str,
+    ) -> Result<Vec<QueryResult>, DbErr> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(())
+        let backend = db.get_database_backend();
+        let into = format!("INSERT INTO {} ({})", self.name, self.columns.join(", "));
+        if backend == sea_orm::DbBackend::Postgres {
+            let mut params = Params::new(backend);
+            if let Some(select) = select_rows(&rows, &mut params) {
+                return db
+                    .query_all_raw(params.into_statement(format!("{into} {select} {tail}")))
+                    .await;
+            }
+        }
+        let mut returned = Vec::new();
+        for chunk in rows.chunks(self.rows_per_statement()) {
+            let mut params = Params::new(backend);
+            let tuples: Vec<String> = chunk
+                .iter()
+                .map(|row| {
+                    let placeholders: Vec<String> =
+                        row.iter().map(|value| params.bind(value.clone())).collect();
+                    format!("({})", placeholders.join(", "))
+                })
+                .collect();
+            let sql = format!("{into} VALUES {} {tail}", tuples.join(", "));
+            returned.extend(db.query_all_raw(params.into_statement(sql)).await?);
+        }
+        Ok(returned)
     }
 
     /// Upserts rows that add their `values` columns to the stored ones on a `keys` conflict:
@@ -183,6 +218,11 @@ impl Params {
     /// The statement with its values.
     pub fn statement(&self, sql: String) -> sea_orm::Statement {
         sea_orm::Statement::from_sql_and_values(self.backend, sql, self.values.clone())
+    }
+
+    /// [`Self::statement`], the values moved rather than copied.
+    pub fn into_statement(self, sql: String) -> sea_orm::Statement {
+        sea_orm::Statement::from_sql_and_values(self.backend, sql, self.values)
     }
 
     /// How many values are bound.

@@ -4,9 +4,12 @@
 //! every other batch waits for), upserts with their rows bound as arrays; on SQLite, which has
 //! one writer, one statement each.
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value, sea_query::ArrayType};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
 
-use super::sql::{MAX_PARAMETERS, Params, Table, update_rows, val};
+use super::{
+    sql::{MAX_PARAMETERS, Params, Table, update_rows, val},
+    sql_arrays::{arrayable, select_rows},
+};
 
 enum Part {
     /// `INSERT (keys, values) … ON CONFLICT (conflict) DO UPDATE SET v = table.v + excluded.v`.
@@ -101,10 +104,8 @@ impl Part {
                     .iter()
                     .map(|v| format!("{v} = {table}.{v} + excluded.{v}"))
                     .collect();
-                let source = match arrays(rows, params) {
-                    Some(unnest) => format!("SELECT * FROM {unnest}"),
-                    None => format!("VALUES {}", tuples(rows, params)),
-                };
+                let source = select_rows(rows, params)
+                    .unwrap_or_else(|| format!("VALUES {}", tuples(rows, params)));
                 format!(
                     "w{index} AS (INSERT INTO {table} ({keys}, {values}) {source} \
                      ON CONFLICT ({conflict}) DO UPDATE SET {updates})",
@@ -124,11 +125,12 @@ impl Part {
                     .iter()
                     .map(|(column, value)| format!("{column} = {value}"))
                     .collect();
+                let source = select_rows(rows, params)
+                    .unwrap_or_else(|| format!("VALUES {}", tuples(rows, params)));
                 format!(
-                    "v{index} ({columns}) AS (VALUES {tuples}), w{index} AS (UPDATE {table} SET \
+                    "v{index} ({columns}) AS ({source}), w{index} AS (UPDATE {table} SET \
                      {assignments} FROM (SELECT * FROM v{index}) v WHERE {table}.{key} = v.{key})",
                     columns = columns.join(", "),
-                    tuples = tuples(rows, params),
                     assignments = assignments.join(", "),
                     key = columns[0],
                 )
@@ -136,10 +138,13 @@ impl Part {
         }
     }
 
-    /// Parameters the part binds: one array per column when it can (see [`arrays`]).
+    /// Parameters the part binds at most: an array per column and one per column's NULL mask
+    /// when it can (see [`select_rows`]).
     fn parameters(&self) -> usize {
         match self {
-            Self::Add { rows, .. } if array_types(rows).is_some() => self.columns(),
+            Self::Add { rows, .. } | Self::Update { rows, .. } if arrayable(rows) => {
+                2 * self.columns()
+            }
             _ => self.columns() * self.rows_len(),
         }
     }
@@ -266,49 +271,6 @@ impl Writes {
         }
         Ok(())
     }
-}
-
-/// The array type and its SQL name of each column of `rows`, when every value of a column is a
-/// non-null value of one type that PostgreSQL arrays take.
-fn array_types(rows: &[Vec<Value>]) -> Option<Vec<(ArrayType, &'static str)>> {
-    let first = rows.first()?;
-    let types: Vec<(ArrayType, &'static str)> = first
-        .iter()
-        .map(|value| match value {
-            Value::BigInt(_) => Some((ArrayType::BigInt, "int8[]")),
-            Value::String(_) => Some((ArrayType::String, "text[]")),
-            Value::Uuid(_) => Some((ArrayType::Uuid, "uuid[]")),
-            Value::ChronoDateTimeUtc(_) => Some((ArrayType::ChronoDateTimeUtc, "timestamptz[]")),
-            _ => None,
-        })
-        .collect::<Option<_>>()?;
-    let same = |a: &Value, b: &Value| std::mem::discriminant(a) == std::mem::discriminant(b);
-    rows.iter()
-        .all(|row| {
-            row.len() == first.len()
-                && row
-                    .iter()
-                    .zip(first)
-                    .all(|(value, model)| value.is_some() && same(value, model))
-        })
-        .then_some(types)
-}
-
-/// `unnest($1::int8[], $2::text[], …)`: the rows bound as one array per column, so that the
-/// statement has a few parameters whatever the rows (parsing and binding one placeholder per
-/// value cost more than the upsert itself). `None` when a column cannot be an array.
-fn arrays(rows: &[Vec<Value>], params: &mut Params) -> Option<String> {
-    let types = array_types(rows)?;
-    let columns: Vec<String> = types
-        .into_iter()
-        .enumerate()
-        .map(|(column, (array_type, sql_type))| {
-            let values: Vec<Value> = rows.iter().map(|row| row[column].clone()).collect();
-            let placeholder = params.bind(Value::Array(array_type, Some(Box::new(values))));
-            format!("{placeholder}::{sql_type}")
-        })
-        .collect();
-    Some(format!("unnest({})", columns.join(", ")))
 }
 
 async fn send(db: &impl ConnectionTrait, parts: Vec<Part>) -> Result<(), DbErr> {

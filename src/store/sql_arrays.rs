@@ -1,0 +1,175 @@
+//! Rows bound as one array per column on PostgreSQL: `SELECT … FROM unnest($1::int8[], …)`. A
+//! statement then binds a few parameters whatever its row count, in binary, and its text does not
+//! change with the number of rows, so each connection parses and plans it once. Binding one
+//! placeholder per value (a new statement text for every row count) cost more than the writes
+//! themselves (BENCHMARKS.md). A column with NULLs goes with a `bool[]` mask of them: the binder
+//! takes arrays of values, not of optional values.
+
+use chrono::DateTime;
+use sea_orm::{Value, sea_query::ArrayType};
+use uuid::Uuid;
+
+use super::sql::Params;
+
+/// The element type of a column's array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    BigInt,
+    Text,
+    Uuid,
+    Time,
+    Bool,
+    /// Sent as text, read back as `json`.
+    Json,
+}
+
+impl Kind {
+    fn of(value: &Value) -> Option<Self> {
+        Some(match value {
+            Value::BigInt(_) | Value::Int(_) | Value::SmallInt(_) | Value::Unsigned(_) => {
+                Self::BigInt
+            }
+            Value::String(_) => Self::Text,
+            Value::Uuid(_) => Self::Uuid,
+            Value::ChronoDateTimeUtc(_) => Self::Time,
+            Value::Bool(_) => Self::Bool,
+            Value::Json(_) => Self::Json,
+            _ => return None,
+        })
+    }
+
+    fn array(self) -> (ArrayType, &'static str) {
+        match self {
+            Self::BigInt => (ArrayType::BigInt, "int8[]"),
+            Self::Text | Self::Json => (ArrayType::String, "text[]"),
+            Self::Uuid => (ArrayType::Uuid, "uuid[]"),
+            Self::Time => (ArrayType::ChronoDateTimeUtc, "timestamptz[]"),
+            Self::Bool => (ArrayType::Bool, "bool[]"),
+        }
+    }
+
+    /// What stands in an array for a NULL (masked out when read).
+    fn filler(self) -> Value {
+        match self {
+            Self::BigInt => Value::BigInt(Some(0)),
+            Self::Text | Self::Json => Value::String(Some(String::new())),
+            Self::Uuid => Value::Uuid(Some(Uuid::nil())),
+            Self::Time => Value::ChronoDateTimeUtc(Some(DateTime::UNIX_EPOCH)),
+            Self::Bool => Value::Bool(Some(false)),
+        }
+    }
+
+    /// `value` as an element of this kind's array; `None` for NULL or another kind.
+    fn element(self, value: &Value) -> Option<Option<Value>> {
+        let element = match (self, value) {
+            (Self::BigInt, Value::BigInt(v)) => v.map(Value::from),
+            (Self::BigInt, Value::Int(v)) => v.map(|v| Value::from(i64::from(v))),
+            (Self::BigInt, Value::SmallInt(v)) => v.map(|v| Value::from(i64::from(v))),
+            (Self::BigInt, Value::Unsigned(v)) => v.map(|v| Value::from(i64::from(v))),
+            (Self::Text, Value::String(v)) => v.clone().map(Value::from),
+            (Self::Uuid, Value::Uuid(v)) => v.map(Value::from),
+            (Self::Time, Value::ChronoDateTimeUtc(v)) => v.map(Value::from),
+            (Self::Bool, Value::Bool(v)) => v.map(Value::from),
+            (Self::Json, Value::Json(v)) => v.as_ref().map(|json| Value::from(json.to_string())),
+            _ => return None,
+        };
+        Some(element)
+    }
+}
+
+/// Whether [`select_rows`] reads `rows`: every value of a column of one kind it takes.
+pub fn arrayable(rows: &[Vec<Value>]) -> bool {
+    let Some(first) = rows.first() else {
+        return false;
+    };
+    let Some(kinds) = first.iter().map(Kind::of).collect::<Option<Vec<Kind>>>() else {
+        return false;
+    };
+    rows.iter().all(|row| {
+        row.len() == kinds.len()
+            && row
+                .iter()
+                .zip(&kinds)
+                .all(|(value, kind)| Kind::of(value) == Some(*kind))
+    })
+}
+
+/// `SELECT c0, c1, … FROM unnest($1::int8[], …) AS u(c0, …)`: `rows` (one value per column, of
+/// one type per column) as a query, its arrays bound to `params`. `None` when a column's type has
+/// no array here or the rows disagree on it; the caller then binds each value.
+pub fn select_rows(rows: &[Vec<Value>], params: &mut Params) -> Option<String> {
+    let first = rows.first()?;
+    let kinds: Vec<Kind> = first.iter().map(Kind::of).collect::<Option<_>>()?;
+    let mut columns: Vec<(Vec<Value>, Vec<Value>, bool)> = kinds
+        .iter()
+        .map(|_| (Vec::with_capacity(rows.len()), Vec::new(), false))
+        .collect();
+    for row in rows {
+        if row.len() != kinds.len() {
+            return None;
+        }
+        for ((value, kind), (elements, nulls, any_null)) in row.iter().zip(&kinds).zip(&mut columns)
+        {
+            let element = kind.element(value)?;
+            nulls.push(Value::Bool(Some(element.is_none())));
+            *any_null |= element.is_none();
+            elements.push(element.unwrap_or_else(|| kind.filler()));
+        }
+    }
+    let (mut arrays, mut names, mut selected) = (Vec::new(), Vec::new(), Vec::new());
+    for (index, (kind, (elements, nulls, any_null))) in kinds.iter().zip(columns).enumerate() {
+        let (array_type, sql_type) = kind.array();
+        let placeholder = params.bind(Value::Array(array_type, Some(Box::new(elements))));
+        arrays.push(format!("{placeholder}::{sql_type}"));
+        names.push(format!("c{index}"));
+        let read = match kind {
+            Kind::Json => format!("c{index}::json"),
+            _ => format!("c{index}"),
+        };
+        if any_null {
+            let placeholder = params.bind(Value::Array(ArrayType::Bool, Some(Box::new(nulls))));
+            arrays.push(format!("{placeholder}::bool[]"));
+            names.push(format!("n{index}"));
+            selected.push(format!("CASE WHEN n{index} THEN NULL ELSE {read} END"));
+        } else {
+            selected.push(read);
+        }
+    }
+    Some(format!(
+        "SELECT {} FROM unnest({}) AS u({})",
+        selected.join(", "),
+        arrays.join(", "),
+        names.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::DbBackend;
+
+    use super::*;
+
+    #[test]
+    fn a_column_with_nulls_is_read_through_its_mask() {
+        let rows = vec![
+            vec![Value::from(1_i64), Value::from(Some("a".to_owned()))],
+            vec![Value::from(2_i64), Value::String(None)],
+        ];
+        let mut params = Params::new(DbBackend::Postgres);
+        let select = select_rows(&rows, &mut params).expect("arrays");
+        assert_eq!(
+            select,
+            "SELECT c0, CASE WHEN n1 THEN NULL ELSE c1 END FROM unnest($1::int8[], $2::text[], \
+             $3::bool[]) AS u(c0, c1, n1)"
+        );
+        assert_eq!(params.len(), 3);
+        assert!(arrayable(&rows));
+    }
+
+    #[test]
+    fn rows_that_disagree_on_a_column_type_are_not_read_as_arrays() {
+        let rows = vec![vec![Value::from(1_i64)], vec![Value::from("one")]];
+        assert!(!arrayable(&rows));
+        assert!(select_rows(&rows, &mut Params::new(DbBackend::Postgres)).is_none());
+    }
+}
