@@ -5,8 +5,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
-use tokio::sync::mpsc;
-use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming, codegen::BoxStream};
 use uuid::Uuid;
 
@@ -14,12 +12,13 @@ use super::{
     convert::{id, time},
     ingest_convert::event_input,
     ingest_results::{cost_event, record_result},
+    ingest_stream,
     status::tenant,
 };
 use crate::{
     domain::{
         DomainError, FieldViolation,
-        event::{EventStatus, MAX_BATCH_RECORDS, RawCounts},
+        event::{EventInput, EventStatus, MAX_BATCH_RECORDS, RawCounts},
         page_token::{self, PageLimits},
         tenant::Tenant,
     },
@@ -33,9 +32,6 @@ const PAGE_LIMITS: PageLimits = PageLimits {
     default: 50,
     max: 100,
 };
-/// Batch answers a stream may have waiting for the client before the server stops reading
-/// (backpressure instead of buffering).
-const STREAM_BUFFER: usize = 4;
 
 /// Adapter from the `Ingest` contract to the ingest service.
 pub struct IngestApi {
@@ -58,12 +54,11 @@ impl IngestApi {
     }
 }
 
-/// Checks the size of a batch and records it; one result per record, in order.
-async fn record_batch(
-    service: &IngestService,
-    tenant: Tenant,
+/// A batch's records as inputs to record, once its size is checked.
+pub(super) fn batch_inputs(
     records: Vec<pb::EventRecord>,
-) -> Result<Vec<pb::RecordResult>, Status> {
+    now: DateTime<Utc>,
+) -> Result<Vec<Result<EventInput, Vec<FieldViolation>>>, Status> {
     if records.is_empty() || records.len() > MAX_BATCH_RECORDS {
         return Err(DomainError::Invalid(vec![FieldViolation::new(
             "records",
@@ -74,11 +69,19 @@ async fn record_batch(
         )])
         .into());
     }
-    let now = store::now();
-    let inputs = records
+    Ok(records
         .into_iter()
         .map(|record| event_input(record, now))
-        .collect();
+        .collect())
+}
+
+/// Checks the size of a batch and records it; one result per record, in order.
+async fn record_batch(
+    service: &IngestService,
+    tenant: Tenant,
+    records: Vec<pb::EventRecord>,
+) -> Result<Vec<pb::RecordResult>, Status> {
+    let inputs = batch_inputs(records, store::now())?;
     let outcomes = service.record(tenant, inputs).await?;
     Ok(outcomes
         .into_iter()
@@ -124,30 +127,8 @@ impl Ingest for IngestApi {
         request: Request<Streaming<pb::RecordEventsRequest>>,
     ) -> Result<Response<BoxStream<pb::RecordEventsResponse>>, Status> {
         let tenant = tenant(&request)?;
-        let mut batches = request.into_inner();
-        let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
-        let service = self.service.clone();
-        tokio::spawn(async move {
-            while let Some(batch) = batches.next().await {
-                let answer = match batch {
-                    Ok(pb::RecordEventsRequest { batch_id, records }) => {
-                        record_batch(&service, tenant, records)
-                            .await
-                            .map(|results| pb::RecordEventsResponse { batch_id, results })
-                    }
-                    // The client broke the stream; nothing more to answer.
-                    Err(status) => {
-                        tracing::debug!(%status, "record stream ended by the client");
-                        return;
-                    }
-                };
-                let fatal = answer.is_err();
-                if sender.send(answer).await.is_err() || fatal {
-                    return;
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+        let answers = ingest_stream::answer(self.service.clone(), tenant, request.into_inner());
+        Ok(Response::new(Box::pin(answers)))
     }
 
     #[tracing::instrument(skip_all)]

@@ -10,6 +10,7 @@ pub mod in_flight;
 mod ingest;
 mod ingest_convert;
 mod ingest_results;
+mod ingest_stream;
 mod key_cache;
 mod margin;
 mod needs_attention;

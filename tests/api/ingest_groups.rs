@@ -1,14 +1,17 @@
 //! Concurrent batches of one project, which the server writes together (group commit): each is
 //! answered as if written alone (its records in order, its invalid record refused without harm to
 //! the rest), a record sent in two concurrent batches is written once, runs started by several
-//! batches at once are one run each, and the running totals agree with the events.
+//! batches at once are one run each, and the running totals agree with the events. Batches sent at
+//! once on one stream (which the server writes together) are answered as if each had waited for
+//! the one before.
 
 use std::collections::HashMap;
 
 use tally::pb::{
     self, CustomerAttribution, EventRecord, GetRunRequest, ListEventsRequest, RecordBatchRequest,
-    ServiceUsage, event_record::Usage,
+    RecordEventsRequest, ServiceUsage, event_record::Usage,
 };
+use tokio_stream::StreamExt;
 
 use crate::helpers::{Backend, TestApp, spawn_app};
 
@@ -142,4 +145,75 @@ async fn concurrent_batches_are_each_answered_as_if_alone(backend: Backend) {
     app.assert_totals_match_events().await;
 }
 
-crate::on_both_databases!(concurrent_batches_are_each_answered_as_if_alone);
+/// Batch `b` of the stream test: batch 0 starts run `stream-run`, the others continue it naming
+/// only the run; batch 3 repeats batch 1.
+fn stream_batch(b: usize) -> RecordEventsRequest {
+    let keys = if b == 3 { 1 } else { b };
+    RecordEventsRequest {
+        batch_id: format!("b{b}"),
+        records: (0..10)
+            .map(|n| EventRecord {
+                idempotency_key: format!("stream-{keys}-{n}"),
+                customer: (b == 0).then(|| CustomerAttribution {
+                    id: "stream-customer".to_owned(),
+                    ..Default::default()
+                }),
+                agent_code: if b == 0 { "support_reply" } else { "" }.to_owned(),
+                run_id: "stream-run".to_owned(),
+                usage: Some(Usage::Service(ServiceUsage {
+                    provider: "openai".to_owned(),
+                    model: "gpt-4o-mini".to_owned(),
+                    input_tokens: Some((100 * keys + n + 1) as u64),
+                    output_tokens: Some(10),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            })
+            .collect(),
+    }
+}
+
+async fn batches_sent_at_once_on_a_stream_are_written_in_order(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let answers: Vec<pb::RecordEventsResponse> = app
+        .ingest(&app.secret_key)
+        .record_events(tokio_stream::iter((0..6).map(stream_batch)))
+        .await
+        .expect("stream")
+        .into_inner()
+        .map(|answer| answer.expect("batch answered"))
+        .collect()
+        .await;
+    let ids: Vec<&str> = answers.iter().map(|a| a.batch_id.as_str()).collect();
+    assert_eq!(ids, ["b0", "b1", "b2", "b3", "b4", "b5"]);
+    for answer in &answers {
+        for result in &answer.results {
+            assert!(
+                result.stored,
+                "{}: the run batch 0 started is known: {result:?}",
+                answer.batch_id
+            );
+            assert_eq!(result.duplicate, answer.batch_id == "b3", "{result:?}");
+        }
+    }
+    for (again, first) in answers[3].results.iter().zip(&answers[1].results) {
+        assert_eq!(again.event_id, first.event_id);
+    }
+    let run = app
+        .runs(&app.secret_key)
+        .get_run(GetRunRequest {
+            run_id: "stream-run".to_owned(),
+        })
+        .await
+        .expect("run")
+        .into_inner()
+        .run
+        .expect("run");
+    assert_eq!(run.event_count, 50, "five distinct batches of ten");
+    app.assert_totals_match_events().await;
+}
+
+crate::on_both_databases!(
+    concurrent_batches_are_each_answered_as_if_alone,
+    batches_sent_at_once_on_a_stream_are_written_in_order,
+);
