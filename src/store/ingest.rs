@@ -375,33 +375,15 @@ pub async fn find_runs(
     if run_keys.is_empty() {
         return Ok(runs);
     }
-    let (r, c, a) = (
-        Alias::new("runs"),
-        Alias::new("customers"),
-        Alias::new("agents"),
+    let mut params = Params::new(db.get_database_backend());
+    let sql = format!(
+        "SELECT r.id, r.run_key, r.customer_ref, c.customer_id, r.agent_ref, a.agent_code, \
+         r.user_id FROM runs r JOIN customers c ON c.id = r.customer_ref \
+         JOIN agents a ON a.id = r.agent_ref WHERE r.project_id = {} AND r.run_key {}",
+        params.bind(project_id),
+        params.in_texts(run_keys.to_vec()),
     );
-    let select = Query::select()
-        .column((r.clone(), Alias::new("id")))
-        .column((r.clone(), Alias::new("run_key")))
-        .column((r.clone(), Alias::new("customer_ref")))
-        .column((c.clone(), Alias::new("customer_id")))
-        .column((r.clone(), Alias::new("agent_ref")))
-        .column((a.clone(), Alias::new("agent_code")))
-        .column((r.clone(), Alias::new("user_id")))
-        .from(r.clone())
-        .inner_join(
-            c.clone(),
-            Expr::col((c.clone(), Alias::new("id")))
-                .equals((r.clone(), Alias::new("customer_ref"))),
-        )
-        .inner_join(
-            a.clone(),
-            Expr::col((a.clone(), Alias::new("id"))).equals((r.clone(), Alias::new("agent_ref"))),
-        )
-        .and_where(Expr::col((r.clone(), Alias::new("project_id"))).eq(project_id))
-        .and_where(Expr::col((r, Alias::new("run_key"))).is_in(run_keys.iter().cloned()))
-        .to_owned();
-    for row in db.query_all(&select).await? {
+    for row in db.query_all_raw(params.into_statement(sql)).await? {
         runs.insert(
             row.try_get::<String>("", "run_key")?,
             RunRef {
@@ -477,29 +459,21 @@ pub async fn events_by_key(
     project_id: Uuid,
     keys: &[String],
 ) -> Result<HashMap<String, Uuid>, StoreError> {
-    use super::entities::cost_events;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
     let mut found = HashMap::new();
     if keys.is_empty() {
         return Ok(found);
     }
-    let rows: Vec<(Uuid, Option<String>)> = cost_events::Entity::find()
-        .select_only()
-        .column(cost_events::Column::Id)
-        .column(cost_events::Column::IdempotencyKey)
-        .filter(cost_events::Column::ProjectId.eq(project_id))
-        .filter(cost_events::Column::IdempotencyKey.is_in(keys.iter().cloned()))
-        .into_tuple()
-        .all(db)
-        .await?;
-    for (id, key) in rows {
-        if let Some(key) = key {
-            found.insert(key, id);
-        }
+    let mut params = Params::new(db.get_database_backend());
+    let sql = format!(
+        "SELECT id, idempotency_key FROM cost_events WHERE project_id = {} AND idempotency_key {}",
+        params.bind(project_id),
+        params.in_texts(keys.to_vec()),
+    );
+    for row in db.query_all_raw(params.into_statement(sql)).await? {
+        found.insert(row.try_get_by_index(1)?, row.try_get_by_index(0)?);
     }
     Ok(found)
 }
-
 /// The event rows, one per record stored.
 pub const COST_EVENTS: Table<'static> = Table {
     name: "cost_events",
