@@ -78,15 +78,7 @@ impl Table<'_> {
         let mut returned = Vec::new();
         for chunk in rows.chunks(self.rows_per_statement()) {
             let mut params = Params::new(backend);
-            let tuples: Vec<String> = chunk
-                .iter()
-                .map(|row| {
-                    let placeholders: Vec<String> =
-                        row.iter().map(|value| params.bind(value.clone())).collect();
-                    format!("({})", placeholders.join(", "))
-                })
-                .collect();
-            let sql = format!("{into} VALUES {} {tail}", tuples.join(", "));
+            let sql = format!("{into} VALUES {} {tail}", params.tuples(chunk));
             returned.extend(db.query_all_raw(params.into_statement(sql)).await?);
         }
         Ok(returned)
@@ -140,19 +132,11 @@ pub async fn update_rows(
         .collect();
     for chunk in rows.chunks(per_statement) {
         let mut params = Params::new(db.get_database_backend());
-        let tuples: Vec<String> = chunk
-            .iter()
-            .map(|row| {
-                let placeholders: Vec<String> =
-                    row.iter().map(|value| params.bind(value.clone())).collect();
-                format!("({})", placeholders.join(", "))
-            })
-            .collect();
+        let tuples = params.tuples(chunk);
         let sql = format!(
             "WITH v ({columns}) AS (VALUES {tuples}) UPDATE {table} SET {assignments} FROM v \
              WHERE {table}.{key} = v.{key}",
             columns = columns.join(", "),
-            tuples = tuples.join(", "),
             assignments = assignments.join(", "),
             key = columns[0],
         );
@@ -179,6 +163,19 @@ impl Params {
             backend,
             values: Vec::new(),
         }
+    }
+
+    /// `(…), (…)`: each row's values bound, for a `VALUES` list.
+    pub fn tuples(&mut self, rows: &[Vec<sea_orm::Value>]) -> String {
+        let tuples: Vec<String> = rows
+            .iter()
+            .map(|row| {
+                let placeholders: Vec<String> =
+                    row.iter().map(|value| self.bind(value.clone())).collect();
+                format!("({})", placeholders.join(", "))
+            })
+            .collect();
+        tuples.join(", ")
     }
 
     /// Binds a value and returns its placeholder.

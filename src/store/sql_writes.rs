@@ -82,16 +82,6 @@ impl Part {
 
     /// The part as the `index`th CTE of a statement, its values bound to `params`.
     fn cte(&self, index: usize, params: &mut Params) -> String {
-        let tuples = |rows: &[Vec<Value>], params: &mut Params| {
-            rows.iter()
-                .map(|row| {
-                    let placeholders: Vec<String> =
-                        row.iter().map(|value| params.bind(value.clone())).collect();
-                    format!("({})", placeholders.join(", "))
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         match self {
             Self::Add {
                 table,
@@ -105,7 +95,7 @@ impl Part {
                     .map(|v| format!("{v} = {table}.{v} + excluded.{v}"))
                     .collect();
                 let source = select_rows(rows, params)
-                    .unwrap_or_else(|| format!("VALUES {}", tuples(rows, params)));
+                    .unwrap_or_else(|| format!("VALUES {}", params.tuples(rows)));
                 format!(
                     "w{index} AS (INSERT INTO {table} ({keys}, {values}) {source} \
                      ON CONFLICT ({conflict}) DO UPDATE SET {updates})",
@@ -126,7 +116,7 @@ impl Part {
                     .map(|(column, value)| format!("{column} = {value}"))
                     .collect();
                 let source = select_rows(rows, params)
-                    .unwrap_or_else(|| format!("VALUES {}", tuples(rows, params)));
+                    .unwrap_or_else(|| format!("VALUES {}", params.tuples(rows)));
                 format!(
                     "v{index} ({columns}) AS ({source}), w{index} AS (UPDATE {table} SET \
                      {assignments} FROM (SELECT * FROM v{index}) v WHERE {table}.{key} = v.{key})",

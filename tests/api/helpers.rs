@@ -311,6 +311,29 @@ impl TestApp {
         PricingClient::with_interceptor(self.channel.clone(), ApiKey::bearer(key))
     }
 
+    /// How many events the project of the secret key holds, read page by page with `ListEvents`.
+    pub async fn count_events(&self) -> usize {
+        let mut stored = 0;
+        let mut token = String::new();
+        loop {
+            let page = self
+                .ingest(&self.secret_key)
+                .list_events(tally::pb::ListEventsRequest {
+                    page_size: 100,
+                    page_token: token,
+                    ..Default::default()
+                })
+                .await
+                .expect("list events")
+                .into_inner();
+            stored += page.events.len();
+            if page.next_page_token.is_empty() {
+                return stored;
+            }
+            token = page.next_page_token;
+        }
+    }
+
     /// Checks that the running totals equal what the stored events add up to: the hourly and monthly
     /// aggregates and the run totals against sums over `cost_events` and `service_lines`.
     pub async fn assert_totals_match_events(&self) {

@@ -8,12 +8,12 @@
 use std::collections::HashMap;
 
 use tally::pb::{
-    self, CustomerAttribution, EventRecord, GetRunRequest, ListEventsRequest, RecordBatchRequest,
-    RecordEventsRequest, ServiceUsage, event_record::Usage,
+    self, CustomerAttribution, EventRecord, GetRunRequest, RecordBatchRequest, RecordEventsRequest,
+    ServiceUsage, event_record::Usage,
 };
 use tokio_stream::StreamExt;
 
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, spawn_app};
 
 /// Batches sent at once; batch `k + DISTINCT` repeats batch `k`.
 const BATCHES: usize = 12;
@@ -48,28 +48,6 @@ fn record(k: usize, n: usize) -> EventRecord {
             ..Default::default()
         })),
         ..Default::default()
-    }
-}
-
-async fn stored_events(app: &TestApp) -> usize {
-    let mut stored = 0;
-    let mut token = String::new();
-    loop {
-        let page = app
-            .ingest(&app.secret_key)
-            .list_events(ListEventsRequest {
-                page_size: 100,
-                page_token: token,
-                ..Default::default()
-            })
-            .await
-            .expect("list")
-            .into_inner();
-        stored += page.events.len();
-        if page.next_page_token.is_empty() {
-            return stored;
-        }
-        token = page.next_page_token;
     }
 }
 
@@ -122,7 +100,7 @@ async fn concurrent_batches_are_each_answered_as_if_alone(backend: Backend) {
         }
     }
     let valid_per_batch = RECORDS - 1;
-    assert_eq!(stored_events(&app).await, DISTINCT * valid_per_batch);
+    assert_eq!(app.count_events().await, DISTINCT * valid_per_batch);
 
     let mut per_run: HashMap<usize, u64> = HashMap::new();
     for n in (0..RECORDS).filter(|n| *n != INVALID) {
