@@ -7,6 +7,7 @@ use crate::domain::{
     FieldViolation,
     event::{EventStatus, LineInput},
     ledger::PricedLine,
+    money::Usd,
     pricing::{LinePrice, ModelPrices, manual_item, price_line, validate_counts},
 };
 
@@ -29,6 +30,24 @@ pub fn price_lines(
             ));
         }
         priced.push(price_one(index, line, resolved.prices));
+    }
+    // Each line's cost fits the store; their sum, the event's total, must too (never a total
+    // that leaves a line out).
+    let costs = priced.iter().filter_map(|line| line.cost);
+    if costs
+        .fold(Some(Usd::ZERO), |sum, cost| sum?.checked_add(cost))
+        .is_none()
+    {
+        let first = path(0);
+        let lines = first
+            .split('[')
+            .next()
+            .unwrap_or(&first)
+            .trim_end_matches('.');
+        violations.push(FieldViolation::new(
+            lines,
+            "the lines' costs add up to more than 922337203 USD, the most an event can hold",
+        ));
     }
     if violations.is_empty() {
         Ok(priced)

@@ -338,6 +338,23 @@ async fn every_violation_of_a_record_is_listed_and_spares_the_batch(backend: Bac
     let result = one(&app, no_usage).await;
     assert_eq!(result.field_violations[0].field, "usage");
 
+    // Two manual costs that each fit but whose total does not: refused, never a total that
+    // leaves one out.
+    let huge = |cost: &str| ServiceUsage {
+        cost_usd: cost.to_owned(),
+        ..llm("maps", "geocode", None, None)
+    };
+    let too_much = EventRecord {
+        usage: Some(Usage::Services(MultiServiceUsage {
+            services: vec![huge("900000000"), huge("900000000")],
+        })),
+        ..record("bad-4", ServiceUsage::default())
+    };
+    let result = one(&app, too_much).await;
+    assert_eq!(status(&result), pb::EventStatus::ValidationError);
+    assert_eq!(result.field_violations[0].field, "services.services");
+    assert!(result.error.contains("922337203"), "{}", result.error);
+
     let listed = app
         .ingest(&app.secret_key)
         .list_events(ListEventsRequest::default())
