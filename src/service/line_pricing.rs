@@ -33,11 +33,8 @@ pub fn price_lines(
     }
     // Each line's cost fits the store; their sum, the event's total, must too (never a total
     // that leaves a line out).
-    let costs = priced.iter().filter_map(|line| line.cost);
-    if costs
-        .fold(Some(Usd::ZERO), |sum, cost| sum?.checked_add(cost))
-        .is_none()
-    {
+    let mut costs = priced.iter().filter_map(|line| line.cost);
+    if costs.try_fold(Usd::ZERO, Usd::checked_add).is_none() {
         let first = path(0);
         let lines = first
             .split('[')
