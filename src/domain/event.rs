@@ -15,6 +15,9 @@ pub const MAX_BATCH_RECORDS: usize = 100;
 pub const MAX_LINES: usize = 100;
 /// Serialized metadata, in bytes of JSON.
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+/// The most a token count or quantity may be (10^12): the running totals add up thousands of them
+/// per row in 64 bits, and a group of records is summed in memory before it is written.
+pub const MAX_COUNT: u64 = 1_000_000_000_000;
 /// How far in the future a usage time may be (clock skew between the caller and us).
 pub const MAX_FUTURE_SKEW: TimeDelta = TimeDelta::minutes(5);
 
@@ -128,7 +131,21 @@ pub struct RawCounts {
     pub quantity: Option<u64>,
 }
 
-/// Checks a line's counts: whole numbers that fit the store (at most 2^63 − 1).
+/// Checks a count: at most [`MAX_COUNT`].
+pub fn check_count(
+    value: Option<u64>,
+    field: impl Into<String>,
+    violations: &mut Vec<FieldViolation>,
+) {
+    if value.is_some_and(|value| value > MAX_COUNT) {
+        violations.push(FieldViolation::new(
+            field,
+            format!("too large: at most {MAX_COUNT}"),
+        ));
+    }
+}
+
+/// Checks a line's counts: each at most [`MAX_COUNT`].
 pub fn counts(
     raw: RawCounts,
     tier: Tier,
@@ -136,14 +153,7 @@ pub fn counts(
     violations: &mut Vec<FieldViolation>,
 ) -> Usage {
     let mut check = |value: Option<u64>, name: &str| {
-        if let Some(value) = value
-            && i64::try_from(value).is_err()
-        {
-            violations.push(FieldViolation::new(
-                format!("{prefix}{name}"),
-                "too large: at most 9223372036854775807",
-            ));
-        }
+        check_count(value, format!("{prefix}{name}"), violations);
         value
     };
     Usage {
@@ -261,5 +271,19 @@ mod tests {
         assert_eq!(usage.output_tokens, Some(5));
         assert_eq!(violations.len(), 1);
         assert_eq!(violations[0].field, "service.input_tokens");
+
+        let mut violations = Vec::new();
+        let raw = RawCounts {
+            input_tokens: Some(MAX_COUNT),
+            quantity: Some(MAX_COUNT + 1),
+            ..RawCounts::default()
+        };
+        counts(raw, Tier::Standard, "service.", &mut violations);
+        assert_eq!(violations.len(), 1);
+        assert_eq!(violations[0].field, "service.quantity");
+        assert_eq!(
+            violations[0].description,
+            "too large: at most 1000000000000"
+        );
     }
 }

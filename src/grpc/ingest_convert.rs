@@ -81,12 +81,7 @@ pub fn event_input(
         }
     }
     let quantity = quantity.unwrap_or(1);
-    if i64::try_from(quantity).is_err() {
-        violations.push(FieldViolation::new(
-            "quantity",
-            "too large: at most 9223372036854775807",
-        ));
-    }
+    event::check_count(Some(quantity), "quantity", &mut violations);
 
     let shape = match usage {
         Some(pb::event_record::Usage::Services(_)) => Shape::Multi,

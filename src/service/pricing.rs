@@ -15,7 +15,7 @@ use super::{
 use crate::{
     domain::{
         DomainError, FieldViolation,
-        event::{EventStatus, LineInput, RawCounts},
+        event::{EventStatus, LineInput, RawCounts, check_count},
         ledger::PricedLine,
         pricing::{ModelPrices, validate_counts},
         tenant::Tenant,
@@ -188,12 +188,7 @@ impl PricingService {
             (counts.reasoning_tokens, "reasoning_tokens"),
             (counts.quantity, "quantity"),
         ] {
-            if value.is_some_and(|v| i64::try_from(v).is_err()) {
-                violations.push(FieldViolation::new(
-                    field,
-                    "too large: at most 9223372036854775807",
-                ));
-            }
+            check_count(value, field, &mut violations);
         }
         violations.extend(validate_counts(&usage, resolved.convention));
         if counts == RawCounts::default() {

@@ -355,6 +355,23 @@ async fn every_violation_of_a_record_is_listed_and_spares_the_batch(backend: Bac
     assert_eq!(result.field_violations[0].field, "services.services");
     assert!(result.error.contains("922337203"), "{}", result.error);
 
+    // Counts are at most 10^12, so that the running totals cannot overflow.
+    let counts = record(
+        "bad-5",
+        ServiceUsage {
+            quantity: Some(1_000_000_000_001),
+            ..llm("openai", "gpt-4o", Some(1_000_000_000_000), Some(1))
+        },
+    );
+    let result = one(&app, counts).await;
+    assert_eq!(status(&result), pb::EventStatus::ValidationError);
+    let fields: Vec<&str> = result
+        .field_violations
+        .iter()
+        .map(|v| v.field.as_str())
+        .collect();
+    assert_eq!(fields, ["service.quantity"], "{result:?}");
+
     let listed = app
         .ingest(&app.secret_key)
         .list_events(ListEventsRequest::default())
