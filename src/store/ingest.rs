@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ConnectionTrait, Value,
+    ConnectionTrait, QueryResult, Value,
     sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
 };
 use uuid::Uuid;
@@ -408,10 +408,6 @@ pub async fn insert_runs(
     project_id: Uuid,
     runs: &[NewRun],
 ) -> Result<HashSet<Uuid>, StoreError> {
-    let mut created = HashSet::new();
-    if runs.is_empty() {
-        return Ok(created);
-    }
     let table = Table {
         name: "runs",
         columns: &[
@@ -427,30 +423,38 @@ pub async fn insert_runs(
             "metadata",
         ],
     };
-    let mut insert = table.insert(runs.iter().map(|run| {
-        vec![
-            val(Uuid::now_v7()),
-            val(project_id),
-            val(run.run_key.clone()),
-            val(run.customer_ref),
-            val(run.agent_ref),
-            val(run.user_id.clone()),
-            val("RUNNING"),
-            val(run.start_time),
-            val(false),
-            val(run.metadata.clone()),
-        ]
-    }));
-    insert.on_conflict(
-        OnConflict::columns([Alias::new("project_id"), Alias::new("run_key")])
-            .do_nothing()
-            .to_owned(),
-    );
-    insert.returning_col(Alias::new("id"));
-    for row in db.query_all(&insert).await? {
-        created.insert(row.try_get::<Uuid>("", "id")?);
-    }
-    Ok(created)
+    let rows = runs
+        .iter()
+        .map(|run| {
+            vec![
+                Value::from(Uuid::now_v7()),
+                Value::from(project_id),
+                Value::from(run.run_key.clone()),
+                Value::from(run.customer_ref),
+                Value::from(run.agent_ref),
+                Value::from(run.user_id.clone()),
+                Value::from("RUNNING"),
+                Value::from(run.start_time),
+                Value::from(false),
+                Value::from(run.metadata.clone()),
+            ]
+        })
+        .collect();
+    let returned = table
+        .insert_with(
+            db,
+            rows,
+            "ON CONFLICT (project_id, run_key) DO NOTHING RETURNING id",
+        )
+        .await?;
+    returned_ids(returned)
+}
+
+/// The ids an `INSERT … RETURNING id` returned.
+fn returned_ids(rows: Vec<QueryResult>) -> Result<HashSet<Uuid>, StoreError> {
+    rows.iter()
+        .map(|row| Ok(row.try_get::<Uuid>("", "id")?))
+        .collect()
 }
 
 /// The events already stored under these idempotency keys.
@@ -584,11 +588,7 @@ pub async fn insert_events(
             "ON CONFLICT (project_id, idempotency_key) DO NOTHING RETURNING id",
         )
         .await?;
-    let mut inserted = HashSet::with_capacity(returned.len());
-    for row in returned {
-        inserted.insert(row.try_get::<Uuid>("", "id")?);
-    }
-    Ok(inserted)
+    returned_ids(returned)
 }
 
 /// Inserts the service lines and cost items of events just inserted.
