@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{
     convert::{id, time},
     ingest_convert::event_input,
-    ingest_results::{cost_event, record_result},
+    ingest_results::{cost_event, record_results},
     ingest_stream,
     status::tenant,
 };
@@ -83,11 +83,7 @@ async fn record_batch(
 ) -> Result<Vec<pb::RecordResult>, Status> {
     let inputs = batch_inputs(records, store::now())?;
     let outcomes = service.record(tenant, inputs).await?;
-    Ok(outcomes
-        .into_iter()
-        .enumerate()
-        .map(|(index, outcome)| record_result(index, outcome))
-        .collect())
+    Ok(record_results(outcomes))
 }
 
 #[tonic::async_trait]

@@ -14,8 +14,17 @@ use crate::{
     store::events::{Repricing, StoredEvent},
 };
 
+/// The results of a batch's records, in order.
+pub fn record_results(outcomes: impl IntoIterator<Item = RecordOutcome>) -> Vec<pb::RecordResult> {
+    outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(index, outcome)| record_result(index, outcome))
+        .collect()
+}
+
 /// The result of one record at `index` of its request.
-pub fn record_result(index: usize, outcome: RecordOutcome) -> pb::RecordResult {
+fn record_result(index: usize, outcome: RecordOutcome) -> pb::RecordResult {
     let index = u32::try_from(index).unwrap_or(u32::MAX);
     match outcome {
         RecordOutcome::Stored { event, duplicate } => {

@@ -10,13 +10,8 @@ use tokio::sync::mpsc;
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use tonic::{Status, Streaming};
 
-use super::{ingest::batch_inputs, ingest_results::record_result};
-use crate::{
-    domain::tenant::Tenant,
-    pb,
-    service::ingest::{IngestService, RecordOutcome},
-    store,
-};
+use super::{ingest::batch_inputs, ingest_results::record_results};
+use crate::{domain::tenant::Tenant, pb, service::ingest::IngestService, store};
 
 /// Batch answers a stream may have waiting for the client before the server stops writing
 /// (backpressure instead of buffering).
@@ -107,12 +102,7 @@ async fn answer_together(
             }
         };
         for (batch_id, length) in ids.into_iter().zip(lengths) {
-            let results = outcomes
-                .by_ref()
-                .take(length)
-                .enumerate()
-                .map(|(index, outcome): (usize, RecordOutcome)| record_result(index, outcome))
-                .collect();
+            let results = record_results(outcomes.by_ref().take(length));
             let answer = pb::RecordEventsResponse { batch_id, results };
             if answers.send(Ok(answer)).await.is_err() {
                 return false;
