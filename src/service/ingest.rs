@@ -42,15 +42,13 @@ const CONFLICT_RETRIES: usize = 3;
 
 /// Records events for projects.
 pub struct IngestService {
-    writer: Arc<BatchWriter>,
     groups: Arc<Groups>,
 }
 
 impl IngestService {
     pub fn new(db: DatabaseConnection, prices: Arc<PriceBook>, flags: FlagSettings) -> Self {
         Self {
-            writer: Arc::new(BatchWriter { db, prices, flags }),
-            groups: Arc::new(Groups::default()),
+            groups: Arc::new(Groups::new(BatchWriter { db, prices, flags })),
         }
     }
 
@@ -71,10 +69,7 @@ impl IngestService {
             }
         }
         if !valid.is_empty() {
-            let written = self
-                .groups
-                .submit(&self.writer, tenant.project_id, valid)
-                .await?;
+            let written = self.groups.submit(tenant.project_id, valid).await?;
             for (index, outcome) in written {
                 outcomes[index] = Some(outcome);
             }

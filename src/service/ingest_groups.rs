@@ -36,18 +36,24 @@ struct Queue {
     writers: usize,
 }
 
-/// The queues of the projects being written to.
-#[derive(Default)]
+/// The queues of the projects being written to, and what writes them.
 pub struct Groups {
+    writer: Arc<BatchWriter>,
     queues: Mutex<HashMap<Uuid, Queue>>,
 }
 
 impl Groups {
+    pub(super) fn new(writer: BatchWriter) -> Self {
+        Self {
+            writer: Arc::new(writer),
+            queues: Mutex::default(),
+        }
+    }
+
     /// Queues a batch (at once, so batches are taken in the order submitted) and waits for its
     /// answer.
     pub(super) fn submit(
         self: &Arc<Self>,
-        writer: &Arc<BatchWriter>,
         project_id: Uuid,
         records: Vec<Received>,
     ) -> impl Future<Output = Answer> + use<> {
@@ -63,7 +69,7 @@ impl Groups {
             start
         };
         if start_writer {
-            tokio::spawn(self.clone().drain(writer.clone(), project_id));
+            tokio::spawn(self.clone().drain(project_id));
         }
         async move {
             answered.await.unwrap_or_else(|_| {
@@ -76,7 +82,7 @@ impl Groups {
 
     /// Writes groups until the project's queue is empty. Runs as its own task: a caller that goes
     /// away does not stop the writing of the batches of others.
-    async fn drain(self: Arc<Self>, writer: Arc<BatchWriter>, project_id: Uuid) {
+    async fn drain(self: Arc<Self>, project_id: Uuid) {
         loop {
             let group = self.take(project_id);
             if group.is_empty() {
@@ -87,7 +93,7 @@ impl Groups {
                 .map(|waiting| (waiting.records, waiting.answer))
                 .unzip();
             let written = {
-                let writer = writer.clone();
+                let writer = self.writer.clone();
                 // Its own task, so that a panic fails this group's batches and not the queue.
                 tokio::spawn(async move { write_group(&writer, project_id, batches).await }).await
             };

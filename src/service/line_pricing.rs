@@ -35,6 +35,7 @@ pub fn price_lines(
     // that leaves a line out).
     let mut costs = priced.iter().filter_map(|line| line.cost);
     if costs.try_fold(Usd::ZERO, Usd::checked_add).is_none() {
+        // The lines' list: a line's path up to its index (`services.services[0].`).
         let first = path(0);
         let lines = first
             .split('[')
