@@ -10,6 +10,7 @@ pub mod raw;
 mod raw_copy;
 mod raw_directory;
 pub mod raw_rows;
+mod raw_totals;
 pub mod records;
 pub mod report;
 pub mod reports;
@@ -141,6 +142,10 @@ pub struct RawArgs {
     /// How rows are written [default: copy on PostgreSQL, insert on SQLite].
     #[arg(long, value_enum)]
     pub method: Option<RawMethod>,
+    /// Also write what ingest adds to the running totals (hourly, daily and monthly aggregates,
+    /// monthly spend, runs' and per-model totals): every row ingest writes [needs --method insert].
+    #[arg(long)]
+    pub with_totals: bool,
     #[command(flatten)]
     pub workload: WorkloadArgs,
 }
@@ -231,15 +236,18 @@ pub async fn run(command: BenchCommand, database_url: &str) -> anyhow::Result<()
             let db = store::connect(database_url).await?;
             store::migrate(&db).await?;
             admin::ensure_catalog(&db).await?;
-            let method = args.method.unwrap_or(if store::is_postgres(&db) {
-                RawMethod::Copy
-            } else {
-                RawMethod::Insert
-            });
+            let method = args
+                .method
+                .unwrap_or(if store::is_postgres(&db) && !args.with_totals {
+                    RawMethod::Copy
+                } else {
+                    RawMethod::Insert
+                });
             let settings = RawSettings {
                 writers: args.workload.streams,
                 batch: args.workload.batch,
                 method,
+                totals: args.with_totals,
                 project: args
                     .project
                     .clone()

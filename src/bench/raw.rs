@@ -11,12 +11,16 @@ use super::{
     raw_copy::copy_rows,
     raw_directory,
     raw_rows::{BatchRows, batch_rows, insert_rows},
+    raw_totals::{batch_deltas, run_starts},
     report::Report,
     synthetic::{SyntheticEvent, Workload},
 };
-use crate::store::{
-    self,
-    ingest::{COST_EVENTS, LINE_COST_ITEMS, SERVICE_LINES},
+use crate::{
+    domain::ledger::Deltas,
+    store::{
+        self,
+        ingest::{COST_EVENTS, LINE_COST_ITEMS, SERVICE_LINES},
+    },
 };
 
 /// How the raw baseline writes its rows.
@@ -45,6 +49,9 @@ pub struct RawSettings {
     /// Events per transaction.
     pub batch: usize,
     pub method: RawMethod,
+    /// Also add each batch to the running totals ingest keeps (aggregates, monthly spend, runs),
+    /// with the store's own statements, in the batch's transaction.
+    pub totals: bool,
     /// The project the rows go into (created when new).
     pub project: String,
 }
@@ -62,21 +69,31 @@ pub async fn write_raw(
     if settings.method == RawMethod::Copy && !postgres {
         bail!("--method copy needs PostgreSQL; SQLite has no COPY");
     }
+    if settings.method == RawMethod::Copy && settings.totals {
+        bail!("--with-totals writes through the store's statements: use --method insert");
+    }
     let refs = std::sync::Arc::new(raw_directory::prepare(db, workload, &settings.project).await?);
     let per_writer = make_batches(workload, settings).await?;
     let batches: u64 = per_writer.iter().map(|b| b.len() as u64).sum();
+    let starts = std::sync::Arc::new(if settings.totals {
+        run_starts(per_writer.iter().flatten())
+    } else {
+        Default::default()
+    });
     let pool = postgres.then(|| db.get_postgres_connection_pool().clone());
 
     let started = Instant::now();
     let mut writers = tokio::task::JoinSet::new();
     for batches in per_writer {
         let (db, pool, refs, method) = (db.clone(), pool.clone(), refs.clone(), settings.method);
+        let (totals, starts) = (settings.totals, starts.clone());
         writers.spawn(async move {
             let mut latencies = Vec::with_capacity(batches.len());
             let mut written = [0_u64; 3];
             for batch in batches {
                 let begun = Instant::now();
                 let rows = batch_rows(&batch, &refs, store::now());
+                let deltas = totals.then(|| batch_deltas(&batch, &refs, &starts));
                 for (total, rows) in
                     written
                         .iter_mut()
@@ -86,7 +103,7 @@ pub async fn write_raw(
                 }
                 match (&pool, method) {
                     (Some(pool), RawMethod::Copy) => write_copy(pool, rows).await?,
-                    _ => write_insert(&db, rows).await?,
+                    _ => write_insert(&db, rows, deltas.map(|d| (refs.project_id, d))).await?,
                 }
                 latencies.push(begun.elapsed());
             }
@@ -106,7 +123,11 @@ pub async fn write_raw(
 
     let mut report = Report::new(
         "raw",
-        settings.method.name(),
+        if settings.totals {
+            "insert, with totals"
+        } else {
+            settings.method.name()
+        },
         workload.events,
         batches,
         wall,
@@ -156,12 +177,19 @@ async fn make_batches(
     Ok(per_writer)
 }
 
-/// One batch in one transaction with multi-row inserts.
-async fn write_insert(db: &DatabaseConnection, rows: BatchRows) -> anyhow::Result<()> {
+/// One batch in one transaction with multi-row inserts, and its running totals when given.
+async fn write_insert(
+    db: &DatabaseConnection,
+    rows: BatchRows,
+    totals: Option<(uuid::Uuid, Deltas)>,
+) -> anyhow::Result<()> {
     let txn = store::begin_write(db).await?;
     insert_rows(&txn, &COST_EVENTS, rows.events).await?;
     insert_rows(&txn, &SERVICE_LINES, rows.lines).await?;
     insert_rows(&txn, &LINE_COST_ITEMS, rows.items).await?;
+    if let Some((project_id, deltas)) = totals {
+        store::totals::apply_deltas(&txn, project_id, &deltas).await?;
+    }
     txn.commit().await?;
     Ok(())
 }

@@ -85,6 +85,19 @@ const FIGURES: [&str; 5] = [
     "SELECT CAST(COALESCE(SUM(total_cost_e10), 0) AS BIGINT) FROM cost_events WHERE project_id = {project}",
 ];
 
+/// Figures of the running totals that ingest keeps and `--with-totals` writes too. (Which batch
+/// starts a run, and so the hour and user a start is counted under, depends on the streams' timing.)
+const TOTALS: [&str; 8] = [
+    "SELECT CAST(COALESCE(SUM(runs_started), 0) AS BIGINT) FROM event_hourly WHERE project_id = {project}",
+    "SELECT CAST(COALESCE(SUM(cost_e10), 0) AS BIGINT) FROM event_hourly WHERE project_id = {project}",
+    "SELECT CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT) FROM line_hourly WHERE project_id = {project}",
+    "SELECT CAST(COUNT(*) AS BIGINT) FROM line_daily WHERE project_id = {project}",
+    "SELECT CAST(COALESCE(SUM(events), 0) AS BIGINT) FROM customer_monthly WHERE project_id = {project}",
+    "SELECT CAST(COALESCE(SUM(cost_e10), 0) AS BIGINT) FROM monthly_spend WHERE project_id = {project}",
+    "SELECT CAST(COALESCE(SUM(total_cost_e10), 0) AS BIGINT) FROM runs WHERE project_id = {project}",
+    "SELECT CAST(COALESCE(SUM(steps), 0) AS BIGINT) FROM run_model_totals WHERE project_id = {project}",
+];
+
 async fn streamed_events_are_all_stored_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let report = stream(&app, &workload("api")).await;
@@ -102,16 +115,21 @@ async fn the_raw_baseline_writes_the_rows_ingest_writes(backend: Backend) {
     let ingest = workload("ingest");
     stream(&app, &ingest).await;
     let db = app.database.connect().await;
-    let methods: &[RawMethod] = match backend {
-        Backend::Sqlite => &[RawMethod::Insert],
-        Backend::Postgres => &[RawMethod::Insert, RawMethod::Copy],
+    let methods: &[(RawMethod, bool)] = match backend {
+        Backend::Sqlite => &[(RawMethod::Insert, false), (RawMethod::Insert, true)],
+        Backend::Postgres => &[
+            (RawMethod::Insert, false),
+            (RawMethod::Copy, false),
+            (RawMethod::Insert, true),
+        ],
     };
-    for method in methods {
-        let project = format!("raw-{method:?}");
+    for &(method, totals) in methods {
+        let project = format!("raw-{method:?}-{totals}");
         let settings = RawSettings {
             writers: 2,
             batch: 50,
-            method: *method,
+            method,
+            totals,
             project: project.clone(),
         };
         let raw = Workload {
@@ -127,6 +145,15 @@ async fn the_raw_baseline_writes_the_rows_ingest_writes(backend: Backend) {
                 project_figure(&db, sql, "test").await,
                 "{method:?}: {sql}"
             );
+        }
+        for sql in TOTALS {
+            let raw = project_figure(&db, sql, &project).await;
+            let expected = if totals {
+                project_figure(&db, sql, "test").await
+            } else {
+                0
+            };
+            assert_eq!(raw, expected, "{method:?}, totals {totals}: {sql}");
         }
     }
     db.close().await.ok();
