@@ -93,7 +93,9 @@ pub async fn write_raw(
             for batch in batches {
                 let begun = Instant::now();
                 let rows = batch_rows(&batch, &refs, store::now());
-                let deltas = totals.then(|| batch_deltas(&batch, &refs, &starts));
+                let deltas = totals
+                    .then(|| batch_deltas(&batch, &refs, &starts))
+                    .transpose()?;
                 for (total, rows) in
                     written
                         .iter_mut()

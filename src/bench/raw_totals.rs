@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    ledger::{Deltas, PricedEvent, PricedLine},
+    ledger::{Deltas, PricedEvent, PricedLine, TotalOverflow},
     money::Usd,
     pricing::Usage,
 };
@@ -20,11 +20,15 @@ use super::{
 
 /// The deltas of `events`, as ingest adds them; `starts` holds the numbers of the events that
 /// start their run (see [`run_starts`]).
-pub fn batch_deltas(events: &[SyntheticEvent], refs: &Refs, starts: &HashSet<u64>) -> Deltas {
+pub fn batch_deltas(
+    events: &[SyntheticEvent],
+    refs: &Refs,
+    starts: &HashSet<u64>,
+) -> Result<Deltas, TotalOverflow> {
     let mut deltas = Deltas::default();
     for event in events {
         let priced = priced_event(event, refs);
-        deltas.add_event(&priced, 1);
+        deltas.add_event(&priced, 1)?;
         if starts.contains(&event.number) {
             deltas.add_started_run(
                 event.usage_time,
@@ -35,7 +39,7 @@ pub fn batch_deltas(events: &[SyntheticEvent], refs: &Refs, starts: &HashSet<u64
             );
         }
     }
-    deltas
+    Ok(deltas)
 }
 
 /// The events that start their run, as ingest counts them: a run starts with the earliest event of

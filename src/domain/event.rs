@@ -93,6 +93,14 @@ pub enum Shape {
 }
 
 impl Shape {
+    /// The path of the record's lines: `service` or `services.services`.
+    pub fn lines_path(self) -> &'static str {
+        match self {
+            Self::Single => "service",
+            Self::Multi => "services.services",
+        }
+    }
+
     /// The path of line `index` in the record, ending with a dot: `service.` or
     /// `services.services[2].`.
     pub fn line_path(self, index: usize) -> String {

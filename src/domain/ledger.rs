@@ -202,9 +202,25 @@ pub struct Deltas {
     pub run_models: BTreeMap<(Uuid, String, String), RunModelFigures>,
 }
 
+/// A sum of costs past what a running total holds (i64 of 1e-10 USD, about 922 million USD).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the costs of these events add up past a running total's limit of 922,337,203 USD")]
+pub struct TotalOverflow;
+
+/// `total += sign * cost`, refusing a sum that does not fit (a plain `+=` wraps in release).
+fn add_cost(total: &mut i64, sign: i64, cost: i64) -> Result<(), TotalOverflow> {
+    *total = sign
+        .checked_mul(cost)
+        .and_then(|delta| total.checked_add(delta))
+        .ok_or(TotalOverflow)?;
+    Ok(())
+}
+
 impl Deltas {
-    /// Adds an event's figures (`sign` 1), or takes them out (`sign` −1) before a repricing.
-    pub fn add_event(&mut self, event: &PricedEvent, sign: i64) {
+    /// Adds an event's figures (`sign` 1), or takes them out (`sign` −1) before a repricing. Counts
+    /// are bounded at ingest (`event::MAX_COUNT`) so their sums fit; costs of many events can add
+    /// up past a total's limit, and then the deltas are left part-added: drop them.
+    pub fn add_event(&mut self, event: &PricedEvent, sign: i64) -> Result<(), TotalOverflow> {
         let key = EventKey {
             hour_start: hour_start(event.usage_time),
             customer_id: event.customer_id.clone(),
@@ -218,7 +234,7 @@ impl Deltas {
         let figures = self.events.entry(key.clone()).or_default();
         figures.events += sign;
         figures.quantity += sign * i64::try_from(event.quantity).unwrap_or(i64::MAX);
-        figures.cost_e10 += sign * cost;
+        add_cost(&mut figures.cost_e10, sign, cost)?;
         figures.unpriced_events += sign * i64::from(status == EventStatus::NeedsCostBackfill);
         figures.missing_volume_events += sign * i64::from(status == EventStatus::MissingVolumeData);
 
@@ -231,14 +247,15 @@ impl Deltas {
             ("", event.agent_code.as_str()),
             ("", ""),
         ] {
-            *self
+            let spend = self
                 .spend
                 .entry(SpendKey {
                     month_start: month,
                     customer_id: customer_id.to_owned(),
                     agent_code: agent_code.to_owned(),
                 })
-                .or_default() += sign * cost;
+                .or_default();
+            add_cost(spend, sign, cost)?;
         }
 
         let mut models_seen = BTreeSet::new();
@@ -254,7 +271,7 @@ impl Deltas {
             if models_seen.insert((line.provider.clone(), line.model.clone())) {
                 figures.events += sign;
             }
-            figures.cost_e10 += sign * line.cost.map_or(0, Usd::e10);
+            add_cost(&mut figures.cost_e10, sign, line.cost.map_or(0, Usd::e10))?;
             figures.unpriced_lines +=
                 sign * i64::from(line.status == EventStatus::NeedsCostBackfill);
             figures.missing_volume_lines +=
@@ -269,7 +286,7 @@ impl Deltas {
         if let Some(run) = event.run {
             let figures = self.runs.entry(run).or_default();
             figures.events += sign;
-            figures.cost_e10 += sign * cost;
+            add_cost(&mut figures.cost_e10, sign, cost)?;
             for line in &event.lines {
                 figures.steps += sign;
                 figures.unpriced_lines += sign * i64::from(line.cost.is_none());
@@ -280,7 +297,7 @@ impl Deltas {
                     .or_default();
                 model.steps += sign;
                 model.unpriced_steps += sign * i64::from(line.cost.is_none());
-                model.cost_e10 += sign * line.cost.map_or(0, Usd::e10);
+                add_cost(&mut model.cost_e10, sign, line.cost.map_or(0, Usd::e10))?;
                 model.tokens.add(Tokens::of(&line.usage, sign));
             }
             // Times only widen; a repricing takes nothing out of them.
@@ -298,6 +315,7 @@ impl Deltas {
                 );
             }
         }
+        Ok(())
     }
 
     /// Counts a run started at `start_time` under the event attribution of its first event.
@@ -409,7 +427,7 @@ mod tests {
         assert_eq!(event.status(), EventStatus::NeedsCostBackfill);
         assert_eq!(event.total(), Some(Usd::from_e10(150)));
         let mut deltas = Deltas::default();
-        deltas.add_event(&event, 1);
+        deltas.add_event(&event, 1).unwrap();
         let figures = deltas.events.values().next().unwrap();
         assert_eq!(
             (
@@ -457,8 +475,8 @@ mod tests {
         let mut after = before.clone();
         after.lines[0] = line("acme", "x-1", Some(70), 7);
         let mut deltas = Deltas::default();
-        deltas.add_event(&before, -1);
-        deltas.add_event(&after, 1);
+        deltas.add_event(&before, -1).unwrap();
+        deltas.add_event(&after, 1).unwrap();
         deltas.prune();
         let figures = deltas.events.values().next().unwrap();
         assert_eq!(

@@ -304,8 +304,8 @@ async fn reattribute(
             let old = stored.priced;
             let mut new = old.clone();
             new.plan_name = Some(new_plan.to_owned());
-            deltas.add_event(&old, -1);
-            deltas.add_event(&new, 1);
+            deltas.add_event(&old, -1)?;
+            deltas.add_event(&new, 1)?;
         }
         customer_writes::set_events_plan(txn, project_id, chunk, new_plan).await?;
     }

@@ -124,8 +124,7 @@ async fn write_with_fallback(
         Err(error) => error,
     };
     if records.len() == 1 {
-        tracing::error!(%error, "record failed");
-        return Ok(vec![(records[0].index, RecordOutcome::Failed)]);
+        return Ok(vec![(records[0].index, record_failed(&records[0], error))]);
     }
     tracing::warn!(%error, records = records.len(), "batch failed; storing its records one by one");
     let mut outcomes = Vec::with_capacity(records.len());
@@ -135,13 +134,25 @@ async fn write_with_fallback(
             Err(StoreError::Unavailable(error)) => {
                 return Err(StoreError::Unavailable(error).into());
             }
-            Err(error) => {
-                tracing::error!(%error, index = record.index, "record failed");
-                outcomes.push((record.index, RecordOutcome::Failed));
-            }
+            Err(error) => outcomes.push((record.index, record_failed(record, error))),
         }
     }
     Ok(outcomes)
+}
+
+/// The outcome of a record that failed alone: refused when its costs would carry a running total
+/// past its limit, else a fault of ours.
+fn record_failed(record: &Received, error: StoreError) -> RecordOutcome {
+    if let StoreError::OutOfRange(error) = &error {
+        tracing::warn!(%error, index = record.index, "record refused: a running total would overflow");
+        return RecordOutcome::Invalid(vec![FieldViolation::new(
+            record.input.shape.lines_path(),
+            "the running totals this record adds to (the month's spend of its customer, its run, \
+             its hour) would pass 922337203 USD, the most a total can hold",
+        )]);
+    }
+    tracing::error!(%error, index = record.index, "record failed");
+    RecordOutcome::Failed
 }
 
 async fn write_retrying(

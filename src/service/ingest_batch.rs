@@ -582,7 +582,7 @@ impl Batch<'_> {
         writes::insert_lines(txn, project_id, &stored).await?;
         let mut deltas = Deltas::default();
         for event in &stored {
-            deltas.add_event(event, 1);
+            deltas.add_event(event, 1)?;
         }
         let flagging = BudgetFlagging::read(txn, project_id, &stored, &deltas).await?;
         store::totals::apply_hourly_deltas(txn, project_id, &deltas).await?;

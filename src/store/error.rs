@@ -14,6 +14,9 @@ pub enum StoreError {
     /// A unique index refused the row.
     #[error("unique constraint violated: {0}")]
     Conflict(#[source] DbErr),
+    /// A running total would pass what its column holds (i64: about 922 million USD of cost).
+    #[error("a running total is out of range: {0}")]
+    OutOfRange(#[source] DbErr),
     /// Anything else.
     #[error("database error: {0}")]
     Other(#[source] DbErr),
@@ -40,10 +43,23 @@ pub(super) fn classify(error: DbErr) -> StoreError {
         }
         _ => false,
     };
+    // PostgreSQL: "bigint out of range" (22003); SQLite: "integer overflow" from the checked sums
+    // of `sql::added`.
+    let text = error.to_string();
     if unavailable {
         StoreError::Unavailable(error)
+    } else if text.contains("out of range") || text.contains("integer overflow") {
+        StoreError::OutOfRange(error)
     } else {
         StoreError::Other(error)
+    }
+}
+
+/// Costs that add up past a running total fail the write like a database error: the caller's
+/// transaction is dropped, and ingest writes the records again one by one.
+impl From<crate::domain::ledger::TotalOverflow> for StoreError {
+    fn from(error: crate::domain::ledger::TotalOverflow) -> Self {
+        StoreError::OutOfRange(DbErr::Custom(error.to_string()))
     }
 }
 
@@ -51,7 +67,7 @@ impl From<StoreError> for DomainError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Unavailable(_) => DomainError::Unavailable(Box::new(error)),
-            StoreError::Conflict(_) | StoreError::Other(_) => {
+            StoreError::Conflict(_) | StoreError::OutOfRange(_) | StoreError::Other(_) => {
                 DomainError::Internal(Box::new(error))
             }
         }

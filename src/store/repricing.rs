@@ -182,8 +182,8 @@ pub async fn rewrite(
             .and_where(Expr::col(Alias::new("project_id")).eq(project_id))
             .to_owned();
         db.execute(&update).await?;
-        deltas.add_event(old, -1);
-        deltas.add_event(new, 1);
+        deltas.add_event(old, -1)?;
+        deltas.add_event(new, 1)?;
     }
     if !rewritten_lines.is_empty() {
         let delete = Query::delete()

@@ -3,7 +3,7 @@
 
 use sea_orm::{
     ConnectionTrait, DbErr, QueryResult,
-    sea_query::{Alias, Expr, ExprTrait, InsertStatement, OnConflict, Query},
+    sea_query::{Alias, Expr, InsertStatement, OnConflict, Query},
 };
 
 use super::sql_arrays::select_rows;
@@ -95,11 +95,12 @@ impl Table<'_> {
     ) -> Result<(), DbErr> {
         let mut on_conflict = OnConflict::columns(keys.iter().map(|k| Alias::new(*k)));
         for value in values {
-            on_conflict.value(
-                Alias::new(*value),
-                Expr::col((Alias::new(self.name), Alias::new(*value)))
-                    .add(Expr::col((Alias::new("excluded"), Alias::new(*value)))),
+            let sum = added(
+                db.get_database_backend(),
+                &format!("{}.{value}", self.name),
+                &format!("excluded.{value}"),
             );
+            on_conflict.value(Alias::new(*value), Expr::cust(sum));
         }
         let per_statement = self.rows_per_statement();
         let mut rows = rows.into_iter().peekable();
@@ -143,6 +144,18 @@ pub async fn update_rows(
         db.execute_raw(params.statement(sql)).await?;
     }
     Ok(())
+}
+
+/// `stored + added` for a running total. SQLite turns an integer sum that overflows into a float
+/// without a word, so there the sum goes through `sum()`, which raises "integer overflow";
+/// PostgreSQL raises "bigint out of range" itself.
+pub fn added(backend: sea_orm::DbBackend, stored: &str, added: &str) -> String {
+    match backend {
+        sea_orm::DbBackend::Sqlite => {
+            format!("(SELECT sum(x) FROM (SELECT {stored} AS x UNION ALL SELECT {added}))")
+        }
+        _ => format!("{stored} + {added}"),
+    }
 }
 
 /// A value for a bound parameter.

@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ConnectionTrait, Value};
+use sea_orm::{ConnectionTrait, DbBackend, Value};
 use uuid::Uuid;
 
-use super::{StoreError, rollups, runs::counter_values, sql_writes::Writes};
+use super::{StoreError, rollups, runs::counter_values, sql, sql_writes::Writes};
 use crate::domain::{
     ledger::{Deltas, EventFigures, EventKey, LineFigures},
     run_flags::FlagCounters,
@@ -122,7 +122,13 @@ pub async fn apply_batch_deltas(
     counters: &HashMap<Uuid, FlagCounters>,
 ) -> Result<(), StoreError> {
     let mut writes = Writes::default();
-    run_totals(&mut writes, project_id, deltas, counters);
+    run_totals(
+        &mut writes,
+        db.get_database_backend(),
+        project_id,
+        deltas,
+        counters,
+    );
     shared_totals(&mut writes, project_id, deltas);
     writes.execute(db).await?;
     Ok(())
@@ -223,6 +229,7 @@ fn shared_totals(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
 /// The runs' totals (with their flag counters where given) and per-model totals.
 fn run_totals(
     writes: &mut Writes,
+    backend: DbBackend,
     project_id: Uuid,
     deltas: &Deltas,
     counters: &HashMap<Uuid, FlagCounters>,
@@ -238,7 +245,10 @@ fn run_totals(
     .collect();
     let mut set: Vec<(&'static str, String)> = added
         .iter()
-        .map(|column| (*column, format!("runs.{column} + v.{column}")))
+        .map(|column| {
+            let sum = sql::added(backend, &format!("runs.{column}"), &format!("v.{column}"));
+            (*column, sum)
+        })
         .collect();
     for (column, later) in [("first_event_time", ">"), ("last_event_time", "<")] {
         set.push((

@@ -13,6 +13,7 @@ mod health;
 mod helpers;
 mod ingest;
 mod ingest_groups;
+mod ingest_total_limit;
 mod margin;
 mod margin_expected;
 mod migrations;
