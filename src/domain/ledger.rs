@@ -162,7 +162,7 @@ pub struct LineFigures {
     pub tokens: Tokens,
 }
 
-/// The key budgets read: month, customer and agent; `''` in either means all of them.
+/// The key of a month's spend: month, customer and agent; `''` in either means all of them.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SpendKey {
     pub month_start: DateTime<Utc>,
@@ -238,20 +238,17 @@ impl Deltas {
         figures.unpriced_events += sign * i64::from(status == EventStatus::NeedsCostBackfill);
         figures.missing_volume_events += sign * i64::from(status == EventStatus::MissingVolumeData);
 
-        // Every budget scope reads one row: the customer and agent, each alone, and the whole
-        // project ('' stands for "all"; a real id is never blank).
+        // The spend of the budget scopes without a customer: the agent's and the whole project's
+        // ('' stands for "all"; a real id is never blank). A customer's spend, with or without its
+        // agent, is the monthly table's (`event_monthly`), read by customer: every batch adds to
+        // these few rows, but not to one row per customer twice over.
         let month = month_start(event.usage_time);
-        for (customer_id, agent_code) in [
-            (event.customer_id.as_str(), event.agent_code.as_str()),
-            (event.customer_id.as_str(), ""),
-            ("", event.agent_code.as_str()),
-            ("", ""),
-        ] {
+        for agent_code in [event.agent_code.as_str(), ""] {
             let spend = self
                 .spend
                 .entry(SpendKey {
                     month_start: month,
-                    customer_id: customer_id.to_owned(),
+                    customer_id: String::new(),
                     agent_code: agent_code.to_owned(),
                 })
                 .or_default();
@@ -362,6 +359,25 @@ impl Deltas {
         self.events.entry(key).or_default().runs_started += sign;
     }
 
+    /// The spend of the customers' budget scopes in these deltas, by month: each customer with
+    /// each agent, and each customer alone (agent `''`).
+    pub fn customer_spend(&self) -> BTreeMap<SpendKey, i64> {
+        let mut spend: BTreeMap<SpendKey, i64> = BTreeMap::new();
+        for (key, figures) in &self.events {
+            for agent_code in [key.agent_code.as_str(), ""] {
+                let total = spend
+                    .entry(SpendKey {
+                        month_start: month_start(key.hour_start),
+                        customer_id: key.customer_id.clone(),
+                        agent_code: agent_code.to_owned(),
+                    })
+                    .or_default();
+                *total = total.saturating_add(figures.cost_e10);
+            }
+        }
+        spend
+    }
+
     /// Drops rows whose every figure is zero (an event taken out and put back unchanged).
     pub fn prune(&mut self) {
         self.events
@@ -456,8 +472,17 @@ mod tests {
         );
         assert_eq!(
             deltas.spend.values().copied().collect::<Vec<_>>(),
-            [150; 4],
-            "pair, customer, agent, project"
+            [150; 2],
+            "agent, project"
+        );
+        assert_eq!(
+            deltas
+                .customer_spend()
+                .values()
+                .copied()
+                .collect::<Vec<_>>(),
+            [150; 2],
+            "customer alone, customer and agent"
         );
         assert_eq!(
             deltas.events.keys().next().unwrap().hour_start.to_rfc3339(),

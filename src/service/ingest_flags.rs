@@ -99,7 +99,7 @@ impl<'a> BudgetFlagging<'a> {
                 .collect(),
         };
         let mut spend = store::budgets::monthly_spend_of(txn, project_id, &wanted).await?;
-        for (key, cost) in &deltas.spend {
+        for (key, cost) in deltas.spend.iter().chain(&deltas.customer_spend()) {
             let entry = spend
                 .entry((
                     key.month_start,

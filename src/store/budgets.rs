@@ -10,11 +10,13 @@ use uuid::Uuid;
 use super::{StoreError, entities::budgets, now};
 
 mod check;
+mod spend;
 use crate::domain::{
     budget::{Enforcement, Limits, NewBudget, Scope, ScopeKind},
     money::Usd,
 };
 pub use check::{CheckReading, check_reading};
+pub use spend::{SpendByKey, SpendQuery, monthly_spend_of};
 
 /// A stored budget.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,50 +158,6 @@ fn from_row(row: budgets::Model) -> Result<Budget, StoreError> {
         create_time: row.create_time,
         update_time: row.update_time,
     })
-}
-
-/// Spend by `monthly_spend` key: `(customer, agent)`, `''` standing for all.
-pub type SpendByKey = std::collections::HashMap<(String, String), Usd>;
-
-/// Which months, customers and agents [`monthly_spend_of`] reads (each with `''`, "all", too).
-#[derive(Debug, Default)]
-pub struct SpendQuery {
-    pub months: std::collections::BTreeSet<DateTime<Utc>>,
-    pub customers: std::collections::BTreeSet<String>,
-    pub agents: std::collections::BTreeSet<String>,
-}
-
-/// The spend of every key of these months whose customer and agent are among the wanted ones or
-/// `''`: the keys of many checks in one query.
-pub async fn monthly_spend_of(
-    db: &impl ConnectionTrait,
-    project_id: Uuid,
-    wanted: &SpendQuery,
-) -> Result<std::collections::HashMap<(DateTime<Utc>, String, String), Usd>, StoreError> {
-    use super::entities::monthly_spend as spend;
-    let with_all = |names: &std::collections::BTreeSet<String>| {
-        names
-            .iter()
-            .cloned()
-            .chain([String::new()])
-            .collect::<Vec<_>>()
-    };
-    let rows = spend::Entity::find()
-        .filter(spend::Column::ProjectId.eq(project_id))
-        .filter(spend::Column::MonthStart.is_in(wanted.months.iter().copied()))
-        .filter(spend::Column::CustomerId.is_in(with_all(&wanted.customers)))
-        .filter(spend::Column::AgentCode.is_in(with_all(&wanted.agents)))
-        .all(db)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            (
-                (row.month_start, row.customer_id, row.agent_code),
-                Usd::from_e10(row.cost_e10),
-            )
-        })
-        .collect())
 }
 
 /// Every budget of the project.

@@ -362,11 +362,19 @@ impl TestApp {
             ),
             (
                 "SELECT CAST(COALESCE(SUM(total_cost_e10), 0) AS BIGINT) FROM cost_events",
-                "SELECT CAST(COALESCE(SUM(cost_e10), 0) AS BIGINT) FROM monthly_spend WHERE customer_id <> '' AND agent_code <> ''",
+                "SELECT CAST(COALESCE(SUM(cost_e10), 0) AS BIGINT) FROM monthly_spend WHERE customer_id = '' AND agent_code <> ''",
             ),
             (
                 "SELECT CAST(COALESCE(SUM(total_cost_e10), 0) AS BIGINT) FROM cost_events",
                 "SELECT CAST(COALESCE(SUM(cost_e10), 0) AS BIGINT) FROM monthly_spend WHERE customer_id = '' AND agent_code = ''",
+            ),
+            (
+                "SELECT CAST(COALESCE(SUM(total_cost_e10), 0) AS BIGINT) FROM cost_events",
+                "SELECT CAST(COALESCE(SUM(cost_e10), 0) AS BIGINT) FROM event_monthly",
+            ),
+            (
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM monthly_spend WHERE customer_id <> ''",
+                "SELECT CAST(0 AS BIGINT)",
             ),
             (
                 "SELECT CAST(COALESCE(SUM(total_cost_e10), 0) AS BIGINT) FROM cost_events WHERE run_ref IS NOT NULL",

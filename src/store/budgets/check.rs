@@ -3,6 +3,8 @@
 //! beside ingest a check waits for CPU, and three statements cost three parses, plans and
 //! connection checkouts where one does.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryResult, Statement};
 use uuid::Uuid;
@@ -10,7 +12,7 @@ use uuid::Uuid;
 use super::{Budget, from_row};
 use crate::{
     domain::money::Usd,
-    store::{StoreError, entities::budgets, runs::RunBrief},
+    store::{StoreError, entities::budgets, runs::RunBrief, sql::sum_bigint},
 };
 
 /// What a check reads: the run if it exists, and each applicable budget with its scope's spend in
@@ -28,7 +30,9 @@ pub struct CheckReading {
 /// of the tables read), so it is shaped to plan cheaply: the run's customer and agent and each
 /// budget's spend are scalar subqueries rather than joins, which halves planning (0.3 ms against
 /// 0.6 ms, measured). The one-row `one` keeps a row when there is no run and no budget; the run's
-/// customer and agent win over the given ones. `monthly_spend` keeps `''` for "all customers/agents".
+/// customer and agent win over the given ones. A budget's spend: `monthly_spend` for the scopes
+/// without a customer (`''` for "all agents"), a customer's from `customer_monthly` (over plans)
+/// or, with an agent, `event_monthly` (over plans and signals); `{sum}` is `sql::sum_bigint`.
 const CHECK_SQL: &str = "WITH r AS MATERIALIZED (SELECT \
       (SELECT c.customer_id FROM customers c WHERE c.id = runs.customer_ref) AS customer_id, \
       (SELECT a.agent_code FROM agents a WHERE a.id = runs.agent_ref) AS agent_code, \
@@ -41,10 +45,15 @@ const CHECK_SQL: &str = "WITH r AS MATERIALIZED (SELECT \
     b.agent_code AS b_agent_code, b.monthly_limit_e10 AS b_monthly_limit_e10, \
     b.per_run_limit_e10 AS b_per_run_limit_e10, b.enforcement AS b_enforcement, \
     b.create_time AS b_create_time, b.update_time AS b_update_time, \
-    CASE WHEN b.monthly_limit_e10 IS NOT NULL THEN (SELECT s.cost_e10 FROM monthly_spend s \
-      WHERE s.project_id = $1 AND s.month_start = $5 \
-      AND s.customer_id = COALESCE(b.customer_id, '') \
-      AND s.agent_code = COALESCE(b.agent_code, '')) END AS s_cost_e10 \
+    CASE WHEN b.monthly_limit_e10 IS NULL THEN NULL \
+      WHEN b.customer_id IS NULL THEN (SELECT s.cost_e10 FROM monthly_spend s \
+        WHERE s.project_id = $1 AND s.month_start = $5 AND s.customer_id = '' \
+        AND s.agent_code = COALESCE(b.agent_code, '')) \
+      WHEN b.agent_code IS NULL THEN (SELECT {sum} FROM customer_monthly m \
+        WHERE m.project_id = $1 AND m.month_start = $5 AND m.customer_id = b.customer_id) \
+      ELSE (SELECT {sum} FROM event_monthly m \
+        WHERE m.project_id = $1 AND m.month_start = $5 AND m.customer_id = b.customer_id \
+        AND m.agent_code = b.agent_code) END AS s_cost_e10 \
     FROM (SELECT 1 AS one) AS one \
     LEFT JOIN r ON 1 = 1 \
     LEFT JOIN budgets b ON b.project_id = $1 \
@@ -63,10 +72,12 @@ pub async fn check_reading(
     agent_code: Option<&str>,
     month_start: DateTime<Utc>,
 ) -> Result<CheckReading, StoreError> {
+    static POSTGRES: LazyLock<String> = LazyLock::new(|| check_sql(DbBackend::Postgres));
+    static SQLITE: LazyLock<String> = LazyLock::new(|| check_sql(DbBackend::Sqlite));
     let backend = db.get_database_backend();
     let sql = match backend {
-        DbBackend::Postgres => CHECK_SQL.to_owned(),
-        _ => CHECK_SQL.replace('$', "?"),
+        DbBackend::Postgres => POSTGRES.clone(),
+        _ => SQLITE.clone(),
     };
     let values: Vec<sea_orm::Value> = vec![
         project_id.into(),
@@ -94,6 +105,15 @@ pub async fn check_reading(
         }
     }
     Ok(reading)
+}
+
+/// [`CHECK_SQL`] for `backend`.
+fn check_sql(backend: DbBackend) -> String {
+    let sql = CHECK_SQL.replace("{sum}", &sum_bigint(backend, "m.cost_e10"));
+    match backend {
+        DbBackend::Postgres => sql,
+        _ => sql.replace('$', "?"),
+    }
 }
 
 fn run_of(row: &QueryResult) -> Result<Option<RunBrief>, StoreError> {
