@@ -20,9 +20,10 @@ use crate::domain::DomainError;
 
 /// The most records written in one group (whole batches: a group holds at least one).
 pub const MAX_GROUP_RECORDS: usize = 1_000;
-/// Writers of one project at a time: two, so that one group's database work overlaps the next
-/// group's reads and pricing.
-pub const WRITERS_PER_PROJECT: usize = 2;
+/// Writers of one project at a time, so that one group's database work overlaps other groups'
+/// reads, pricing and commits. Three kept both cores of the benchmark machine busier than two
+/// (idle CPU 22 % → 10 %, 6–10 % more events/s, BENCHMARKS.md); four were no better.
+pub const WRITERS_PER_PROJECT: usize = 3;
 
 /// A batch waiting for a writer, and where its answer goes.
 struct Waiting {
