@@ -77,9 +77,12 @@ DATABASE_URL=$url TALLY_KEY=$KEY $tally bench reports --target "$target_url" \
   --start "$month_start" --end "$month_end"
 stop_server
 
-echo "== raw baseline: the same rows, no gRPC, pricing or validation"
+echo "== raw baseline: the events' rows (events, lines, cost items), no gRPC, pricing or validation"
 url=$(fresh_database tally_bench_raw)
-DATABASE_URL=$url $tally bench raw --events "$events"
+DATABASE_URL=$url $tally bench raw --events "$events" --until "$month_end"
+echo "== raw baseline: every row ingest writes (the events' rows and the running totals)"
+url=$(fresh_database tally_bench_raw)
+DATABASE_URL=$url $tally bench raw --events "$events" --until "$month_end" --with-totals
 
 echo "== CheckBudget alone, 500/s for 20 s"
 url=$(fresh_database tally_bench_check); start_server "$url"
