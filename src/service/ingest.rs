@@ -127,12 +127,45 @@ async fn write_with_fallback(
         return Ok(vec![(records[0].index, record_failed(&records[0], error))]);
     }
     tracing::warn!(%error, records = records.len(), "batch failed; storing its records one by one");
+    one_by_one(records, |record| {
+        write_retrying(writer, project_id, std::slice::from_ref(record))
+    })
+    .await
+}
+
+/// Writes each record alone with `write`. When the database goes away part way, the batch fails
+/// as a whole (`Err`: nothing stored) only while none of its records was stored; after that, the
+/// records not written yet are answered `Failed` (not stored, safe to send again) beside those
+/// stored, so that a client sending the batch again cannot store a record without a key twice.
+async fn one_by_one<'a, F, Fut>(records: &'a [Received], mut write: F) -> Answer
+where
+    F: FnMut(&'a Received) -> Fut,
+    Fut: Future<Output = Result<Vec<(usize, RecordOutcome)>, StoreError>>,
+{
     let mut outcomes = Vec::with_capacity(records.len());
-    for record in records {
-        match write_retrying(writer, project_id, std::slice::from_ref(record)).await {
+    for (position, record) in records.iter().enumerate() {
+        match write(record).await {
             Ok(mut outcome) => outcomes.append(&mut outcome),
             Err(StoreError::Unavailable(error)) => {
-                return Err(StoreError::Unavailable(error).into());
+                let stored = outcomes.iter().any(|(_, outcome)| {
+                    matches!(
+                        outcome,
+                        RecordOutcome::Stored {
+                            duplicate: false,
+                            ..
+                        }
+                    )
+                });
+                if !stored {
+                    return Err(StoreError::Unavailable(error).into());
+                }
+                tracing::error!(%error, index = record.index, "database unavailable; the batch's later records are not stored");
+                outcomes.extend(
+                    records[position..]
+                        .iter()
+                        .map(|record| (record.index, RecordOutcome::Failed)),
+                );
+                break;
             }
             Err(error) => outcomes.push((record.index, record_failed(record, error))),
         }
@@ -180,5 +213,70 @@ impl StoreError {
         };
         let text = error.to_string();
         text.contains("40P01") || text.contains("40001") || text.contains("deadlock detected")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::DbErr;
+
+    use super::*;
+    use crate::service::ingest_groups::tests::received;
+
+    fn stored(index: usize) -> (usize, RecordOutcome) {
+        let event = PricedEvent {
+            id: Uuid::nil(),
+            usage_time: chrono::DateTime::UNIX_EPOCH,
+            customer_id: "c".to_owned(),
+            plan_name: None,
+            agent_code: "a".to_owned(),
+            signal_name: None,
+            user_id: None,
+            quantity: 1,
+            run: None,
+            lines: Vec::new(),
+        };
+        let outcome = RecordOutcome::Stored {
+            event,
+            duplicate: false,
+        };
+        (index, outcome)
+    }
+
+    fn gone() -> StoreError {
+        StoreError::Unavailable(DbErr::Custom("connection refused".to_owned()))
+    }
+
+    #[tokio::test]
+    async fn records_after_the_database_goes_away_are_answered_not_stored() {
+        let records: Vec<Received> = (0..3).map(|n| received(n, &format!("k{n}"))).collect();
+        let answer = one_by_one(&records, |record| {
+            let index = record.index;
+            async move {
+                match index {
+                    0 => Ok(vec![stored(0)]),
+                    _ => Err(gone()),
+                }
+            }
+        })
+        .await
+        .expect("record 0 was stored, so the batch is answered record by record");
+        let failed: Vec<usize> = answer
+            .iter()
+            .filter(|(_, outcome)| *outcome == RecordOutcome::Failed)
+            .map(|(index, _)| *index)
+            .collect();
+        assert_eq!(failed, [1, 2]);
+        assert!(matches!(answer[0], (0, RecordOutcome::Stored { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_batch_with_nothing_stored_fails_whole_when_the_database_goes_away() {
+        let records: Vec<Received> = (0..2).map(|n| received(n, &format!("k{n}"))).collect();
+        let answer = one_by_one(&records, |_| async { Err(gone()) }).await;
+        assert!(
+            matches!(answer, Err(DomainError::Unavailable(_))),
+            "{answer:?}"
+        );
     }
 }

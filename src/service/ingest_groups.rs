@@ -197,13 +197,13 @@ impl Owners {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
     use crate::domain::event::{EventInput, Shape};
 
-    fn received(index: usize, key: &str) -> Received {
+    pub(in crate::service) fn received(index: usize, key: &str) -> Received {
         Received {
             index,
             time: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
