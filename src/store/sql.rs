@@ -67,14 +67,19 @@ impl Table<'_> {
         }
         let backend = db.get_database_backend();
         let into = format!("INSERT INTO {} ({})", self.name, self.columns.join(", "));
-        if backend == sea_orm::DbBackend::Postgres {
+        let rows = if backend == sea_orm::DbBackend::Postgres {
             let mut params = Params::new(backend);
-            if let Some(select) = select_rows(&rows, &mut params) {
-                return db
-                    .query_all_raw(params.into_statement(format!("{into} {select} {tail}")))
-                    .await;
+            match select_rows(rows, &mut params) {
+                Ok(select) => {
+                    return db
+                        .query_all_raw(params.into_statement(format!("{into} {select} {tail}")))
+                        .await;
+                }
+                Err(rows) => rows,
             }
-        }
+        } else {
+            rows
+        };
         let mut returned = Vec::new();
         for chunk in rows.chunks(self.rows_per_statement()) {
             let mut params = Params::new(backend);
@@ -141,7 +146,7 @@ pub async fn update_rows(
             assignments = assignments.join(", "),
             key = columns[0],
         );
-        db.execute_raw(params.statement(sql)).await?;
+        db.execute_raw(params.into_statement(sql)).await?;
     }
     Ok(())
 }

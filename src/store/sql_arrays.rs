@@ -59,21 +59,21 @@ impl Kind {
         }
     }
 
-    /// `value` as an element of this kind's array; `None` for NULL or another kind.
-    fn element(self, value: &Value) -> Option<Option<Value>> {
-        let element = match (self, value) {
-            (Self::BigInt, Value::BigInt(v)) => v.map(Value::from),
-            (Self::BigInt, Value::Int(v)) => v.map(|v| Value::from(i64::from(v))),
-            (Self::BigInt, Value::SmallInt(v)) => v.map(|v| Value::from(i64::from(v))),
-            (Self::BigInt, Value::Unsigned(v)) => v.map(|v| Value::from(i64::from(v))),
-            (Self::Text, Value::String(v)) => v.clone().map(Value::from),
-            (Self::Uuid, Value::Uuid(v)) => v.map(Value::from),
-            (Self::Time, Value::ChronoDateTimeUtc(v)) => v.map(Value::from),
-            (Self::Bool, Value::Bool(v)) => v.map(Value::from),
-            (Self::Json, Value::Json(v)) => v.as_ref().map(|json| Value::from(json.to_string())),
-            _ => return None,
-        };
-        Some(element)
+    /// `value` (of this kind, see [`arrayable`]) as an element of this kind's array, moved rather
+    /// than copied: `None` for NULL.
+    fn element(self, value: Value) -> Option<Value> {
+        match value {
+            Value::BigInt(v) => v.map(Value::from),
+            Value::Int(v) => v.map(|v| Value::from(i64::from(v))),
+            Value::SmallInt(v) => v.map(|v| Value::from(i64::from(v))),
+            Value::Unsigned(v) => v.map(|v| Value::from(i64::from(v))),
+            Value::Json(v) => v.map(|json| Value::from(json.to_string())),
+            Value::String(None)
+            | Value::Uuid(None)
+            | Value::ChronoDateTimeUtc(None)
+            | Value::Bool(None) => None,
+            other => Some(other),
+        }
     }
 }
 
@@ -95,22 +95,23 @@ pub fn arrayable(rows: &[Vec<Value>]) -> bool {
 }
 
 /// `SELECT c0, c1, … FROM unnest($1::int8[], …) AS u(c0, …)`: `rows` (one value per column, of
-/// one type per column) as a query, its arrays bound to `params`. `None` when a column's type has
-/// no array here or the rows disagree on it; the caller then binds each value.
-pub fn select_rows(rows: &[Vec<Value>], params: &mut Params) -> Option<String> {
-    let first = rows.first()?;
-    let kinds: Vec<Kind> = first.iter().map(Kind::of).collect::<Option<_>>()?;
+/// one type per column) as a query, its arrays bound to `params`; the values are moved into the
+/// arrays, not copied. `Err` gives the rows back when a column's type has no array here or the
+/// rows disagree on it ([`arrayable`]); the caller then binds each value.
+pub fn select_rows(rows: Vec<Vec<Value>>, params: &mut Params) -> Result<String, Vec<Vec<Value>>> {
+    if !arrayable(&rows) {
+        return Err(rows);
+    }
+    let kinds: Vec<Kind> = rows[0].iter().filter_map(Kind::of).collect();
     let mut columns: Vec<(Vec<Value>, Vec<Value>, bool)> = kinds
         .iter()
         .map(|_| (Vec::with_capacity(rows.len()), Vec::new(), false))
         .collect();
     for row in rows {
-        if row.len() != kinds.len() {
-            return None;
-        }
-        for ((value, kind), (elements, nulls, any_null)) in row.iter().zip(&kinds).zip(&mut columns)
+        for ((value, kind), (elements, nulls, any_null)) in
+            row.into_iter().zip(&kinds).zip(&mut columns)
         {
-            let element = kind.element(value)?;
+            let element = kind.element(value);
             nulls.push(Value::Bool(Some(element.is_none())));
             *any_null |= element.is_none();
             elements.push(element.unwrap_or_else(|| kind.filler()));
@@ -135,7 +136,7 @@ pub fn select_rows(rows: &[Vec<Value>], params: &mut Params) -> Option<String> {
             selected.push(read);
         }
     }
-    Some(format!(
+    Ok(format!(
         "SELECT {} FROM unnest({}) AS u({})",
         selected.join(", "),
         arrays.join(", "),
@@ -156,20 +157,24 @@ mod tests {
             vec![Value::from(2_i64), Value::String(None)],
         ];
         let mut params = Params::new(DbBackend::Postgres);
-        let select = select_rows(&rows, &mut params).expect("arrays");
+        assert!(arrayable(&rows));
+        let select = select_rows(rows, &mut params).expect("arrays");
         assert_eq!(
             select,
             "SELECT c0, CASE WHEN n1 THEN NULL ELSE c1 END FROM unnest($1::int8[], $2::text[], \
              $3::bool[]) AS u(c0, c1, n1)"
         );
         assert_eq!(params.len(), 3);
-        assert!(arrayable(&rows));
     }
 
     #[test]
     fn rows_that_disagree_on_a_column_type_are_not_read_as_arrays() {
         let rows = vec![vec![Value::from(1_i64)], vec![Value::from("one")]];
         assert!(!arrayable(&rows));
-        assert!(select_rows(&rows, &mut Params::new(DbBackend::Postgres)).is_none());
+        assert_eq!(
+            select_rows(rows.clone(), &mut Params::new(DbBackend::Postgres)),
+            Err(rows),
+            "the rows come back"
+        );
     }
 }

@@ -80,8 +80,8 @@ impl Part {
         }
     }
 
-    /// The part as the `index`th CTE of a statement, its values bound to `params`.
-    fn cte(&self, index: usize, params: &mut Params) -> String {
+    /// The part as the `index`th CTE of a statement, its values moved into `params`.
+    fn cte(self, index: usize, params: &mut Params) -> String {
         match self {
             Self::Add {
                 table,
@@ -95,7 +95,7 @@ impl Part {
                     .map(|v| format!("{v} = {table}.{v} + excluded.{v}"))
                     .collect();
                 let source = select_rows(rows, params)
-                    .unwrap_or_else(|| format!("VALUES {}", params.tuples(rows)));
+                    .unwrap_or_else(|rows| format!("VALUES {}", params.tuples(&rows)));
                 format!(
                     "w{index} AS (INSERT INTO {table} ({keys}, {values}) {source} \
                      ON CONFLICT ({conflict}) DO UPDATE SET {updates})",
@@ -116,7 +116,7 @@ impl Part {
                     .map(|(column, value)| format!("{column} = {value}"))
                     .collect();
                 let source = select_rows(rows, params)
-                    .unwrap_or_else(|| format!("VALUES {}", params.tuples(rows)));
+                    .unwrap_or_else(|rows| format!("VALUES {}", params.tuples(&rows)));
                 format!(
                     "v{index} ({columns}) AS ({source}), w{index} AS (UPDATE {table} SET \
                      {assignments} FROM (SELECT * FROM v{index}) v WHERE {table}.{key} = v.{key})",
@@ -266,11 +266,11 @@ impl Writes {
 async fn send(db: &impl ConnectionTrait, parts: Vec<Part>) -> Result<(), DbErr> {
     let mut params = Params::new(DbBackend::Postgres);
     let ctes: Vec<String> = parts
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(index, part)| part.cte(index, &mut params))
         .collect();
     let sql = format!("WITH {} SELECT 1", ctes.join(", "));
-    db.execute_raw(params.statement(sql)).await?;
+    db.execute_raw(params.into_statement(sql)).await?;
     Ok(())
 }
