@@ -54,7 +54,8 @@ impl PricedEvent {
         EventStatus::worst(self.lines.iter().map(|line| line.status))
     }
 
-    /// The sum of the priced lines; `None` when no line is priced.
+    /// The sum of the priced lines; `None` when no line is priced. Ingest and repricing keep the
+    /// sum in range (`line_pricing`), so the fold never has a line to leave out.
     pub fn total(&self) -> Option<Usd> {
         let mut known = self.lines.iter().filter_map(|line| line.cost).peekable();
         known.peek()?;

@@ -54,6 +54,38 @@ pub fn price_lines(
     }
 }
 
+/// Lines priced again (their cost is not the one in `before`) that would carry the event's total
+/// past what a total holds are left unpriced, saying why: a total never leaves a priced line out.
+/// The lines priced before fit together: ingest refuses a record whose lines do not.
+pub fn keep_total_in_range(lines: &mut [PricedLine], before: &[PricedLine]) {
+    let repriced =
+        |index: usize, line: &PricedLine| before.get(index).is_none_or(|old| old.cost != line.cost);
+    let mut total = lines
+        .iter()
+        .enumerate()
+        .filter(|(index, line)| !repriced(*index, line))
+        .filter_map(|(_, line)| line.cost)
+        .try_fold(Usd::ZERO, Usd::checked_add)
+        .unwrap_or(Usd::ZERO);
+    for (index, line) in lines.iter_mut().enumerate() {
+        let Some(cost) = line.cost.filter(|_| repriced(index, line)) else {
+            continue;
+        };
+        match total.checked_add(cost) {
+            Some(sum) => total = sum,
+            None => {
+                line.status = EventStatus::NeedsCostBackfill;
+                line.cost = None;
+                line.items.clear();
+                line.error = Some(format!(
+                    "line {index}: its cost would carry the event's total past 922337203 USD, the \
+                     most an event can hold"
+                ));
+            }
+        }
+    }
+}
+
 /// Prices one line: a manual cost as given, else from the resolved prices.
 pub fn price_one(index: usize, line: &LineInput, prices: Option<ModelPrices>) -> PricedLine {
     let mut priced = PricedLine {

@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::{
-    line_pricing::{price_lines, price_one},
+    line_pricing::{keep_total_in_range, price_lines, price_one},
     price_book::PriceBook,
     repricing::{Reason, reprice_parked},
 };
@@ -214,6 +214,7 @@ impl PricingService {
         };
         let mut new = stored.priced.clone();
         new.lines[line_index] = price_one(line_index, &filled_input, resolved.prices);
+        keep_total_in_range(&mut new.lines, &stored.priced.lines);
         let reason = Reason {
             cause: Cause::FillVolume,
             detail,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use std::collections::BTreeSet;
 
 use super::{
-    line_pricing::price_one,
+    line_pricing::{keep_total_in_range, price_one},
     price_book::{PriceBook, ProjectPrices},
 };
 use crate::{
@@ -112,5 +112,6 @@ pub fn repriced(
         let resolved = prices.resolve(&line.provider, &line.model, event.usage_time);
         *line = price_one(index, &input, resolved.prices);
     }
+    keep_total_in_range(&mut new.lines, &event.lines);
     new
 }

@@ -1,9 +1,11 @@
 //! Costs that would carry a running total past what it holds (about 922 million USD): the record
 //! that would is refused, naming its lines, and the records before it, the totals and later
-//! records are unharmed.
+//! records are unharmed. A parked line priced later that would carry its event's total past the
+//! limit stays unpriced, never left out of a total that counts it as priced.
 
 use tally::pb::{
-    self, CustomerAttribution, EventRecord, RecordBatchRequest, ServiceUsage, event_record::Usage,
+    self, CustomerAttribution, EventRecord, GetEventRequest, MapModelRequest, MultiServiceUsage,
+    RecordBatchRequest, ServiceUsage, event_record::Usage,
 };
 
 use crate::helpers::{Backend, spawn_app};
@@ -71,4 +73,81 @@ async fn a_record_that_would_overflow_a_running_total_is_refused_alone(backend: 
     app.assert_totals_match_events().await;
 }
 
-crate::on_both_databases!(a_record_that_would_overflow_a_running_total_is_refused_alone);
+async fn a_parked_line_that_would_overflow_its_event_stays_unpriced(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let manual = ServiceUsage {
+        provider: "maps".to_owned(),
+        model: "geocode".to_owned(),
+        cost_usd: "921000000".to_owned(),
+        ..Default::default()
+    };
+    // 10^12 input tokens of gpt-4o, once mapped: 2.5 million USD, past the 922,337,203 USD an
+    // event's total holds beside the manual line.
+    let parked = ServiceUsage {
+        provider: "acme".to_owned(),
+        model: "mystery-1".to_owned(),
+        input_tokens: Some(1_000_000_000_000),
+        output_tokens: Some(1),
+        ..Default::default()
+    };
+    let record = EventRecord {
+        usage: Some(Usage::Services(MultiServiceUsage {
+            services: vec![manual, parked],
+        })),
+        ..costly("parked", "whale", "0")
+    };
+    let result = app
+        .ingest(&app.secret_key)
+        .record_batch(RecordBatchRequest {
+            records: vec![record],
+        })
+        .await
+        .expect("the batch is answered")
+        .into_inner()
+        .results
+        .remove(0);
+    assert_eq!(
+        result.status(),
+        pb::EventStatus::NeedsCostBackfill,
+        "{result:?}"
+    );
+    assert_eq!(result.total_cost_usd, "921000000.0000000000");
+
+    app.pricing(&app.secret_key)
+        .map_model(MapModelRequest {
+            from_provider: "acme".into(),
+            from_model: "mystery-1".into(),
+            to_provider: "openai".into(),
+            to_model: "gpt-4o".into(),
+        })
+        .await
+        .expect("mapped");
+    let event = app
+        .ingest(&app.secret_key)
+        .get_event(GetEventRequest {
+            event_id: result.event_id.clone(),
+        })
+        .await
+        .expect("the event")
+        .into_inner()
+        .event
+        .expect("an event");
+    assert_eq!(event.status(), pb::EventStatus::NeedsCostBackfill);
+    assert_eq!(event.total_cost_usd, "921000000.0000000000");
+    let line = &event.lines[1];
+    assert_eq!(
+        line.status(),
+        pb::EventStatus::NeedsCostBackfill,
+        "{line:?}"
+    );
+    assert!(
+        line.cost_usd.is_empty() && line.cost_items.is_empty(),
+        "{line:?}"
+    );
+    app.assert_totals_match_events().await;
+}
+
+crate::on_both_databases!(
+    a_record_that_would_overflow_a_running_total_is_refused_alone,
+    a_parked_line_that_would_overflow_its_event_stays_unpriced,
+);
