@@ -240,9 +240,9 @@ impl Deltas {
         figures.missing_volume_events += sign * i64::from(status == EventStatus::MissingVolumeData);
 
         // The spend of the budget scopes without a customer: the agent's and the whole project's
-        // ('' stands for "all"; a real id is never blank). A customer's spend, with or without its
-        // agent, is the monthly table's (`event_monthly`), read by customer: every batch adds to
-        // these few rows, but not to one row per customer twice over.
+        // ('' stands for "all"; a real id is never blank). A customer's spend, alone or with its
+        // agent, is read from `event_monthly`, which holds the same cost: keeping it here too
+        // cost two more upserts per event.
         let month = month_start(event.usage_time);
         for agent_code in [event.agent_code.as_str(), ""] {
             let spend = self
