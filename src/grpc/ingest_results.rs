@@ -88,6 +88,7 @@ pub fn cost_event(stored: StoredEvent) -> pb::CostEvent {
         plan_monthly,
         metadata,
         receive_time,
+        error,
         repricings,
     } = stored;
     let event_status = status(priced.status());
@@ -131,6 +132,7 @@ pub fn cost_event(stored: StoredEvent) -> pb::CostEvent {
             .map(|(index, line)| event_line(index, line))
             .collect(),
         repricings: repricings.into_iter().map(repricing).collect(),
+        error: error.unwrap_or_default(),
     }
 }
 

@@ -31,6 +31,8 @@ pub struct StoredEvent {
     pub plan_monthly: Option<Usd>,
     pub metadata: Option<serde_json::Value>,
     pub receive_time: DateTime<Utc>,
+    /// Why lines have no cost, naming each (`None` when every line is priced).
+    pub error: Option<String>,
     pub repricings: Vec<Repricing>,
 }
 
@@ -81,6 +83,7 @@ fn event_select(project_id: Uuid) -> SelectStatement {
                 "usage_time",
                 "receive_time",
                 "metadata",
+                "error",
             ]
             .map(|column| (e.clone(), a(column))),
         )
@@ -277,6 +280,7 @@ fn event_from_row(row: &QueryResult) -> Result<StoredEvent, DbErr> {
             .map(Usd::from_e10),
         metadata: row.try_get("", "metadata")?,
         receive_time: row.try_get("", "receive_time")?,
+        error: row.try_get("", "error")?,
         repricings: Vec::new(),
     })
 }
