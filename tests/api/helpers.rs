@@ -311,6 +311,19 @@ impl TestApp {
         PricingClient::with_interceptor(self.channel.clone(), ApiKey::bearer(key))
     }
 
+    /// The stored event `event_id`, read with `GetEvent` (the publishable key reads).
+    pub async fn event(&self, event_id: &str) -> tally::pb::CostEvent {
+        self.ingest(&self.publishable_key)
+            .get_event(tally::pb::GetEventRequest {
+                event_id: event_id.to_owned(),
+            })
+            .await
+            .expect("event found")
+            .into_inner()
+            .event
+            .expect("event")
+    }
+
     /// How many events the project of the secret key holds, read page by page with `ListEvents`.
     pub async fn count_events(&self) -> usize {
         let mut stored = 0;

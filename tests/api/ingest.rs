@@ -55,18 +55,6 @@ async fn one(app: &TestApp, record: EventRecord) -> pb::RecordResult {
         .expect("a result")
 }
 
-async fn event(app: &TestApp, event_id: &str) -> pb::CostEvent {
-    app.ingest(&app.publishable_key)
-        .get_event(GetEventRequest {
-            event_id: event_id.to_owned(),
-        })
-        .await
-        .expect("event found")
-        .into_inner()
-        .event
-        .expect("event")
-}
-
 fn status(result: &pb::RecordResult) -> pb::EventStatus {
     pb::EventStatus::try_from(result.status).expect("known status")
 }
@@ -134,7 +122,7 @@ async fn openai_cached_tokens_are_billed_once_at_the_cached_rate(backend: Backen
     );
     assert_eq!(result.lines.len(), 1);
 
-    let stored = event(&app, &result.event_id).await;
+    let stored = app.event(&result.event_id).await;
     assert_eq!(stored.total_cost_usd, "0.0300000000");
     assert_eq!(stored.lines[0].priced_model, "gpt-4o");
     let usage = stored.lines[0].usage.as_ref().expect("usage");
@@ -616,7 +604,7 @@ async fn events_name_runs_and_carry_plans(backend: Backend) {
     let upgraded = one(&app, with_plan("p-4", "team", "299.50", day(10))).await;
     assert!(upgraded.stored);
 
-    let stored = event(&app, &second.event_id).await;
+    let stored = app.event(&second.event_id).await;
     assert_eq!(stored.run_id, "run-abc");
     assert_eq!(
         stored.agent_code, "support_reply",
@@ -633,15 +621,12 @@ async fn events_name_runs_and_carry_plans(backend: Backend) {
         (plan.name.as_str(), plan.monthly_usd.as_str()),
         ("pro", "99.0000000000")
     );
-    let later = event(&app, &upgraded.event_id).await;
+    let later = app.event(&upgraded.event_id).await;
     assert_eq!(
         later.customer.and_then(|c| c.plan).map(|p| p.name),
         Some("team".to_owned())
     );
-    let metadata = event(&app, &first.event_id)
-        .await
-        .metadata
-        .expect("metadata");
+    let metadata = app.event(&first.event_id).await.metadata.expect("metadata");
     assert!(metadata.fields.contains_key("template"));
 
     let of_run = app

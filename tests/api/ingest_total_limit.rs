@@ -4,11 +4,11 @@
 //! limit stays unpriced, never left out of a total that counts it as priced.
 
 use tally::pb::{
-    self, CustomerAttribution, EventRecord, GetEventRequest, MapModelRequest, MultiServiceUsage,
-    RecordBatchRequest, ServiceUsage, event_record::Usage,
+    self, CustomerAttribution, EventRecord, MapModelRequest, MultiServiceUsage, RecordBatchRequest,
+    ServiceUsage, event_record::Usage,
 };
 
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, spawn_app};
 
 /// A record of one manual-cost call for `customer`, all in the same hour.
 fn costly(key: &str, customer: &str, cost_usd: &str) -> EventRecord {
@@ -70,20 +70,8 @@ async fn a_record_that_would_overflow_a_running_total_is_refused_alone(backend: 
         .results;
     assert_eq!(results[0].status(), pb::EventStatus::Processed);
     assert_eq!(results[0].total_cost_usd, "1.5000000000");
-    assert_eq!(event(&app, &results[0].event_id).await.error, "");
+    assert_eq!(app.event(&results[0].event_id).await.error, "");
     app.assert_totals_match_events().await;
-}
-
-async fn event(app: &TestApp, event_id: &str) -> pb::CostEvent {
-    app.ingest(&app.secret_key)
-        .get_event(GetEventRequest {
-            event_id: event_id.to_owned(),
-        })
-        .await
-        .expect("the event")
-        .into_inner()
-        .event
-        .expect("an event")
 }
 
 async fn a_parked_line_that_would_overflow_its_event_stays_unpriced(backend: Backend) {
@@ -125,7 +113,7 @@ async fn a_parked_line_that_would_overflow_its_event_stays_unpriced(backend: Bac
         "{result:?}"
     );
     assert_eq!(result.total_cost_usd, "921000000.0000000000");
-    let parked = event(&app, &result.event_id).await;
+    let parked = app.event(&result.event_id).await;
     assert!(
         parked
             .error
@@ -143,7 +131,7 @@ async fn a_parked_line_that_would_overflow_its_event_stays_unpriced(backend: Bac
         })
         .await
         .expect("mapped");
-    let event = event(&app, &result.event_id).await;
+    let event = app.event(&result.event_id).await;
     assert_eq!(event.status(), pb::EventStatus::NeedsCostBackfill);
     assert!(event.error.contains("922337203"), "{}", event.error);
     assert_eq!(event.total_cost_usd, "921000000.0000000000");

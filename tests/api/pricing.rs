@@ -5,7 +5,7 @@
 
 use prost_types::Timestamp;
 use tally::pb::{
-    self, EventRecord, FillVolumeRequest, GetEventRequest, GetPriceRequest, ListEventsRequest,
+    self, EventRecord, FillVolumeRequest, GetPriceRequest, ListEventsRequest,
     ListModelMappingsRequest, ListPricesRequest, ListUnpricedModelsRequest, MapModelRequest,
     QuoteCostRequest, RecordEventRequest, ServiceUsage, SetPriceRequest, event_record::Usage,
 };
@@ -58,18 +58,6 @@ async fn record(
         .into_inner()
         .result
         .expect("result")
-}
-
-async fn event(app: &TestApp, event_id: &str) -> pb::CostEvent {
-    app.ingest(&app.secret_key)
-        .get_event(GetEventRequest {
-            event_id: event_id.to_owned(),
-        })
-        .await
-        .expect("event")
-        .into_inner()
-        .event
-        .expect("event")
 }
 
 async fn an_unknown_model_is_parked_listed_mapped_and_priced(backend: Backend) {
@@ -157,7 +145,7 @@ async fn an_unknown_model_is_parked_listed_mapped_and_priced(backend: Backend) {
     );
 
     // gpt-4o-mini: 1.5e-07 input, 6e-07 output. 1000 × 0.00000015 + 100 × 0.0000006 = 0.00021
-    let first = event(&app, &parked[0].event_id).await;
+    let first = app.event(&parked[0].event_id).await;
     assert_eq!(first.status, pb::EventStatus::Processed as i32);
     assert_eq!(first.total_cost_usd, "0.0002100000");
     assert_eq!(
@@ -187,7 +175,7 @@ async fn an_unknown_model_is_parked_listed_mapped_and_priced(backend: Backend) {
         repricing.detail
     );
     assert_eq!(
-        event(&app, &parked[1].event_id).await.total_cost_usd,
+        app.event(&parked[1].event_id).await.total_cost_usd,
         "0.0004200000"
     );
 
@@ -353,7 +341,7 @@ async fn a_project_price_overrides_the_catalog_from_its_time_on(backend: Backend
         "an event before the change keeps the old price"
     );
     assert_eq!(
-        event(&app, &before.event_id).await.total_cost_usd,
+        app.event(&before.event_id).await.total_cost_usd,
         "2.5000000000"
     );
 
@@ -449,7 +437,7 @@ async fn a_price_for_a_private_model_prices_its_parked_events(backend: Backend) 
         repriced, 1,
         "the first price leaves the line unpriced (no output price yet); the second prices it"
     );
-    let priced = event(&app, &parked.event_id).await;
+    let priced = app.event(&parked.event_id).await;
     // 500 × 0.000001 + 500 × 0.000003 = 0.002
     assert_eq!(
         (priced.status, priced.total_cost_usd.as_str()),
@@ -459,7 +447,7 @@ async fn a_price_for_a_private_model_prices_its_parked_events(backend: Backend) 
         priced.repricings[0].cause,
         pb::RepricingCause::SetPrice as i32
     );
-    let untouched = event(&app, &too_early.event_id).await;
+    let untouched = app.event(&too_early.event_id).await;
     assert_eq!(
         untouched.status,
         pb::EventStatus::NeedsCostBackfill as i32,
