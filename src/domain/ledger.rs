@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 use uuid::Uuid;
 
 use super::{
-    event::EventStatus,
+    event::{EventStatus, LineInput},
     money::Usd,
     pricing::{CostItem, Usage},
 };
@@ -46,6 +46,20 @@ pub struct PricedEvent {
     pub quantity: u64,
     pub run: Option<Uuid>,
     pub lines: Vec<PricedLine>,
+}
+
+impl PricedLine {
+    /// The line as sent (with any volume given since), to price it again.
+    pub fn input(&self) -> LineInput {
+        LineInput {
+            provider: self.provider.clone(),
+            model: self.model.clone(),
+            usage: self.usage,
+            manual_cost: self.manual_cost,
+            latency_ms: self.latency_ms,
+            call_status: self.call_status.clone(),
+        }
+    }
 }
 
 impl PricedEvent {

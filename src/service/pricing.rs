@@ -201,19 +201,11 @@ impl PricingService {
             return Err(DomainError::Invalid(violations));
         }
         let detail = format!("line {line_index}: counts filled");
-        let mut old_line = stored.priced.lines[line_index].clone();
-        old_line.usage = usage;
+        let mut filled = stored.priced.lines[line_index].clone();
+        filled.usage = usage;
         // Price the filled line, then write the event through the common path.
-        let filled_input = LineInput {
-            provider: old_line.provider.clone(),
-            model: old_line.model.clone(),
-            usage,
-            manual_cost: old_line.manual_cost,
-            latency_ms: old_line.latency_ms,
-            call_status: old_line.call_status.clone(),
-        };
         let mut new = stored.priced.clone();
-        new.lines[line_index] = price_one(line_index, &filled_input, resolved.prices);
+        new.lines[line_index] = price_one(line_index, &filled.input(), resolved.prices);
         keep_total_in_range(&mut new.lines, &stored.priced.lines);
         let reason = Reason {
             cause: Cause::FillVolume,

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     domain::{
-        event::{EventStatus, LineInput},
+        event::EventStatus,
         ledger::{PricedEvent, PricedLine},
     },
     store::{
@@ -101,16 +101,8 @@ pub fn repriced(
         if line.status == EventStatus::Processed || !selects(line) {
             continue;
         }
-        let input = LineInput {
-            provider: line.provider.clone(),
-            model: line.model.clone(),
-            usage: line.usage,
-            manual_cost: line.manual_cost,
-            latency_ms: line.latency_ms,
-            call_status: line.call_status.clone(),
-        };
         let resolved = prices.resolve(&line.provider, &line.model, event.usage_time);
-        *line = price_one(index, &input, resolved.prices);
+        *line = price_one(index, &line.input(), resolved.prices);
     }
     keep_total_in_range(&mut new.lines, &event.lines);
     new
