@@ -7,7 +7,7 @@
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
 
 use super::{
-    sql::{MAX_PARAMETERS, Params, Table, update_rows, val},
+    sql::{MAX_PARAMETERS, Params, Table, added, update_rows, val},
     sql_arrays::{arrayable, select_rows},
 };
 
@@ -92,7 +92,14 @@ impl Part {
             } => {
                 let updates: Vec<String> = values
                     .iter()
-                    .map(|v| format!("{v} = {table}.{v} + excluded.{v}"))
+                    .map(|v| {
+                        let sum = added(
+                            params.backend(),
+                            &format!("{table}.{v}"),
+                            &format!("excluded.{v}"),
+                        );
+                        format!("{v} = {sum}")
+                    })
                     .collect();
                 let source = select_rows(rows, params)
                     .unwrap_or_else(|rows| format!("VALUES {}", params.tuples(&rows)));
