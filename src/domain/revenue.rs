@@ -120,7 +120,7 @@ impl ExactRevenue {
 }
 
 /// `numerator / denominator` rounded to an integer, half to even; `denominator` > 0.
-fn round_half_even(numerator: i128, denominator: i128) -> i128 {
+pub(crate) fn round_half_even(numerator: i128, denominator: i128) -> i128 {
     let quotient = numerator.div_euclid(denominator);
     let twice_rest = numerator.rem_euclid(denominator) * 2;
     match twice_rest.cmp(&denominator) {

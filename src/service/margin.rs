@@ -170,9 +170,9 @@ pub async fn get_margin(
     )?;
     let mut total = Figures::default();
     let mut rows = Vec::with_capacity(groups.len());
-    for (key, figures) in &groups {
-        total.add(figures)?;
-        rows.push(MarginLine::of(key.clone(), figures, caps)?);
+    for (key, figures) in groups {
+        total.add(&figures)?;
+        rows.push(MarginLine::of(key, &figures, caps)?);
     }
     sort(&mut rows, query.order, query.descending);
     let size = PAGE_LIMITS.size(query.page_size) as usize;

@@ -148,10 +148,11 @@ pub async fn plan_revenue(
     let plans = filters
         .iter()
         .find(|filter| filter.dimension == Dimension::Plan);
-    let periods = report_inputs::plan_periods(db, project_id, customers).await?;
     let (Some(first), Some(last)) = (windows.first(), windows.last()) else {
         return Ok(HashMap::new());
     };
+    // A period that starts after the windows cannot end one in them sooner than they end.
+    let periods = report_inputs::plan_periods(db, project_id, customers, last.end).await?;
     let far_future = last.end + Duration::days(1);
     let mut revenue: HashMap<(Vec<String>, usize), ExactRevenue> = HashMap::new();
     for (index, period) in periods.iter().enumerate() {

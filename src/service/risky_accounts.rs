@@ -212,7 +212,7 @@ pub async fn list_risky_accounts(
             .map(|row| (row.key[0].clone(), row.key[1..].to_vec(), row.sums[1])),
     );
     let names = report_inputs::display_names(db, project_id, &ids).await?;
-    let periods = report_inputs::plan_periods(db, project_id, Some(&ids)).await?;
+    let periods = report_inputs::plan_periods(db, project_id, Some(&ids), query.window.end).await?;
     for account in &mut page {
         account.display_name = names.get(&account.customer_id).cloned().unwrap_or_default();
         account.top_agent = top_agents
@@ -223,7 +223,7 @@ pub async fn list_risky_accounts(
             .map(|(key, cost)| (key[0].clone(), key[1].clone(), *cost));
         account.plan = periods
             .iter()
-            .rfind(|p| p.customer_id == account.customer_id && p.start_time < query.window.end)
+            .rfind(|p| p.customer_id == account.customer_id)
             .map(|p| Plan {
                 name: p.plan_name.clone(),
                 monthly: Usd::from_e10(p.monthly_e10),

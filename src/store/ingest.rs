@@ -325,16 +325,6 @@ pub async fn insert_plan_periods(
     drop_repeated_periods(db, &customers).await
 }
 
-/// Flags (`repeats`) a plan period `p` whose plan and fee are those of the customer's period before
-/// it; with [`REPEAT_WINDOW`]. Such a period changes nothing: writers delete it, and readers leave
-/// out any that two writers at once (or a database written before they did) left.
-pub(super) const REPEAT_FLAG: &str = "COALESCE(LAG(p.plan_name) OVER w = p.plan_name \
-     AND LAG(p.monthly_usd_e10) OVER w = p.monthly_usd_e10, FALSE) AS repeats";
-
-/// The window of [`REPEAT_FLAG`]: each customer's periods in start order.
-pub(super) const REPEAT_WINDOW: &str =
-    "WINDOW w AS (PARTITION BY p.customer_ref ORDER BY p.start_time)";
-
 /// Deletes the periods of these customers that repeat the plan of the period before them: a
 /// period started earlier with the plan of the next one (a back-dated record of the customer's
 /// plan) makes the next one say nothing, and a history without repeats is what reports read.
@@ -346,8 +336,10 @@ async fn drop_repeated_periods(
     let refs: Vec<String> = customers.iter().map(|id| params.bind(*id)).collect();
     let sql = format!(
         "DELETE FROM customer_plan_periods WHERE id IN (SELECT id FROM (\
-         SELECT p.id, {REPEAT_FLAG} FROM customer_plan_periods p \
-         WHERE p.customer_ref IN ({refs}) {REPEAT_WINDOW}) periods WHERE repeats)",
+         SELECT p.id, COALESCE(LAG(p.plan_name) OVER w = p.plan_name \
+         AND LAG(p.monthly_usd_e10) OVER w = p.monthly_usd_e10, FALSE) AS repeats \
+         FROM customer_plan_periods p WHERE p.customer_ref IN ({refs}) \
+         WINDOW w AS (PARTITION BY p.customer_ref ORDER BY p.start_time)) periods WHERE repeats)",
         refs = refs.join(", ")
     );
     db.execute_raw(params.statement(sql)).await?;

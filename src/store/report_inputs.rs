@@ -8,11 +8,7 @@ use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
-use super::{
-    StoreError,
-    ingest::{REPEAT_FLAG, REPEAT_WINDOW},
-    sql::Params,
-};
+use super::{StoreError, sql::Params};
 use crate::domain::report::Dimension;
 
 /// An event's attribution, time and quantity, for usage revenue of an hour in which a price changes.
@@ -131,15 +127,22 @@ pub struct PeriodRow {
     pub start_time: DateTime<Utc>,
 }
 
-/// Every plan period of the project's customers (only of `customer_ids` when given), by customer
-/// and start time.
+/// The plan periods of the project's customers (only of `customer_ids` when given) that start
+/// before `before`, by customer and start time, without a period that repeats the plan and fee of
+/// the one before it: it changes nothing. Writers delete such periods, but two writers at once (or
+/// a database written before they did) may leave one.
 pub async fn plan_periods(
     db: &impl ConnectionTrait,
     project_id: Uuid,
     customer_ids: Option<&[String]>,
+    before: DateTime<Utc>,
 ) -> Result<Vec<PeriodRow>, StoreError> {
     let mut params = Params::new(db.get_database_backend());
-    let mut filter = format!("p.project_id = {}", params.bind(project_id));
+    let mut filter = format!(
+        "p.project_id = {} AND p.start_time < {}",
+        params.bind(project_id),
+        params.bind(before)
+    );
     if let Some(ids) = customer_ids {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -149,12 +152,11 @@ pub async fn plan_periods(
             params.in_texts(ids.to_vec())
         ));
     }
-    // A period that repeats the plan before it changes nothing: left out here.
+    // No ORDER BY and no window over the periods: sorting and leaving out repeats here is far
+    // cheaper than in the database, which would sort the ids by its collation for no use.
     let statement = format!(
-        "SELECT customer_id, plan_name, monthly_usd_e10, start_time FROM (\
-         SELECT c.customer_id, p.plan_name, p.monthly_usd_e10, p.start_time, {REPEAT_FLAG} \
-         FROM customer_plan_periods p JOIN customers c ON c.id = p.customer_ref WHERE {filter} \
-         {REPEAT_WINDOW}) periods WHERE NOT repeats"
+        "SELECT c.customer_id, p.plan_name, p.monthly_usd_e10, p.start_time \
+         FROM customer_plan_periods p JOIN customers c ON c.id = p.customer_ref WHERE {filter}"
     );
     let rows = db.query_all_raw(params.statement(statement)).await?;
     let mut periods = rows
@@ -168,9 +170,13 @@ pub async fn plan_periods(
             })
         })
         .collect::<Result<Vec<_>, DbErr>>()?;
-    // Sorted here: the database would sort the ids by its collation, far slower for no use.
     periods.sort_unstable_by(|a, b| {
         (&a.customer_id, a.start_time).cmp(&(&b.customer_id, b.start_time))
+    });
+    periods.dedup_by(|later, earlier| {
+        later.customer_id == earlier.customer_id
+            && later.plan_name == earlier.plan_name
+            && later.monthly_e10 == earlier.monthly_e10
     });
     Ok(periods)
 }

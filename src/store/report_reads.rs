@@ -200,7 +200,10 @@ pub async fn groups(
             sql.wheres.join(" AND "),
             sql.group_by(&[]),
         );
-        for row in db.query_all_raw(sql.params.statement(statement)).await? {
+        for row in db
+            .query_all_raw(sql.params.into_statement(statement))
+            .await?
+        {
             rows.push(read_group(&row, query, sums.len())?);
         }
     }
