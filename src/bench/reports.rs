@@ -94,14 +94,17 @@ pub async fn time_reports(
         ..Default::default()
     };
 
+    // One GetMargin call; its answer's row count.
+    let margin_rows = |request: pb::GetMarginRequest| {
+        let mut client = client.clone();
+        let message = authorized(request, &auth);
+        async move { Ok(client.get_margin(message).await?.into_inner().rows.len()) }
+    };
+
     let mut timings = Vec::new();
     let by_customer = margin(vec![pb::ReportDimension::Customer]);
     let (rows, report, raw) = time_against_raw(
-        || {
-            let mut client = client.clone();
-            let message = authorized(by_customer.clone(), &auth);
-            async move { Ok(client.get_margin(message).await?.into_inner().rows.len()) }
-        },
+        || margin_rows(by_customer.clone()),
         db,
         &raw_by_customer(db, project_id, start, end),
     )
@@ -113,11 +116,7 @@ pub async fn time_reports(
         pb::ReportDimension::Model,
     ]);
     let (rows, report, raw) = time_against_raw(
-        || {
-            let mut client = client.clone();
-            let message = authorized(by_model.clone(), &auth);
-            async move { Ok(client.get_margin(message).await?.into_inner().rows.len()) }
-        },
+        || margin_rows(by_model.clone()),
         db,
         &raw_by_model(db, project_id, start, end),
     )
