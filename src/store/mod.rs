@@ -10,6 +10,7 @@ pub mod entities;
 mod error;
 pub mod events;
 pub mod ingest;
+mod migrate;
 pub mod prices;
 pub mod pricing_admin;
 pub mod report_inputs;
@@ -30,9 +31,9 @@ use sea_orm::{
     DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
-use sea_orm_migration::MigratorTrait;
 
 pub use error::StoreError;
+pub use migrate::migrate;
 
 /// Opens a pool on `url` without touching the database yet (`connect_lazy`), so that the server can
 /// start, report `NOT_SERVING`, and wait for a database that is not up.
@@ -81,12 +82,6 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
 /// Answers whether the database responds to a trivial query.
 pub async fn ping(db: &DatabaseConnection) -> Result<(), StoreError> {
     db.execute_unprepared("SELECT 1").await?;
-    Ok(())
-}
-
-/// Applies every pending migration; applying them again changes nothing.
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
-    migrations::Migrator::up(db, None).await?;
     Ok(())
 }
 

@@ -19,7 +19,8 @@ use crate::helpers::{ApiKey, Backend, TestDatabase, start_server, test_settings}
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn tally(database_url: &str) -> Command {
+/// The `tally` binary on `database_url`, its output piped, killed when dropped.
+pub fn tally(database_url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tally"));
     command
         .env("DATABASE_URL", database_url)
@@ -70,7 +71,7 @@ fn forward_lines(
 }
 
 /// Starts `tally --log-format json serve --listen 127.0.0.1:0` and waits for its SERVING log line.
-async fn serve(database_url: &str) -> Served {
+pub async fn serve(database_url: &str) -> Served {
     serve_with_env(database_url, &[]).await
 }
 

@@ -1,12 +1,18 @@
 //! Migrations applied again, by `migrate` and by a server starting over an existing database, change
-//! nothing and lose nothing.
+//! nothing and lose nothing; servers and `migrate` jobs started together take turns.
 
+use migrations::MigratorTrait as _;
+use sea_orm::ConnectionTrait as _;
 use tally::{
+    domain::api_key::ApiKeyKind,
     pb::{self, CreateBudgetRequest, ListBudgetsRequest},
     store,
 };
 
-use crate::helpers::{Backend, TestDatabase, spawn_app_on};
+use crate::{
+    cli::{serve, tally},
+    helpers::{Backend, TestDatabase, create_key, scalar, spawn_app_on},
+};
 
 async fn migrations_applied_twice_keep_the_data(backend: Backend) {
     let database = TestDatabase::create(backend).await;
@@ -140,7 +146,69 @@ async fn coarse_aggregates_are_filled_from_the_hourly_ones(backend: Backend) {
     assert_eq!(report_answers(&second).await, before);
 }
 
+/// Four `tally serve` and two `tally migrate` started at the same moment on an empty database (as
+/// replicas and a migration job of a first deployment): every one succeeds, each migration is applied
+/// and recorded once, the first-start keys are made once, and every server answers calls.
+async fn servers_and_migrate_jobs_started_together_all_succeed(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let url = database.url.as_str();
+    let migrate = || async move {
+        let output = tally(url)
+            .arg("migrate")
+            .output()
+            .await
+            .expect("tally migrate runs");
+        assert!(
+            output.status.success(),
+            "tally migrate failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    // `join!` starts all six before any is awaited.
+    let (first, second, third, fourth, (), ()) = tokio::join!(
+        serve(url),
+        serve(url),
+        serve(url),
+        serve(url),
+        migrate(),
+        migrate()
+    );
+
+    let db = database.connect().await;
+    let applied: Vec<String> = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT version FROM seaql_migrations ORDER BY version",
+        ))
+        .await
+        .expect("migration records")
+        .iter()
+        .map(|row| row.try_get_by_index(0).expect("version"))
+        .collect();
+    let mut expected: Vec<String> = migrations::Migrator::migrations()
+        .iter()
+        .map(|migration| migration.name().to_owned())
+        .collect();
+    expected.sort();
+    assert_eq!(applied, expected, "each migration recorded once");
+    assert_eq!(
+        scalar(&db, "SELECT CAST(COUNT(*) AS BIGINT) FROM api_keys").await,
+        2,
+        "one secret and one publishable key made at first start, once"
+    );
+    let key = create_key(&db, "test", ApiKeyKind::Secret).await;
+    db.close().await.ok();
+    for server in [&first, &second, &third, &fourth] {
+        server
+            .budgets(&key)
+            .list_budgets(ListBudgetsRequest::default())
+            .await
+            .expect("the schema serves calls");
+    }
+}
+
 crate::on_both_databases!(
     migrations_applied_twice_keep_the_data,
-    coarse_aggregates_are_filled_from_the_hourly_ones
+    coarse_aggregates_are_filled_from_the_hourly_ones,
+    servers_and_migrate_jobs_started_together_all_succeed
 );
