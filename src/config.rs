@@ -35,7 +35,8 @@ pub struct Settings {
     pub drain_delay: Duration,
     /// The longest time in-flight calls and streams get to finish after shutdown begins.
     pub shutdown_grace: Duration,
-    /// Pause between attempts to reach the database while it is not answering.
+    /// Pause between attempts to reach the database while it is not answering (at start, and during
+    /// an outage, while calls are refused with `UNAVAILABLE`).
     pub database_retry: Duration,
     /// How often a serving instance checks that its database still answers.
     pub database_check_interval: Duration,

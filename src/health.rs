@@ -4,6 +4,14 @@
 //!
 //! One more name, [`LIVENESS`], is `SERVING` for as long as the process answers at all, database or
 //! not: a liveness probe on it restarts a hung process, not every pod while the database is down.
+//!
+//! [`DatabaseReady`] follows the same database checks for the calls themselves, but not shutdown:
+//! during the drain, calls still go through while health reports `NOT_SERVING`.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use tokio::sync::Mutex;
 use tonic_health::{
@@ -67,5 +75,23 @@ impl HealthState {
         for name in &self.services {
             self.reporter.set_service_status(*name, status).await;
         }
+    }
+}
+
+/// Whether the database is prepared and answered the last check; cheap to clone and to read (one
+/// atomic load per call), so that calls can be refused at once while it is known down instead of each
+/// waiting for a pool connection. Starts not ready.
+#[derive(Clone, Debug, Default)]
+pub struct DatabaseReady(Arc<AtomicBool>);
+
+impl DatabaseReady {
+    /// Whether calls that need the database may go ahead.
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Records the outcome of a check.
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::Relaxed);
     }
 }

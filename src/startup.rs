@@ -15,7 +15,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::{
     config::{Settings, redact_url},
     grpc::{self, auth::AuthLayer, in_flight::InFlight},
-    health::HealthState,
+    health::{DatabaseReady, HealthState},
     store,
     tls::TlsFiles,
 };
@@ -85,6 +85,7 @@ impl App {
         } = self;
         let (health, health_service) = HealthState::new(grpc::SERVICE_NAMES).await;
         let health = Arc::new(health);
+        let ready = DatabaseReady::default();
         let (stop_sender, stop) = watch::channel(false);
 
         let mut server = Server::builder();
@@ -95,7 +96,11 @@ impl App {
             .trace_fn(call_span)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .layer(in_flight.clone())
-            .layer(AuthLayer::new(db.clone(), settings.key_cache_ttl))
+            .layer(AuthLayer::new(
+                db.clone(),
+                settings.key_cache_ttl,
+                ready.clone(),
+            ))
             .add_service(health_service)
             .add_service(grpc::reflection_v1()?)
             .add_service(grpc::reflection_v1alpha()?);
@@ -114,6 +119,7 @@ impl App {
             state.clone(),
             settings.clone(),
             health.clone(),
+            ready,
             stop.clone(),
         ));
 
@@ -165,11 +171,14 @@ impl App {
 }
 
 /// Waits for the database, prepares it (migrations, first project), reports `SERVING`, then keeps
-/// checking that it answers. Returns an error only for faults that waiting will not fix.
+/// checking that it answers: every `database_check_interval` while it does, every `database_retry`
+/// while it does not (calls are refused then, so the pause is lost service). `ready` follows the
+/// same checks. Returns an error only for faults that waiting will not fix.
 async fn watch_database(
     state: grpc::AppState,
     settings: Settings,
     health: Arc<HealthState>,
+    ready: DatabaseReady,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let db = state.db.clone();
@@ -217,13 +226,19 @@ async fn watch_database(
             .await
             .context("cannot create the first project")?;
     }
+    ready.set(true);
     health.serving(true).await;
     tracing::info!("database ready; SERVING");
 
     let mut serving = true;
     loop {
+        let pause = if serving {
+            settings.database_check_interval
+        } else {
+            settings.database_retry
+        };
         tokio::select! {
-            () = tokio::time::sleep(settings.database_check_interval) => {}
+            () = tokio::time::sleep(pause) => {}
             _ = stop.changed() => return Ok(()),
         }
         let answering = store::ping(&db).await;
@@ -231,8 +246,12 @@ async fn watch_database(
             serving = answering.is_ok();
             match answering {
                 Ok(()) => tracing::info!("database answers again; SERVING"),
-                Err(error) => tracing::warn!(%error, "database stopped answering; NOT_SERVING"),
+                Err(error) => {
+                    tracing::warn!(%error, "database stopped answering; NOT_SERVING, calls answer UNAVAILABLE")
+                }
             }
+            // Before health: whoever sees the new health status finds calls treated to match.
+            ready.set(serving);
             health.serving(serving).await;
         }
     }

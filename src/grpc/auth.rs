@@ -4,6 +4,11 @@
 //! revoked key: `UNAUTHENTICATED`. A publishable key on a method that changes data:
 //! `PERMISSION_DENIED`. Health and reflection need no key. The established [`Tenant`] travels to the
 //! handlers in the request extensions.
+//!
+//! Until the database is ready, and while it is known down (the readiness watcher says so), every
+//! call but health and reflection answers `UNAVAILABLE` with `RetryInfo` at once: neither the key
+//! nor the call can be served without the database, and waiting for a pool connection would run
+//! past the caller's deadline.
 
 use std::{
     future::Future,
@@ -18,9 +23,10 @@ use sea_orm::DatabaseConnection;
 use tonic::{Status, body::Body};
 use tower::{Layer, Service};
 
-use super::key_cache::KeyCache;
+use super::{key_cache::KeyCache, status::storage_unavailable};
 use crate::{
     domain::{api_key::PresentedKey, tenant::Tenant},
+    health::DatabaseReady,
     store::{self, StoreError},
 };
 
@@ -48,14 +54,21 @@ pub fn is_read_only(path: &str) -> bool {
 pub struct AuthLayer {
     db: DatabaseConnection,
     keys: Arc<KeyCache>,
+    ready: DatabaseReady,
 }
 
 impl AuthLayer {
-    /// Checks keys against `db`, keeping verified ones for `key_cache_ttl`.
-    pub fn new(db: DatabaseConnection, key_cache_ttl: std::time::Duration) -> Self {
+    /// Checks keys against `db`, keeping verified ones for `key_cache_ttl`; lets calls through only
+    /// while `ready` says the database answers.
+    pub fn new(
+        db: DatabaseConnection,
+        key_cache_ttl: std::time::Duration,
+        ready: DatabaseReady,
+    ) -> Self {
         Self {
             db,
             keys: Arc::new(KeyCache::new(key_cache_ttl)),
+            ready,
         }
     }
 }
@@ -68,6 +81,7 @@ impl<S> Layer<S> for AuthLayer {
             inner,
             db: self.db.clone(),
             keys: self.keys.clone(),
+            ready: self.ready.clone(),
         }
     }
 }
@@ -78,6 +92,7 @@ pub struct Authenticate<S> {
     inner: S,
     db: DatabaseConnection,
     keys: Arc<KeyCache>,
+    ready: DatabaseReady,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -105,6 +120,10 @@ where
             .any(|prefix| path.starts_with(prefix))
         {
             return Box::pin(inner.call(request));
+        }
+        if !self.ready.get() {
+            let refused = storage_unavailable().into_http();
+            return Box::pin(async move { Ok(refused) });
         }
         let read_only = is_read_only(path);
         let (db, keys) = (self.db.clone(), self.keys.clone());
@@ -145,7 +164,7 @@ async fn authenticate(
         .map_err(|error| match error {
             StoreError::Unavailable(_) => {
                 tracing::warn!(%error, "api key lookup failed");
-                Status::unavailable("cannot check the API key now: storage unavailable")
+                storage_unavailable()
             }
             _ => {
                 tracing::error!(%error, "api key lookup failed");

@@ -33,12 +33,7 @@ impl From<DomainError> for Status {
             }
             DomainError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "storage unavailable");
-                details.set_retry_info(Some(RETRY_AFTER));
-                (
-                    Code::Unavailable,
-                    "STORAGE_UNAVAILABLE",
-                    "storage unavailable, retry later".to_owned(),
-                )
+                return storage_unavailable();
             }
             DomainError::Internal(cause) => {
                 tracing::error!(error = %cause, "internal error");
@@ -48,6 +43,19 @@ impl From<DomainError> for Status {
         details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
         Status::with_error_details(code, message, details)
     }
+}
+
+/// `UNAVAILABLE` with `RetryInfo` and reason `STORAGE_UNAVAILABLE`: the database cannot be reached
+/// now, and the same call may succeed after the pause it names.
+pub fn storage_unavailable() -> Status {
+    let mut details = ErrorDetails::new();
+    details.set_retry_info(Some(RETRY_AFTER));
+    details.set_error_info("STORAGE_UNAVAILABLE", ERROR_DOMAIN, HashMap::new());
+    Status::with_error_details(
+        Code::Unavailable,
+        "storage unavailable, retry later",
+        details,
+    )
 }
 
 /// Reads the project a call acts for, put there by the auth layer.
@@ -89,6 +97,11 @@ mod tests {
     fn unavailable_says_when_to_retry() {
         let status = Status::from(DomainError::Unavailable("down".into()));
         assert_eq!(status.code(), Code::Unavailable);
-        assert!(status.get_error_details().retry_info().is_some());
+        let details = status.get_error_details();
+        assert!(details.retry_info().is_some());
+        assert_eq!(
+            details.error_info().expect("error info").reason,
+            "STORAGE_UNAVAILABLE"
+        );
     }
 }

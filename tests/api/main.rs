@@ -7,6 +7,7 @@ mod budgets;
 mod catalog;
 mod cli;
 mod cost_series;
+mod database_outage;
 mod directory;
 mod export;
 mod health;
