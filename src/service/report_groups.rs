@@ -23,6 +23,7 @@ use crate::{
 pub struct Figures {
     pub events: i64,
     pub runs: i64,
+    /// Events (lines, at line level) with a line of unknown cost: no price or no volume.
     pub unpriced: i64,
     pub cost_e10: i64,
     pub tokens: Tokens,
@@ -133,8 +134,8 @@ pub async fn groups(
             let figures = groups.entry(line.key).or_default();
             figures.events += line.sums[0];
             figures.cost_e10 += line.sums[1];
-            figures.unpriced += line.sums[2];
-            add_tokens(&mut figures.tokens, tokens(&line.sums[3..8]));
+            figures.unpriced += line.sums[2] + line.sums[3];
+            add_tokens(&mut figures.tokens, tokens(&line.sums[4..9]));
         }
         return Ok(groups);
     }
@@ -155,9 +156,9 @@ pub async fn groups(
         let figures = groups.entry(group.key).or_default();
         figures.events += group.sums[0];
         figures.cost_e10 += group.sums[1];
-        figures.unpriced += group.sums[2];
-        figures.runs += group.sums[3];
-        add_tokens(&mut figures.tokens, tokens(&group.sums[5..10]));
+        figures.unpriced += group.sums[2] + group.sums[3];
+        figures.runs += group.sums[4];
+        add_tokens(&mut figures.tokens, tokens(&group.sums[6..11]));
     }
     for ((key, _), usage) in usage {
         groups
