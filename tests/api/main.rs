@@ -22,6 +22,7 @@ mod pricing;
 mod recorder;
 mod reflection;
 mod report_data;
+mod report_rounding;
 mod report_unpriced;
 mod risky_accounts;
 mod runs;
