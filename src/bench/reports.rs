@@ -276,7 +276,8 @@ fn windowed(
     )
 }
 
-/// Cost and events per customer, straight from the events.
+/// Cost, events and events of unknown cost (no price or no volume) per customer, straight from the
+/// events.
 fn raw_by_customer(
     db: &DatabaseConnection,
     project: Uuid,
@@ -286,7 +287,7 @@ fn raw_by_customer(
     windowed(
         db,
         "SELECT c.customer_id, SUM(e.total_cost_e10), COUNT(*), \
-         SUM(CASE WHEN e.status = 'NEEDS_COST_BACKFILL' THEN 1 ELSE 0 END) \
+         SUM(CASE WHEN e.status <> 'PROCESSED' THEN 1 ELSE 0 END) \
          FROM cost_events e JOIN customers c ON c.id = e.customer_ref \
          WHERE e.project_id = ? AND e.usage_time >= ? AND e.usage_time < ? GROUP BY c.customer_id",
         project,

@@ -151,7 +151,10 @@ pub struct EventFigures {
     pub events: i64,
     pub quantity: i64,
     pub cost_e10: i64,
+    /// Events whose worst line has no price (`NEEDS_COST_BACKFILL`). The events of unknown cost
+    /// that reports count as unpriced are these and `missing_volume_events` (the two never overlap).
     pub unpriced_events: i64,
+    /// Events whose worst line lacks volume (`MISSING_VOLUME_DATA`).
     pub missing_volume_events: i64,
     pub runs_started: i64,
     /// Tokens of the events' lines.
@@ -172,6 +175,7 @@ pub struct LineFigures {
     pub lines: i64,
     pub events: i64,
     pub cost_e10: i64,
+    /// Lines with no price; with `missing_volume_lines`, the lines of unknown cost.
     pub unpriced_lines: i64,
     pub missing_volume_lines: i64,
     pub tokens: Tokens,
@@ -191,6 +195,7 @@ pub struct RunFigures {
     pub events: i64,
     pub steps: i64,
     pub cost_e10: i64,
+    /// Lines of unknown cost: no price or no volume.
     pub unpriced_lines: i64,
     pub tokens: Tokens,
     pub first_event_time: Option<DateTime<Utc>>,

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod customer;
 pub mod error;
 pub mod event;
+pub mod exact;
 pub mod grain;
 pub mod ledger;
 pub mod money;

@@ -278,22 +278,6 @@ impl Capabilities {
     }
 }
 
-/// `part` as a percentage of `whole`, 2 places rounded half to even; `None` when `whole` is zero.
-/// Worked out in integers, exactly, and rounded once.
-pub fn percent(part: i64, whole: i64) -> Option<rust_decimal::Decimal> {
-    if whole == 0 {
-        return None;
-    }
-    let (part, whole) = (i128::from(part), i128::from(whole));
-    let (numerator, denominator) = if whole < 0 {
-        (-part * 10_000, -whole)
-    } else {
-        (part * 10_000, whole)
-    };
-    let hundredths = super::revenue::round_half_even(numerator, denominator);
-    rust_decimal::Decimal::try_from_i128_with_scale(hundredths, 2).ok()
-}
-
 /// A percentage as the wire shows it: exactly 2 places.
 pub fn percent_text(value: Option<rust_decimal::Decimal>) -> String {
     value.map_or_else(String::new, |value| format!("{value:.2}"))
@@ -360,35 +344,12 @@ mod tests {
     }
 
     #[test]
-    fn percentages_round_half_to_even() {
-        assert_eq!(percent_text(percent(1, 8)), "12.50");
-        assert_eq!(percent_text(percent(1, 3)), "33.33");
-        // 0.125 % → 0.12, 0.375 % → 0.38
-        assert_eq!(percent_text(percent(1, 800)), "0.12");
-        assert_eq!(percent_text(percent(3, 800)), "0.38");
-        assert_eq!(percent_text(percent(-5, 4)), "-125.00");
-        assert_eq!(percent_text(percent(5, 0)), "");
-        assert_eq!(percent_text(percent(1, -8)), "-12.50");
-        assert_eq!(
-            percent_text(percent(i64::MIN, 1)),
-            "-922337203685477580800.00"
-        );
-    }
-
-    proptest::proptest! {
-        /// The integer form agrees with dividing decimals and rounding to 2 places.
-        #[test]
-        fn percentages_agree_with_decimal_division(
-            part in -10_i64.pow(16)..10_i64.pow(16),
-            whole in -10_i64.pow(16)..10_i64.pow(16),
-        ) {
-            use rust_decimal::{Decimal, RoundingStrategy};
-            let expected = (whole != 0).then(|| {
-                (Decimal::from(part) * Decimal::ONE_HUNDRED / Decimal::from(whole))
-                    .round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven)
-            });
-            proptest::prop_assert_eq!(percent(part, whole), expected);
-        }
+    fn percentages_show_two_places() {
+        use rust_decimal::Decimal;
+        assert_eq!(percent_text(Some(Decimal::new(125, 1))), "12.50");
+        assert_eq!(percent_text(Some(Decimal::new(-12500, 2))), "-125.00");
+        assert_eq!(percent_text(Some(Decimal::ZERO)), "0.00");
+        assert_eq!(percent_text(None), "");
     }
 
     #[test]

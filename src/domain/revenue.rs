@@ -2,29 +2,29 @@
 //!
 //! A plan fee prorated over part of a month is `monthly × overlap / month length`: a fraction that
 //! 10 decimal places rarely hold. [`ExactRevenue`] keeps plan fees as an integer over one common
-//! denominator (every month length divides it, to the microsecond) and usage revenue in 1e-18 USD
-//! (a unit price has at most 18 decimal places), so sums of parts are exact and a figure is rounded
-//! once, to 10 places half to even, when it is shown.
+//! denominator (every month length divides it, to the microsecond: `exact::DENOMINATOR`) and usage
+//! revenue in 1e-18 USD (a unit price has at most 18 decimal places), so sums of parts are exact
+//! and a figure is rounded once, to 10 places half to even, when it is shown. Their sum is an
+//! [`ExactUsd`], from which revenue, margin and percentages are each rounded once.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::report::{month_start, next_month};
+pub use super::exact::Overflow;
+use super::{
+    exact::{DENOMINATOR, ExactUsd, LCM_MONTH_DAYS, round_half_even},
+    report::{month_start, next_month},
+};
 
-/// Least common multiple of 28, 29, 30 and 31: days of any month divide it.
-const LCM_MONTH_DAYS: i128 = 377_580;
-const MICROS_PER_DAY: i128 = 86_400_000_000;
 /// Plan fees are counted in 1e-10 USD / `PLAN_DENOMINATOR`.
-const PLAN_DENOMINATOR: i128 = LCM_MONTH_DAYS * MICROS_PER_DAY;
+const PLAN_DENOMINATOR: i128 = DENOMINATOR;
 /// Usage revenue is counted in 1e-18 USD: 1e-10 USD / `USAGE_DENOMINATOR`.
 const USAGE_DENOMINATOR: i128 = 100_000_000;
+/// 1e-18 USD in parts of an [`ExactUsd`]: the plan denominator is a multiple of 10^8.
+const USAGE_TO_EXACT: i128 = PLAN_DENOMINATOR / USAGE_DENOMINATOR;
+const _: () = assert!(PLAN_DENOMINATOR % USAGE_DENOMINATOR == 0);
 /// Decimal places of a unit price.
 const PRICE_SCALE: u32 = 18;
-
-/// An amount too large to count exactly (far beyond any real fee).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("revenue overflows its exact representation")]
-pub struct Overflow;
 
 /// Revenue before rounding: plan fees and usage revenue, each exact.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -95,38 +95,22 @@ impl ExactRevenue {
         narrow(round_half_even(self.usage, USAGE_DENOMINATOR))
     }
 
+    /// Plan fees plus usage revenue, exact.
+    pub fn total(&self) -> Result<ExactUsd, Overflow> {
+        let usage = self.usage.checked_mul(USAGE_TO_EXACT).ok_or(Overflow)?;
+        let parts = self.plan.checked_add(usage).ok_or(Overflow)?;
+        Ok(ExactUsd::from_parts(parts))
+    }
+
     /// Plan fees plus usage revenue in 1e-10 USD, rounded once, half to even (so not always the sum
     /// of the two rounded parts).
     pub fn total_e10(&self) -> Result<i64, Overflow> {
-        let (plan_whole, plan_rest) = (
-            self.plan.div_euclid(PLAN_DENOMINATOR),
-            self.plan.rem_euclid(PLAN_DENOMINATOR),
-        );
-        let (usage_whole, usage_rest) = (
-            self.usage.div_euclid(USAGE_DENOMINATOR),
-            self.usage.rem_euclid(USAGE_DENOMINATOR),
-        );
-        // Both rests over the common denominator PLAN × USAGE (each term < 3.3e24).
-        let rest = plan_rest * USAGE_DENOMINATOR + usage_rest * PLAN_DENOMINATOR;
-        let whole = plan_whole.checked_add(usage_whole).ok_or(Overflow)?;
-        let rounded_rest = round_half_even(rest, PLAN_DENOMINATOR * USAGE_DENOMINATOR);
-        narrow(whole.checked_add(rounded_rest).ok_or(Overflow)?)
+        self.total()?.round_e10()
     }
 
     /// Whether there is neither plan nor usage revenue.
     pub fn is_zero(&self) -> bool {
         self.plan == 0 && self.usage == 0
-    }
-}
-
-/// `numerator / denominator` rounded to an integer, half to even; `denominator` > 0.
-pub(crate) fn round_half_even(numerator: i128, denominator: i128) -> i128 {
-    let quotient = numerator.div_euclid(denominator);
-    let twice_rest = numerator.rem_euclid(denominator) * 2;
-    match twice_rest.cmp(&denominator) {
-        std::cmp::Ordering::Less => quotient,
-        std::cmp::Ordering::Greater => quotient + 1,
-        std::cmp::Ordering::Equal => quotient + (quotient & 1),
     }
 }
 
@@ -199,6 +183,18 @@ mod tests {
         revenue.plan = PLAN_DENOMINATOR * 4 / 10;
         assert_eq!((revenue.plan_e10(), revenue.usage_e10()), (Ok(0), Ok(0)));
         assert_eq!(revenue.total_e10(), Ok(1));
+        // Usage of exactly 1.5 units rounds to 2 alone and in the total (the tie is decided on the
+        // whole amount, not on its fraction); 4.5 units round to 4.
+        let mut revenue = ExactRevenue::default();
+        revenue.add_usage(3, half).unwrap();
+        assert_eq!((revenue.usage_e10(), revenue.total_e10()), (Ok(2), Ok(2)));
+        revenue.add_usage(6, half).unwrap();
+        assert_eq!((revenue.usage_e10(), revenue.total_e10()), (Ok(4), Ok(4)));
+        // A plan part of 0.5 unit and usage of 1 unit: 1.5, so 2.
+        let mut revenue = ExactRevenue::default();
+        revenue.add_usage(1, Decimal::new(1, 10)).unwrap();
+        revenue.plan = PLAN_DENOMINATOR / 2;
+        assert_eq!(revenue.total_e10(), Ok(2));
     }
 
     #[test]
@@ -233,6 +229,28 @@ mod tests {
             second.add_prorated(fee, middle, to).unwrap();
             parts.add(second).unwrap();
             prop_assert_eq!(whole, parts);
+        }
+
+        /// The total is one rounding of the exact sum: usage alone rounds as `usage_e10`, plan
+        /// fees alone as `plan_e10`, and any mix to the nearest unit, ties to even.
+        #[test]
+        fn the_total_is_rounded_once_from_the_exact_sum(
+            quantity in 0_i64..1_000_000,
+            price_e18 in 0_i64..10_000_000_000,
+            plan in 0_i128..(PLAN_DENOMINATOR * 1_000_000),
+        ) {
+            let mut usage = ExactRevenue::default();
+            usage.add_usage(quantity, Decimal::new(price_e18, PRICE_SCALE)).unwrap();
+            prop_assert_eq!(usage.total_e10(), usage.usage_e10());
+            let fees = ExactRevenue { plan, usage: 0 };
+            prop_assert_eq!(fees.total_e10(), fees.plan_e10());
+            let mut both = fees;
+            both.add(usage).unwrap();
+            let exact = plan + i128::from(quantity) * i128::from(price_e18) * USAGE_TO_EXACT;
+            let rounded = i128::from(both.total_e10().unwrap());
+            let twice_distance = (rounded * PLAN_DENOMINATOR - exact).abs() * 2;
+            prop_assert!(twice_distance <= PLAN_DENOMINATOR);
+            prop_assert!(twice_distance < PLAN_DENOMINATOR || rounded % 2 == 0);
         }
 
         #[test]

@@ -145,13 +145,15 @@ pub async fn cost_series(
     let (rows, (usage, plans)) = tokio::try_join!(rows, revenue)?;
     for row in rows {
         let Some(hour) = row.period else { continue };
-        if row.sums[0] == 0 && row.sums[1] == 0 && row.sums[2] == 0 {
+        // Events, cost, and events (lines) of unknown cost: no price, or no volume.
+        let unpriced = row.sums[2] + row.sums[3];
+        if row.sums[0] == 0 && row.sums[1] == 0 && unpriced == 0 {
             continue;
         }
         let figures = &mut series.entry(row.key).or_insert_with(empty)[bucket_of(hour)];
         figures.events += row.sums[0];
         figures.cost_e10 += row.sums[1];
-        figures.unpriced += row.sums[2];
+        figures.unpriced += unpriced;
     }
     for ((key, hour), usage) in usage {
         let Some(hour) = hour else { continue };

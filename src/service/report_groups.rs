@@ -11,8 +11,9 @@ use super::report_revenue::{plan_revenue, usage_revenue};
 use crate::{
     domain::{
         DomainError,
+        exact::ExactUsd,
         ledger::Tokens,
-        report::{Capabilities, Dimension, Filter, Window, percent},
+        report::{Capabilities, Dimension, Filter, Window},
         revenue::ExactRevenue,
     },
     store::report_reads::{self, GroupQuery},
@@ -23,6 +24,7 @@ use crate::{
 pub struct Figures {
     pub events: i64,
     pub runs: i64,
+    /// Events (lines, at line level) with a line of unknown cost: no price or no volume.
     pub unpriced: i64,
     pub cost_e10: i64,
     pub tokens: Tokens,
@@ -56,6 +58,8 @@ pub(super) fn internal(error: impl std::error::Error + Send + Sync + 'static) ->
 pub struct MarginLine {
     /// Values of the `group_by` dimensions, in order; empty for totals.
     pub key: Vec<String>,
+    /// Revenue before rounding, for the comparisons that must not follow a rounded figure.
+    pub exact_revenue: Option<ExactUsd>,
     pub revenue_e10: Option<i64>,
     pub plan_revenue_e10: Option<i64>,
     pub usage_revenue_e10: Option<i64>,
@@ -65,33 +69,39 @@ pub struct MarginLine {
     pub cost_percent: Option<rust_decimal::Decimal>,
     pub events: i64,
     pub runs: i64,
+    /// Events (lines, at line level) with a line of unknown cost: no price or no volume.
     pub unpriced: i64,
     pub tokens: Tokens,
 }
 
 impl MarginLine {
-    /// Rounds a group's figures once, as the capabilities allow.
+    /// Rounds a group's figures, as the capabilities allow: each once, from the exact revenue
+    /// (margin and percentages too, so none follows another rounded figure).
     pub fn of(
         key: Vec<String>,
         figures: &Figures,
         caps: Capabilities,
     ) -> Result<Self, DomainError> {
-        let mut revenue = figures.plan;
-        revenue.add(figures.usage).map_err(internal)?;
-        let revenue_e10 = if caps.revenue {
-            Some(revenue.total_e10().map_err(internal)?)
-        } else {
-            None
-        };
-        let margin_e10 = revenue_e10.map(|revenue| revenue - figures.cost_e10);
+        let cost = ExactUsd::from_e10(figures.cost_e10);
+        let (mut exact_revenue, mut revenue_e10, mut plan_revenue_e10) = (None, None, None);
+        let (mut margin_e10, mut margin_percent, mut cost_percent) = (None, None, None);
+        if caps.revenue {
+            let mut sum = figures.plan;
+            sum.add(figures.usage).map_err(internal)?;
+            let revenue = sum.total().map_err(internal)?;
+            let margin = revenue.checked_sub(cost).map_err(internal)?;
+            exact_revenue = Some(revenue);
+            revenue_e10 = Some(revenue.round_e10().map_err(internal)?);
+            plan_revenue_e10 = Some(figures.plan.plan_e10().map_err(internal)?);
+            margin_e10 = Some(margin.round_e10().map_err(internal)?);
+            margin_percent = margin.percent_of(revenue).map_err(internal)?;
+            cost_percent = cost.percent_of(revenue).map_err(internal)?;
+        }
         Ok(Self {
             key,
+            exact_revenue,
             revenue_e10,
-            plan_revenue_e10: if caps.revenue {
-                Some(figures.plan.plan_e10().map_err(internal)?)
-            } else {
-                None
-            },
+            plan_revenue_e10,
             usage_revenue_e10: if caps.usage_revenue {
                 Some(figures.usage.usage_e10().map_err(internal)?)
             } else {
@@ -99,10 +109,8 @@ impl MarginLine {
             },
             cost_e10: figures.cost_e10,
             margin_e10,
-            margin_percent: revenue_e10
-                .zip(margin_e10)
-                .and_then(|(revenue, margin)| percent(margin, revenue)),
-            cost_percent: revenue_e10.and_then(|revenue| percent(figures.cost_e10, revenue)),
+            margin_percent,
+            cost_percent,
             events: figures.events,
             runs: if caps.runs { figures.runs } else { 0 },
             unpriced: figures.unpriced,
@@ -133,8 +141,8 @@ pub async fn groups(
             let figures = groups.entry(line.key).or_default();
             figures.events += line.sums[0];
             figures.cost_e10 += line.sums[1];
-            figures.unpriced += line.sums[2];
-            add_tokens(&mut figures.tokens, tokens(&line.sums[3..8]));
+            figures.unpriced += line.sums[2] + line.sums[3];
+            add_tokens(&mut figures.tokens, tokens(&line.sums[4..9]));
         }
         return Ok(groups);
     }
@@ -155,9 +163,9 @@ pub async fn groups(
         let figures = groups.entry(group.key).or_default();
         figures.events += group.sums[0];
         figures.cost_e10 += group.sums[1];
-        figures.unpriced += group.sums[2];
-        figures.runs += group.sums[3];
-        add_tokens(&mut figures.tokens, tokens(&group.sums[5..10]));
+        figures.unpriced += group.sums[2] + group.sums[3];
+        figures.runs += group.sums[4];
+        add_tokens(&mut figures.tokens, tokens(&group.sums[6..11]));
     }
     for ((key, _), usage) in usage {
         groups

@@ -13,6 +13,7 @@ use crate::{
     domain::{
         DomainError, FieldViolation,
         event::Plan,
+        exact::ExactUsd,
         money::Usd,
         page_token::{self, PageLimits},
         report::{Capabilities, Dimension, Window},
@@ -62,46 +63,49 @@ pub struct RiskyAccount {
     pub reasons: Vec<Reason>,
 }
 
-/// Why a customer is listed, from its rounded revenue and cost: cost with no revenue (listed by
-/// either criterion), cost above revenue when asked, cost above `threshold` percent of a positive
-/// revenue when asked.
+/// Why a customer is listed, from its exact revenue and its cost (never from a rounded revenue):
+/// cost with no revenue (listed by either criterion), cost above revenue when asked, cost above
+/// `threshold` percent of a positive revenue when asked.
 pub fn reasons(
-    revenue_e10: i64,
+    revenue: ExactUsd,
     cost_e10: i64,
     threshold_percent: Option<Decimal>,
     include_negative_margin: bool,
 ) -> Vec<Reason> {
+    let cost = ExactUsd::from_e10(cost_e10);
     let mut reasons = Vec::new();
     if let Some(threshold) = threshold_percent
-        && revenue_e10 > 0
-        && Decimal::from(cost_e10) * Decimal::ONE_HUNDRED > threshold * Decimal::from(revenue_e10)
+        && revenue.is_positive()
+        && cost.exceeds_percent_of(threshold, revenue)
     {
         reasons.push(Reason::CostShareOverThreshold);
     }
-    if include_negative_margin && cost_e10 > revenue_e10 {
+    if include_negative_margin && cost > revenue {
         reasons.push(Reason::NegativeMargin);
     }
-    if revenue_e10 == 0 && cost_e10 > 0 {
+    if revenue.is_zero() && cost_e10 > 0 {
         reasons.push(Reason::NoRevenue);
     }
     reasons
 }
 
-/// Worst first: no revenue (most cost first), then by cost as a share of revenue, compared
-/// exactly; ties by customer id.
+/// Worst first: no revenue (most cost first), then by cost as a share of the exact revenue,
+/// compared exactly; ties by customer id.
 pub fn worst_first(a: &RiskyAccount, b: &RiskyAccount) -> Ordering {
     let figures = |account: &RiskyAccount| {
         (
-            i128::from(account.line.revenue_e10.unwrap_or(0)),
-            i128::from(account.line.cost_e10),
+            account.line.exact_revenue.unwrap_or_default(),
+            ExactUsd::from_e10(account.line.cost_e10),
         )
     };
     let ((revenue_a, cost_a), (revenue_b, cost_b)) = (figures(a), figures(b));
-    let by_risk = match (revenue_a == 0, revenue_b == 0) {
-        (true, true) => cost_b.cmp(&cost_a),
-        (true, false) => Ordering::Less,
-        (false, true) => Ordering::Greater,
-        (false, false) => (cost_b * revenue_a).cmp(&(cost_a * revenue_b)),
+    let by_risk = match (revenue_a.is_positive(), revenue_b.is_positive()) {
+        (false, false) => cost_b.cmp(&cost_a),
+        (false, true) => Ordering::Less,
+        (true, false) => Ordering::Greater,
+        (true, true) => cost_b
+            .cmp_share(revenue_b, cost_a, revenue_a)
+            .unwrap_or(Ordering::Equal),
     };
     by_risk.then_with(|| a.customer_id.cmp(&b.customer_id))
 }
@@ -151,7 +155,7 @@ pub async fn list_risky_accounts(
     for (key, figures) in &customers {
         let line = MarginLine::of(key.clone(), figures, caps)?;
         let reasons = reasons(
-            line.revenue_e10.unwrap_or(0),
+            line.exact_revenue.unwrap_or_default(),
             line.cost_e10,
             query.threshold_percent,
             query.include_negative_margin,
@@ -235,25 +239,47 @@ pub async fn list_risky_accounts(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::exact;
+
+    fn usd(e10: i64) -> ExactUsd {
+        ExactUsd::from_e10(e10)
+    }
 
     #[test]
     fn reasons_follow_the_criteria_asked() {
         let forty = Some(Decimal::from(40));
         assert_eq!(
-            reasons(100, 41, forty, false),
+            reasons(usd(100), 41, forty, false),
             [Reason::CostShareOverThreshold]
         );
-        assert!(reasons(100, 40, forty, false).is_empty());
-        assert!(reasons(100, 150, None, false).is_empty());
+        assert!(reasons(usd(100), 40, forty, false).is_empty());
+        assert!(reasons(usd(100), 150, None, false).is_empty());
         assert_eq!(
-            reasons(100, 150, forty, true),
+            reasons(usd(100), 150, forty, true),
             [Reason::CostShareOverThreshold, Reason::NegativeMargin]
         );
-        assert_eq!(reasons(0, 5, forty, false), [Reason::NoRevenue]);
+        assert_eq!(reasons(usd(0), 5, forty, false), [Reason::NoRevenue]);
         assert_eq!(
-            reasons(0, 5, None, true),
+            reasons(usd(0), 5, None, true),
             [Reason::NegativeMargin, Reason::NoRevenue]
         );
-        assert!(reasons(0, 0, Some(Decimal::ZERO), true).is_empty());
+        assert!(reasons(usd(0), 0, Some(Decimal::ZERO), true).is_empty());
+    }
+
+    #[test]
+    fn reasons_compare_the_exact_revenue() {
+        // Revenue 2.5 (shown rounded to 2): a cost of 1 is 40 %, not over 40 % (50 % of 2).
+        let two_and_a_half = ExactUsd::from_parts(exact::DENOMINATOR * 5 / 2);
+        let forty = Some(Decimal::from(40));
+        assert!(reasons(two_and_a_half, 1, forty, false).is_empty());
+        // Revenue 0.5 (shown 0): some revenue, so not NO_REVENUE; a cost of 1 is above it.
+        let half = ExactUsd::from_parts(exact::DENOMINATOR / 2);
+        assert_eq!(reasons(half, 1, None, true), [Reason::NegativeMargin]);
+        // Revenue 1.5 less a cost of 2 is a negative margin of 0.5 (shown 0 when rounded).
+        let one_and_a_half = ExactUsd::from_parts(exact::DENOMINATOR * 3 / 2);
+        assert_eq!(
+            reasons(one_and_a_half, 2, None, true),
+            [Reason::NegativeMargin]
+        );
     }
 }

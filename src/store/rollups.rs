@@ -29,10 +29,14 @@ pub enum Level {
 }
 
 /// Event-level figures, in the order reads return them; tokens last, in the order of `Tokens`.
-pub const EVENT_SUMS: [&str; 10] = [
+/// `unpriced_events` counts the events whose worst line has no price (`NEEDS_COST_BACKFILL`),
+/// `missing_volume_events` those whose worst line lacks volume: the reports' events of unknown cost
+/// are both.
+pub const EVENT_SUMS: [&str; 11] = [
     "events",
     "cost_e10",
     "unpriced_events",
+    "missing_volume_events",
     "runs_started",
     "quantity",
     "input_tokens",
@@ -42,11 +46,13 @@ pub const EVENT_SUMS: [&str; 10] = [
     "reasoning_tokens",
 ];
 
-/// Line-level figures, in the order reads return them.
-pub const LINE_SUMS: [&str; 8] = [
+/// Line-level figures, in the order reads return them. `unpriced_lines` are the lines with no
+/// price, `missing_volume_lines` those without volume: the lines of unknown cost are both.
+pub const LINE_SUMS: [&str; 9] = [
     "events",
     "cost_e10",
     "unpriced_lines",
+    "missing_volume_lines",
     "input_tokens",
     "output_tokens",
     "cached_input_tokens",

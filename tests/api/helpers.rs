@@ -348,7 +348,8 @@ impl TestApp {
     }
 
     /// Checks that the running totals equal what the stored events add up to: the hourly and monthly
-    /// aggregates and the run totals against sums over `cost_events` and `service_lines`.
+    /// aggregates and the run totals against sums over `cost_events` and `service_lines`, events and
+    /// lines of unknown cost (no price or no volume) included.
     pub async fn assert_totals_match_events(&self) {
         let db = self.database.connect().await;
         let one = |sql: &'static str| scalar(&db, sql);
@@ -361,9 +362,26 @@ impl TestApp {
                 "SELECT CAST(COUNT(*) AS BIGINT) FROM cost_events",
                 "SELECT CAST(COALESCE(SUM(events), 0) AS BIGINT) FROM event_hourly",
             ),
+            // Events of unknown cost, as the reports count them: no price or no volume.
+            (
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM cost_events WHERE status <> 'PROCESSED'",
+                "SELECT CAST(COALESCE(SUM(unpriced_events + missing_volume_events), 0) AS BIGINT) FROM event_hourly",
+            ),
             (
                 "SELECT CAST(COUNT(*) AS BIGINT) FROM cost_events WHERE status = 'NEEDS_COST_BACKFILL'",
                 "SELECT CAST(COALESCE(SUM(unpriced_events), 0) AS BIGINT) FROM event_hourly",
+            ),
+            (
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM cost_events WHERE status <> 'PROCESSED'",
+                "SELECT CAST(COALESCE(SUM(unpriced_events + missing_volume_events), 0) AS BIGINT) FROM event_monthly",
+            ),
+            (
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM service_lines WHERE cost_e10 IS NULL",
+                "SELECT CAST(COALESCE(SUM(unpriced_lines + missing_volume_lines), 0) AS BIGINT) FROM line_hourly",
+            ),
+            (
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM service_lines WHERE cost_e10 IS NULL",
+                "SELECT CAST(COALESCE(SUM(unpriced_lines + missing_volume_lines), 0) AS BIGINT) FROM line_daily",
             ),
             (
                 "SELECT CAST(COALESCE(SUM(cost_e10), 0) AS BIGINT) FROM service_lines",
@@ -396,6 +414,10 @@ impl TestApp {
             (
                 "SELECT CAST(COALESCE(SUM(cost_e10), 0) AS BIGINT) FROM service_lines l JOIN cost_events e ON e.id = l.event_ref WHERE e.run_ref IS NOT NULL",
                 "SELECT CAST(COALESCE(SUM(cost_e10), 0) AS BIGINT) FROM run_model_totals",
+            ),
+            (
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM service_lines l JOIN cost_events e ON e.id = l.event_ref WHERE e.run_ref IS NOT NULL AND l.cost_e10 IS NULL",
+                "SELECT CAST(COALESCE(SUM(unpriced_lines), 0) AS BIGINT) FROM runs",
             ),
         ];
         for (events, totals) in pairs {

@@ -23,6 +23,8 @@ mod pricing;
 mod recorder;
 mod reflection;
 mod report_data;
+mod report_rounding;
+mod report_unpriced;
 mod risky_accounts;
 mod runs;
 mod shutdown;

@@ -390,7 +390,8 @@ async fn margin_requests_are_validated_naming_the_field(backend: Backend) {
     }
 }
 
-/// An event missing volume costs nothing until `FillVolume` prices it; the report follows.
+/// An event missing volume is of unknown cost (unpriced, not zero) until `FillVolume` prices it;
+/// the report follows.
 async fn margin_follows_fill_volume(backend: Backend) {
     use tally::pb::{
         CustomerAttribution, EventRecord, FillVolumeRequest, RecordBatchRequest, ServiceUsage,
@@ -435,7 +436,7 @@ async fn margin_follows_fill_volume(backend: Backend) {
             .get_margin(request(group_by, &[]))
             .await
             .expect("margin");
-        assert_eq!(figures(before.into_inner()), (e10(0), 1, 0, 0));
+        assert_eq!(figures(before.into_inner()), (e10(0), 1, 1, 0));
     }
     app.ingest(&app.secret_key)
         .fill_volume(FillVolumeRequest {

@@ -33,14 +33,8 @@ struct Sums {
     usage: Decimal,
 }
 
-/// The rows a report must give, as comparable text, computed from the records.
-pub fn expected(
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    group_by: &[D],
-    filters: &[(D, &[&str])],
-    mapped: bool,
-) -> BTreeMap<Vec<String>, Vec<String>> {
+/// What a grouping (with its filters) carries: (line level, revenue, runs).
+fn carries(group_by: &[D], filters: &[(D, &[&str])]) -> (bool, bool, bool) {
     let used: Vec<D> = group_by
         .iter()
         .copied()
@@ -51,6 +45,26 @@ pub fn expected(
     let runs = used
         .iter()
         .all(|d| matches!(d, D::Customer | D::Plan | D::Agent | D::User));
+    (line_level, revenue, runs)
+}
+
+/// Exact revenue (plan fees and usage revenue, unrounded) per customer.
+pub fn revenue_by_customer(from: DateTime<Utc>, to: DateTime<Utc>) -> BTreeMap<String, Decimal> {
+    group_sums(from, to, &[D::Customer], &[], true)
+        .into_iter()
+        .map(|(key, sums)| (key[0].clone(), sums.plan + sums.usage))
+        .collect()
+}
+
+/// The unrounded figures of each group, computed from the records.
+fn group_sums(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    group_by: &[D],
+    filters: &[(D, &[&str])],
+    mapped: bool,
+) -> BTreeMap<Vec<String>, Sums> {
+    let (line_level, revenue, runs) = carries(group_by, filters);
     let keeps = |event: &Ev, line: Option<&Line>| {
         filters
             .iter()
@@ -121,12 +135,23 @@ pub fn expected(
         }
     }
     groups
+}
+
+/// The rows a report must give, as comparable text, computed from the records: money and
+/// percentages each rounded once from the exact figures.
+pub fn expected(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    group_by: &[D],
+    filters: &[(D, &[&str])],
+    mapped: bool,
+) -> BTreeMap<Vec<String>, Vec<String>> {
+    let (line_level, revenue, _) = carries(group_by, filters);
+    group_sums(from, to, group_by, filters, mapped)
         .into_iter()
         .map(|(k, s)| {
-            let round =
-                |v: Decimal| v.round_dp_with_strategy(10, RoundingStrategy::MidpointNearestEven);
             let cost = Decimal::new(s.cost, 10);
-            let total = round(s.plan + s.usage);
+            let total = s.plan + s.usage;
             let pct = |part: Decimal| {
                 if total.is_zero() {
                     String::new()

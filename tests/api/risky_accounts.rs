@@ -11,7 +11,7 @@ use tonic::Code;
 
 use crate::{
     helpers::{Backend, TestApp, spawn_app, violated_fields},
-    margin_expected::expected,
+    margin_expected::{expected, revenue_by_customer},
     report_data::{e10, events, load, plan_history, reports, t, ts},
 };
 
@@ -40,6 +40,8 @@ fn want(
     negative: bool,
 ) -> Vec<Vec<String>> {
     let by_customer = expected(from, to, &[D::Customer], &[], true);
+    // Criteria and order compare the exact revenue, never a rounded one.
+    let exact_revenue = revenue_by_customer(from, to);
     let mut agents: BTreeMap<(String, String), i64> = BTreeMap::new();
     let mut models: BTreeMap<(String, String, String), i64> = BTreeMap::new();
     for event in events().iter().filter(|e| e.at >= from && e.at < to) {
@@ -57,22 +59,22 @@ fn want(
                 .or_default() += cost;
         }
     }
-    let mut out: Vec<(i64, i64, Vec<String>)> = Vec::new();
+    let mut out: Vec<(Decimal, Decimal, Vec<String>)> = Vec::new();
     for (key, row) in by_customer {
         let customer = key[0].clone();
-        let parse = |text: &str| text.replace('.', "").parse::<i64>().unwrap();
-        let (revenue, cost) = (parse(&row[0]), parse(&row[3]));
+        let revenue = exact_revenue.get(&customer).copied().unwrap_or_default();
+        let cost: Decimal = row[3].parse().unwrap();
         let mut reasons = Vec::new();
         if let Some(threshold) = threshold
-            && revenue > 0
-            && Decimal::from(cost) * Decimal::ONE_HUNDRED > threshold * Decimal::from(revenue)
+            && revenue > Decimal::ZERO
+            && cost * Decimal::ONE_HUNDRED > threshold * revenue
         {
             reasons.push((R::CostShareOverThreshold as i32).to_string());
         }
         if negative && cost > revenue {
             reasons.push((R::NegativeMargin as i32).to_string());
         }
-        if revenue == 0 && cost > 0 {
+        if revenue.is_zero() && cost > Decimal::ZERO {
             reasons.push((R::NoRevenue as i32).to_string());
         }
         if reasons.is_empty() {
@@ -104,13 +106,11 @@ fn want(
         out.push((revenue, cost, shown));
     }
     out.sort_by(|a, b| {
-        let risk = match (a.0 == 0, b.0 == 0) {
+        let risk = match (a.0.is_zero(), b.0.is_zero()) {
             (true, true) => b.1.cmp(&a.1),
             (true, false) => std::cmp::Ordering::Less,
             (false, true) => std::cmp::Ordering::Greater,
-            (false, false) => {
-                (i128::from(b.1) * i128::from(a.0)).cmp(&(i128::from(a.1) * i128::from(b.0)))
-            }
+            (false, false) => (b.1 / b.0).cmp(&(a.1 / a.0)),
         };
         risk.then(a.2[0].cmp(&b.2[0]))
     });
