@@ -68,6 +68,16 @@ impl PricedEvent {
         EventStatus::worst(self.lines.iter().map(|line| line.status))
     }
 
+    /// Why lines have no cost: their reasons joined with "; "; `None` when every line is priced.
+    pub fn error(&self) -> Option<String> {
+        let errors: Vec<&str> = self
+            .lines
+            .iter()
+            .filter_map(|line| line.error.as_deref())
+            .collect();
+        (!errors.is_empty()).then(|| errors.join("; "))
+    }
+
     /// The sum of the priced lines; `None` when no line is priced. Ingest and repricing keep the
     /// sum in range (`line_pricing`), so the fold never has a line to leave out.
     pub fn total(&self) -> Option<Usd> {

@@ -14,6 +14,7 @@ mod helpers;
 mod ingest;
 mod ingest_groups;
 mod ingest_total_limit;
+mod mapped_counts;
 mod margin;
 mod margin_expected;
 mod migrations;

@@ -158,13 +158,13 @@ pub struct RatePrice {
     pub price: PriceRef,
 }
 
-/// Every price of one provider+model in force at one time, with the provider's convention.
+/// Every price of one provider+model in force at one time. The convention the counts are read in is
+/// not here: it belongs to the provider that reported them, not to the model that prices them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelPrices {
     /// The provider and model the prices belong to (after any mapping or alias).
     pub provider: String,
     pub model: String,
-    pub convention: Convention,
     pub rates: Vec<RatePrice>,
 }
 
