@@ -60,6 +60,14 @@ impl PricedLine {
             call_status: self.call_status.clone(),
         }
     }
+
+    /// Whether some of the line's units were billed at the standard price because the model has
+    /// no price at the call's tier (batch, flex, priority) for them.
+    pub fn tier_price_missing(&self) -> bool {
+        self.items
+            .iter()
+            .any(|item| item.billed_without_tier_price(self.usage.tier))
+    }
 }
 
 impl PricedEvent {

@@ -151,6 +151,10 @@ pub async fn rewrite(
                         val(after.priced_as.as_ref().map(|(_, m)| m.clone())),
                     ),
                     (Alias::new("cost_e10"), val(after.cost.map(Usd::e10))),
+                    (
+                        Alias::new("tier_price_missing"),
+                        val(after.tier_price_missing()),
+                    ),
                 ])
                 .and_where(Expr::col(Alias::new("id")).eq(line_id))
                 .to_owned();

@@ -19,6 +19,7 @@ mod margin;
 mod margin_expected;
 mod migrations;
 mod needs_attention;
+mod price_tiers;
 mod pricing;
 mod recorder;
 mod reflection;

@@ -177,6 +177,7 @@ fn a_tier_without_its_own_price_falls_back_to_standard() {
         .find(|item| item.dimension == Dimension::Output)
         .expect("output");
     assert_eq!(output.tier, Tier::Batch);
+    assert!(!output.billed_without_tier_price(Tier::Batch));
     let cached = items
         .iter()
         .find(|item| item.dimension == Dimension::CachedInput)
@@ -185,6 +186,12 @@ fn a_tier_without_its_own_price_falls_back_to_standard() {
         cached.tier,
         Tier::Standard,
         "no batch cached price: the standard one is used and shown"
+    );
+    assert!(cached.billed_without_tier_price(Tier::Batch));
+    let manual = manual_item(Usd::parse("1").expect("usd"));
+    assert!(
+        !manual.billed_without_tier_price(Tier::Batch),
+        "a manual cost has no tier price to miss"
     );
 }
 

@@ -196,6 +196,15 @@ pub struct CostItem {
     pub price: Option<PriceRef>,
 }
 
+impl CostItem {
+    /// Whether these units were billed at the standard price because the model has no price of
+    /// this dimension at the tier the call ran at (`call_tier`). Providers price batch and flex
+    /// calls lower and priority calls higher, so such an item may be off.
+    pub fn billed_without_tier_price(&self, call_tier: Tier) -> bool {
+        self.price.is_some() && self.tier != call_tier
+    }
+}
+
 /// Provider and model names are matched after trimming and lowercasing.
 pub fn normalize_name(name: &str) -> String {
     name.trim().to_lowercase()
