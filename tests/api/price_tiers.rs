@@ -1,8 +1,8 @@
-//! Service tiers through the API: a batch call on a model with no batch price is billed at the
-//! standard price and marked so (its cost items, GetEvent, GetNeedsAttention) until `SetPrice`
-//! gives the batch price.
+//! Service tiers and long-context rates through the API: a batch call on a model with no batch
+//! price is billed at the standard price and marked so (its cost items, GetEvent, GetNeedsAttention)
+//! until `SetPrice` gives the batch price; a long-context rate applies only above its threshold.
 
-use tally::pb::{self, GetNeedsAttentionRequest, ServiceUsage, SetPriceRequest};
+use tally::pb::{self, GetNeedsAttentionRequest, QuoteCostRequest, ServiceUsage, SetPriceRequest};
 
 use crate::{
     helpers::{Backend, TestApp, spawn_app},
@@ -159,4 +159,39 @@ async fn a_tier_without_its_price_is_marked_until_set_price_gives_it(backend: Ba
     app.assert_totals_match_events().await;
 }
 
-crate::on_both_databases!(a_tier_without_its_price_is_marked_until_set_price_gives_it);
+async fn a_long_context_rate_applies_only_above_its_threshold(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let quote = |input: u64| {
+        let mut pricing = app.pricing(&app.publishable_key);
+        async move {
+            pricing
+                .quote_cost(QuoteCostRequest {
+                    services: vec![usage(
+                        "gemini",
+                        "gemini-2.5-computer-use-preview-10-2025",
+                        Some(input),
+                        Some(10),
+                    )],
+                    usage_time: None,
+                })
+                .await
+                .expect("quoted")
+                .into_inner()
+        }
+    };
+    // gemini/gemini-2.5-computer-use-preview-10-2025 in catalog/litellm_prices.json: input
+    // 1.25e-06 and output 1e-05 USD per token; `_above_200k_tokens` 2.5e-06 and 1.5e-05.
+    // Exactly 200,000 input tokens: 200000 × 0.00000125 + 10 × 0.00001 = 0.25 + 0.0001.
+    let at = quote(200_000).await;
+    assert_eq!(at.total_cost_usd, "0.2501000000");
+    assert!(at.cost_items.iter().all(|item| !item.long_context));
+    // One more: 200001 × 0.0000025 + 10 × 0.000015 = 0.5000025 + 0.00015.
+    let above = quote(200_001).await;
+    assert_eq!(above.total_cost_usd, "0.5001525000");
+    assert!(above.cost_items.iter().all(|item| item.long_context));
+}
+
+crate::on_both_databases!(
+    a_tier_without_its_price_is_marked_until_set_price_gives_it,
+    a_long_context_rate_applies_only_above_its_threshold
+);
