@@ -94,6 +94,8 @@ pub fn batch_rows(
                 text(priced.priced_as.map(|(provider, _)| provider)),
                 text(priced.priced_as.map(|(_, model)| model)),
                 Value::BigInt(priced.cost_e10),
+                // Standard tier only: never billed without its tier's price.
+                Value::Bool(Some(false)),
             ]);
             for item in &priced.items {
                 let price = priced.priced_as.and_then(|(provider, model)| {

@@ -60,12 +60,30 @@ impl PricedLine {
             call_status: self.call_status.clone(),
         }
     }
+
+    /// Whether some of the line's units were billed at the standard price because the model has
+    /// no price at the call's tier (batch, flex, priority) for them.
+    pub fn tier_price_missing(&self) -> bool {
+        self.items
+            .iter()
+            .any(|item| item.billed_without_tier_price(self.usage.tier))
+    }
 }
 
 impl PricedEvent {
     /// The worst status of the lines.
     pub fn status(&self) -> EventStatus {
         EventStatus::worst(self.lines.iter().map(|line| line.status))
+    }
+
+    /// Why lines have no cost: their reasons joined with "; "; `None` when every line is priced.
+    pub fn error(&self) -> Option<String> {
+        let errors: Vec<&str> = self
+            .lines
+            .iter()
+            .filter_map(|line| line.error.as_deref())
+            .collect();
+        (!errors.is_empty()).then(|| errors.join("; "))
     }
 
     /// The sum of the priced lines; `None` when no line is priced. Ingest and repricing keep the

@@ -194,11 +194,17 @@ pub fn cost_items(line_index: usize, line: &PricedLine) -> Vec<pb::CostItem> {
         .unwrap_or_else(|| (line.provider.clone(), line.model.clone()));
     line.items
         .iter()
-        .map(|item| cost_item(line_index, &provider, &model, item))
+        .map(|item| cost_item(line_index, &provider, &model, item, line.usage.tier))
         .collect()
 }
 
-fn cost_item(line_index: usize, provider: &str, model: &str, item: &CostItem) -> pb::CostItem {
+fn cost_item(
+    line_index: usize,
+    provider: &str,
+    model: &str,
+    item: &CostItem,
+    call_tier: Tier,
+) -> pb::CostItem {
     pb::CostItem {
         label: format!("{model}/{}", item.dimension.label()),
         line_index: line_index as u32,
@@ -215,6 +221,7 @@ fn cost_item(line_index: usize, provider: &str, model: &str, item: &CostItem) ->
             .map(|price| price.id.to_string())
             .unwrap_or_default(),
         price_effective_time: item.price.map(|price| timestamp(price.effective_time)),
+        tier_price_missing: item.billed_without_tier_price(call_tier),
     }
 }
 

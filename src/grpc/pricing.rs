@@ -23,7 +23,9 @@ use crate::{
     },
     pb::{self, pricing_server::Pricing},
     service::{
-        line_pricing::line_error, price_book::PriceBook, pricing::PricingService,
+        line_pricing::line_error,
+        price_book::PriceBook,
+        pricing::{PriceLookup, PricingService},
         signal_prices as signal_price_service,
     },
     store::{
@@ -197,12 +199,17 @@ impl Pricing for PricingApi {
             .service
             .get_price(tenant, &provider, &model, at.unwrap_or_else(store::now))
             .await?;
-        let ModelPrices {
-            provider,
-            model,
-            convention,
-            rates,
-        } = lookup.prices;
+        let PriceLookup {
+            prices:
+                ModelPrices {
+                    provider,
+                    model,
+                    rates,
+                },
+            mapping,
+            counts_convention,
+        } = lookup;
+        let convention = self.prices.convention(&provider);
         let prices = rates
             .iter()
             .map(|rate| {
@@ -226,8 +233,9 @@ impl Pricing for PricingApi {
         Ok(Response::new(pb::GetPriceResponse {
             priced_provider: provider,
             priced_model: model,
-            mapping: lookup.mapping.map(mapping_message),
+            mapping: mapping.map(mapping_message),
             prices,
+            token_convention: Some(convention_message(counts_convention)),
         }))
     }
 
@@ -565,10 +573,14 @@ fn price_message(
             PriceSource::Catalog => pb::PriceSource::Catalog,
             PriceSource::Project => pb::PriceSource::Project,
         } as i32,
-        token_convention: Some(pb::TokenConvention {
-            input_includes_cached_input: convention.cached_input_in_input,
-            output_includes_reasoning: convention.reasoning_in_output,
-        }),
+        token_convention: Some(convention_message(convention)),
+    }
+}
+
+fn convention_message(convention: Convention) -> pb::TokenConvention {
+    pb::TokenConvention {
+        input_includes_cached_input: convention.cached_input_in_input,
+        output_includes_reasoning: convention.reasoning_in_output,
     }
 }
 

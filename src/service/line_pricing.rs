@@ -2,17 +2,17 @@
 
 use chrono::{DateTime, Utc};
 
-use super::price_book::ProjectPrices;
+use super::price_book::{ProjectPrices, Resolved};
 use crate::domain::{
     FieldViolation,
     event::{EventStatus, LineInput},
     ledger::PricedLine,
     money::Usd,
-    pricing::{LinePrice, ModelPrices, manual_item, price_line, validate_counts},
+    pricing::{LinePrice, manual_item, price_line, validate_counts},
 };
 
-/// Prices every line; `Err` lists counts that break the provider's convention, each named with
-/// `path(index)` (the line's path in the request, ending with a dot).
+/// Prices every line; `Err` lists counts that break the convention of the provider that reported
+/// them, each named with `path(index)` (the line's path in the request, ending with a dot).
 pub fn price_lines(
     lines: &[LineInput],
     prices: &ProjectPrices,
@@ -23,13 +23,15 @@ pub fn price_lines(
     let mut priced = Vec::with_capacity(lines.len());
     for (index, line) in lines.iter().enumerate() {
         let resolved = prices.resolve(&line.provider, &line.model, usage_time);
-        for violation in validate_counts(&line.usage, resolved.convention) {
-            violations.push(FieldViolation::new(
-                format!("{}{}", path(index), violation.field),
-                violation.description,
-            ));
+        match price_reported(index, line, resolved) {
+            Ok(line) => priced.push(line),
+            Err(found) => violations.extend(found.into_iter().map(|violation| {
+                FieldViolation::new(
+                    format!("{}{}", path(index), violation.field),
+                    violation.description,
+                )
+            })),
         }
-        priced.push(price_one(index, line, resolved.prices));
     }
     // Each line's cost fits the store; their sum, the event's total, must too (never a total
     // that leaves a line out).
@@ -86,8 +88,49 @@ pub fn keep_total_in_range(lines: &mut [PricedLine], before: &[PricedLine]) {
     }
 }
 
-/// Prices one line: a manual cost as given, else from the resolved prices.
-pub fn price_one(index: usize, line: &LineInput, prices: Option<ModelPrices>) -> PricedLine {
+/// Prices one line in the token convention of the provider that reported it, whatever model's
+/// prices apply after a mapping: the counts mean what their provider meant. `Err` lists the counts
+/// that break that convention (field names relative to the line): they can not be turned into
+/// billed units, so no part of the line is priced. Ingest, quotes, `FillVolume` and every repricing
+/// price lines here, so they agree on what counts are valid and what they cost.
+pub fn price_reported(
+    index: usize,
+    line: &LineInput,
+    resolved: Resolved,
+) -> Result<PricedLine, Vec<FieldViolation>> {
+    let violations = validate_counts(&line.usage, resolved.convention);
+    if !violations.is_empty() {
+        return Err(violations);
+    }
+    Ok(price_one(index, line, resolved))
+}
+
+/// A stored line whose counts break its provider's convention (the catalog learnt the provider, or
+/// its convention, after the line was stored): it stays parked, saying why, rather than being
+/// priced in part.
+pub fn parked_for_counts(
+    index: usize,
+    line: &PricedLine,
+    violations: &[FieldViolation],
+) -> PricedLine {
+    let problems: Vec<String> = violations.iter().map(ToString::to_string).collect();
+    PricedLine {
+        status: EventStatus::NeedsCostBackfill,
+        cost: None,
+        items: Vec::new(),
+        priced_as: None,
+        error: Some(format!(
+            "line {index}: its counts break the token convention of provider {:?}, so no part of \
+             it is priced ({})",
+            line.provider,
+            problems.join(", ")
+        )),
+        ..line.clone()
+    }
+}
+
+/// Prices one line whose counts are valid: a manual cost as given, else from the resolved prices.
+fn price_one(index: usize, line: &LineInput, resolved: Resolved) -> PricedLine {
     let mut priced = PricedLine {
         provider: line.provider.clone(),
         model: line.model.clone(),
@@ -106,12 +149,12 @@ pub fn price_one(index: usize, line: &LineInput, prices: Option<ModelPrices>) ->
         priced.items = vec![manual_item(cost)];
         return priced;
     }
-    let Some(prices) = prices else {
+    let Some(prices) = resolved.prices else {
         priced.status = EventStatus::NeedsCostBackfill;
         priced.error = Some(line_error(index, &priced));
         return priced;
     };
-    match price_line(&line.usage, &prices) {
+    match price_line(&line.usage, resolved.convention, &prices) {
         LinePrice::Priced { items, cost } => {
             priced.cost = Some(cost);
             priced.items = items;

@@ -1,7 +1,8 @@
-//! What needs a person (`Reports.GetNeedsAttention`): models with no price and events missing
-//! volume. Counts come from the hourly aggregates when the window is whole hours (or open), so they
-//! cost a few rows per hour; otherwise, and for groups and samples, from the parked events only,
-//! on the (project, status, usage time) index.
+//! What needs a person (`Reports.GetNeedsAttention`): models with no price, events missing volume,
+//! and lines billed at the standard price for want of a tier price. Parked counts come from the
+//! hourly aggregates when the window is whole hours (or open), so they cost a few rows per hour;
+//! otherwise, and for groups and samples, from the parked events only, on the (project, status,
+//! usage time) index; the lines without a tier price from their partial index.
 
 use chrono::{DateTime, Timelike, Utc};
 use sea_orm::DatabaseConnection;
@@ -9,14 +10,14 @@ use sea_orm::DatabaseConnection;
 use crate::{
     domain::{DomainError, tenant::Tenant},
     store::{
-        attention::{self, MissingVolumeGroup, ParkedCounts, Window},
+        attention::{self, MissingVolumeGroup, ParkedCounts, TierPriceMissingGroup, Window},
         pricing_admin::{self, UnpricedModel},
     },
 };
 
-/// Unpriced models and missing-volume groups listed at most.
+/// Unpriced models, missing-volume groups and tier groups listed at most.
 pub const MAX_GROUPS: u64 = 100;
-/// Sample event ids per missing-volume group.
+/// Sample event ids per missing-volume or tier group.
 pub const SAMPLES: u64 = 5;
 
 /// The answer of `GetNeedsAttention`.
@@ -25,6 +26,9 @@ pub struct NeedsAttention {
     pub counts: ParkedCounts,
     pub unpriced_models: Vec<UnpricedModel>,
     pub missing_volume: Vec<MissingVolumeGroup>,
+    /// Events with a line billed at the standard price for want of a tier price.
+    pub tier_price_missing_events: u64,
+    pub tier_price_missing: Vec<TierPriceMissingGroup>,
 }
 
 /// Whether a window end is on a whole UTC hour, so that the hourly aggregates answer exactly.
@@ -49,11 +53,17 @@ pub async fn needs_attention(
     // The same listing as `Pricing.ListUnpricedModels`, first page.
     let models = pricing_admin::list_unpriced(db, project_id, window, 0, MAX_GROUPS);
     let groups = attention::missing_volume_groups(db, project_id, window, MAX_GROUPS, SAMPLES);
-    let (counts, unpriced_models, missing_volume) = tokio::try_join!(counts, models, groups)?;
+    let tier_count = attention::tier_price_missing_count(db, project_id, window);
+    let tier_groups =
+        attention::tier_price_missing_groups(db, project_id, window, MAX_GROUPS, SAMPLES);
+    let (counts, unpriced_models, missing_volume, tier_price_missing_events, tier_price_missing) =
+        tokio::try_join!(counts, models, groups, tier_count, tier_groups)?;
     Ok(NeedsAttention {
         counts,
         unpriced_models,
         missing_volume,
+        tier_price_missing_events,
+        tier_price_missing,
     })
 }
 

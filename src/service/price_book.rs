@@ -200,7 +200,9 @@ pub struct ProjectPrices {
 pub struct Resolved {
     /// The prices in force, or `None` when nothing prices the model.
     pub prices: Option<ModelPrices>,
-    /// The provider's token convention (known even when the model is not).
+    /// The token convention of the provider as sent, the one that reported the counts (known even
+    /// when the model is not). A mapping to another provider's model does not change it: counts
+    /// mean what their provider meant.
     pub convention: Convention,
 }
 
@@ -208,10 +210,10 @@ impl ProjectPrices {
     /// Resolves a provider+model as sent (normalized) at `at`: the project's mapping first, then
     /// the project's prices over the catalog's, then the catalog's alias of the model.
     pub fn resolve(&self, provider: &str, model: &str, at: DateTime<Utc>) -> Resolved {
+        let reporting = self.catalog.provider(provider);
+        let convention = self.catalog.convention(&reporting);
         let mapped = self.mapping_of(provider, model).cloned();
-        let (provider, model) =
-            mapped.unwrap_or_else(|| (self.catalog.provider(provider), model.to_owned()));
-        let convention = self.catalog.convention(&provider);
+        let (provider, model) = mapped.unwrap_or_else(|| (reporting, model.to_owned()));
         let mut rates = self.rates_at(&provider, &model, at);
         let mut priced_model = model.clone();
         if rates.is_empty()
@@ -223,7 +225,6 @@ impl ProjectPrices {
         let prices = (!rates.is_empty()).then_some(ModelPrices {
             provider,
             model: priced_model,
-            convention,
             rates,
         });
         Resolved { prices, convention }

@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::{
-    line_pricing::{keep_total_in_range, price_lines, price_one},
+    line_pricing::{keep_total_in_range, price_lines, price_reported},
     price_book::PriceBook,
     repricing::{Reason, reprice_parked},
 };
@@ -17,7 +17,7 @@ use crate::{
         DomainError, FieldViolation,
         event::{EventStatus, LineInput, RawCounts, check_count},
         ledger::PricedLine,
-        pricing::{ModelPrices, validate_counts},
+        pricing::{Convention, ModelPrices},
         tenant::Tenant,
     },
     store::{
@@ -38,6 +38,8 @@ pub struct PricingService {
 pub struct PriceLookup {
     pub prices: ModelPrices,
     pub mapping: Option<Mapping>,
+    /// The convention an event's counts of the asked provider are read in (its own, mapped or not).
+    pub counts_convention: Convention,
 }
 
 /// A line to quote, already checked.
@@ -190,22 +192,23 @@ impl PricingService {
         ] {
             check_count(value, field, &mut violations);
         }
-        violations.extend(validate_counts(&usage, resolved.convention));
         if counts == RawCounts::default() {
             violations.push(FieldViolation::new(
                 "input_tokens",
                 "give at least one count",
             ));
         }
-        if !violations.is_empty() {
-            return Err(DomainError::Invalid(violations));
-        }
-        let detail = format!("line {line_index}: counts filled");
         let mut filled = stored.priced.lines[line_index].clone();
         filled.usage = usage;
-        // Price the filled line, then write the event through the common path.
+        // Price the filled line as ingest would, then write the event through the common path.
+        let priced = price_reported(line_index, &filled.input(), resolved)
+            .map_err(|found| violations.extend(found));
+        let (Ok(priced), true) = (priced, violations.is_empty()) else {
+            return Err(DomainError::Invalid(violations));
+        };
+        let detail = format!("line {line_index}: counts filled");
         let mut new = stored.priced.clone();
-        new.lines[line_index] = price_one(line_index, &filled.input(), resolved.prices);
+        new.lines[line_index] = priced;
         keep_total_in_range(&mut new.lines, &stored.priced.lines);
         let reason = Reason {
             cause: Cause::FillVolume,
@@ -256,7 +259,11 @@ impl PricingService {
             what: "price",
             id: format!("{provider}/{model} at {}", at.to_rfc3339()),
         })?;
-        Ok(PriceLookup { prices, mapping })
+        Ok(PriceLookup {
+            prices,
+            mapping,
+            counts_convention: resolved.convention,
+        })
     }
 
     /// What these lines would cost at `at`; nothing is stored.

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use std::collections::BTreeSet;
 
 use super::{
-    line_pricing::{keep_total_in_range, price_one},
+    line_pricing::{keep_total_in_range, line_error, parked_for_counts, price_reported},
     price_book::{PriceBook, ProjectPrices},
 };
 use crate::{
@@ -32,7 +32,8 @@ pub struct Reason {
 }
 
 /// Prices the unpriced lines of `events` that `selects` picks, with `prices`; writes the events that
-/// changed, with a repricing record giving the reason. Returns how many changed.
+/// changed, with a repricing record giving the reason, and the new reason of those still parked for
+/// another cause. Returns how many changed.
 pub async fn reprice(
     txn: &DatabaseTransaction,
     project_id: Uuid,
@@ -42,11 +43,17 @@ pub async fn reprice(
     reason: &Reason,
 ) -> Result<usize, StoreError> {
     let mut changes = Vec::new();
+    let mut reasons = Vec::new();
     for stored in events {
         let old = stored.priced;
         let new = repriced(&old, prices, &selects);
         if !same_pricing(&old, &new) {
             changes.push((old, new));
+        } else if let Some(error) = new
+            .error()
+            .filter(|error| Some(error) != stored.error.as_ref())
+        {
+            reasons.push((new.id, error));
         }
     }
     repricing::rewrite(
@@ -58,6 +65,7 @@ pub async fn reprice(
         reason.time,
     )
     .await?;
+    repricing::set_errors(txn, project_id, &reasons).await?;
     Ok(changes.len())
 }
 
@@ -90,7 +98,9 @@ fn same_pricing(old: &PricedEvent, new: &PricedEvent) -> bool {
     })
 }
 
-/// The event with its selected unpriced lines priced again.
+/// The event with its selected unpriced lines priced again. A line whose counts break its
+/// provider's convention stays parked with that reason; lines not priced again keep their status,
+/// with the reason their status gives when the stored one is not at hand.
 pub fn repriced(
     event: &PricedEvent,
     prices: &ProjectPrices,
@@ -98,11 +108,18 @@ pub fn repriced(
 ) -> PricedEvent {
     let mut new = event.clone();
     for (index, line) in new.lines.iter_mut().enumerate() {
-        if line.status == EventStatus::Processed || !selects(line) {
+        if line.status == EventStatus::Processed {
+            continue;
+        }
+        if !selects(line) {
+            if line.error.is_none() {
+                line.error = Some(line_error(index, line));
+            }
             continue;
         }
         let resolved = prices.resolve(&line.provider, &line.model, event.usage_time);
-        *line = price_one(index, &line.input(), resolved.prices);
+        *line = price_reported(index, &line.input(), resolved)
+            .unwrap_or_else(|violations| parked_for_counts(index, line, &violations));
     }
     keep_total_in_range(&mut new.lines, &event.lines);
     new

@@ -1,5 +1,6 @@
-//! What needs a person: counts of parked events, from the hourly aggregates or from the events, and
-//! the events missing volume grouped by agent, provider and model.
+//! What needs a person: counts of parked events, from the hourly aggregates or from the events, the
+//! events missing volume grouped by agent, provider and model, and the events billed at the
+//! standard price for want of a tier price grouped by provider, model and tier.
 
 use std::collections::HashMap;
 
@@ -7,6 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{StoreError, sql::Params};
+use crate::domain::pricing::{Dimension, Tier};
 
 /// A usage-time window; either end may be open.
 pub type Window = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
@@ -110,32 +112,195 @@ pub async fn missing_volume_groups(
         "e.project_id = {} AND e.status = 'MISSING_VOLUME_DATA' AND l.status = 'MISSING_VOLUME_DATA'",
         params.bind(project_id)
     );
+    window_scope(&mut params, &mut scope, window);
+    // One row per event and group, however many of its lines miss volume.
+    let parked = format!(
+        "SELECT DISTINCT a.agent_code AS k1, l.provider AS k2, l.model AS k3, e.id, e.usage_time \
+         FROM cost_events e JOIN service_lines l ON l.event_ref = e.id \
+         JOIN agents a ON a.id = e.agent_ref WHERE {scope}"
+    );
+    let groups = event_groups(db, params, &parked, limit, samples).await?;
+    Ok(groups
+        .into_iter()
+        .map(|group| {
+            let [agent_code, provider, model] = group.key;
+            MissingVolumeGroup {
+                agent_code,
+                provider,
+                model,
+                events: group.events,
+                first_seen: group.first_seen,
+                last_seen: group.last_seen,
+                samples: group.samples,
+            }
+        })
+        .collect())
+}
+
+/// Events with lines billed at the standard price for want of a price at their tier, of one
+/// provider+model (the one priced) and tier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TierPriceMissingGroup {
+    pub provider: String,
+    pub model: String,
+    /// The tier the calls ran at.
+    pub tier: Tier,
+    /// The dimensions billed at the standard price, in order.
+    pub dimensions: Vec<Dimension>,
+    pub events: u64,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// Newest first.
+    pub samples: Vec<Uuid>,
+}
+
+/// The flagged lines (`tier_price_missing`) of the window, on the partial index of migration 000011;
+/// `select` lists what to read of each (`l` the line, `e` its event).
+fn flagged_lines(params: &mut Params, project_id: Uuid, window: Window, select: &str) -> String {
+    let mut scope = format!(
+        "l.project_id = {} AND l.tier_price_missing = TRUE",
+        params.bind(project_id)
+    );
+    window_scope(params, &mut scope, window);
+    format!(
+        "SELECT DISTINCT {select} FROM service_lines l JOIN cost_events e ON e.id = l.event_ref \
+         WHERE {scope}"
+    )
+}
+
+/// Counts the events of the window with a flagged line.
+pub async fn tier_price_missing_count(
+    db: &impl sea_orm::ConnectionTrait,
+    project_id: Uuid,
+    window: Window,
+) -> Result<u64, StoreError> {
+    let mut params = Params::new(db.get_database_backend());
+    let events = flagged_lines(&mut params, project_id, window, "e.id");
+    let sql = format!("SELECT CAST(COUNT(*) AS BIGINT) AS events FROM ({events}) flagged");
+    match db.query_one_raw(params.statement(sql)).await? {
+        Some(row) => count(&row, "events"),
+        None => Ok(0),
+    }
+}
+
+/// The events of the window with flagged lines, grouped by the priced provider+model and tier of
+/// those lines, most events first, at most `limit` groups, each with the dimensions billed at the
+/// standard price and up to `samples` event ids, newest first.
+pub async fn tier_price_missing_groups(
+    db: &impl sea_orm::ConnectionTrait,
+    project_id: Uuid,
+    window: Window,
+    limit: u64,
+    samples: u64,
+) -> Result<Vec<TierPriceMissingGroup>, StoreError> {
+    let mut params = Params::new(db.get_database_backend());
+    let flagged = flagged_lines(
+        &mut params,
+        project_id,
+        window,
+        "l.priced_provider AS k1, l.priced_model AS k2, l.service_tier AS k3, e.id, e.usage_time",
+    );
+    let groups = event_groups(db, params, &flagged, limit, samples).await?;
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The items billed at another tier than their line's (the standard one), by group.
+    let mut params = Params::new(db.get_database_backend());
+    let lines = flagged_lines(
+        &mut params,
+        project_id,
+        window,
+        "l.id, l.priced_provider, l.priced_model, l.service_tier",
+    );
+    let sql = format!(
+        "SELECT DISTINCT f.priced_provider, f.priced_model, f.service_tier, i.dimension \
+         FROM ({lines}) f JOIN line_cost_items i ON i.line_ref = f.id \
+         WHERE i.price_source <> 'MANUAL' AND i.service_tier <> f.service_tier"
+    );
+    let mut dimensions: HashMap<[String; 3], Vec<Dimension>> = HashMap::new();
+    for row in db.query_all_raw(params.statement(sql)).await? {
+        let stored: String = row.try_get("", "dimension")?;
+        let dimension = Dimension::parse(&stored).ok_or_else(|| corrupt("dimension", &stored))?;
+        dimensions
+            .entry([
+                row.try_get("", "priced_provider")?,
+                row.try_get("", "priced_model")?,
+                row.try_get("", "service_tier")?,
+            ])
+            .or_default()
+            .push(dimension);
+    }
+    groups
+        .into_iter()
+        .map(|group| {
+            let mut dimensions = dimensions.remove(&group.key).unwrap_or_default();
+            dimensions.sort_unstable();
+            let [provider, model, tier] = group.key;
+            Ok(TierPriceMissingGroup {
+                tier: Tier::parse(&tier).ok_or_else(|| corrupt("service_tier", &tier))?,
+                provider,
+                model,
+                dimensions,
+                events: group.events,
+                first_seen: group.first_seen,
+                last_seen: group.last_seen,
+                samples: group.samples,
+            })
+        })
+        .collect()
+}
+
+fn corrupt(what: &str, stored: &str) -> StoreError {
+    StoreError::Other(sea_orm::DbErr::Type(format!("bad {what} {stored:?}")))
+}
+
+/// Restricts `scope` to events (`e`) of the window.
+fn window_scope(params: &mut Params, scope: &mut String, window: Window) {
     if let Some(start) = window.0 {
         scope.push_str(&format!(" AND e.usage_time >= {}", params.bind(start)));
     }
     if let Some(end) = window.1 {
         scope.push_str(&format!(" AND e.usage_time < {}", params.bind(end)));
     }
-    // One row per event and group, however many of its lines miss volume.
-    let parked = format!(
-        "SELECT DISTINCT a.agent_code, l.provider, l.model, e.id, e.usage_time \
-         FROM cost_events e JOIN service_lines l ON l.event_ref = e.id \
-         JOIN agents a ON a.id = e.agent_ref WHERE {scope}"
-    );
-    let window_params = params.len();
+}
+
+/// Events grouped by a key of three texts.
+struct EventGroup {
+    key: [String; 3],
+    events: u64,
+    first_seen: DateTime<Utc>,
+    last_seen: DateTime<Utc>,
+    samples: Vec<Uuid>,
+}
+
+/// Groups `rows` (a query of `k1, k2, k3, id, usage_time`, one row per event and key, bound with
+/// `params`) by key: most events first, at most `limit` groups, each with up to `samples` event
+/// ids, newest first.
+async fn event_groups(
+    db: &impl sea_orm::ConnectionTrait,
+    mut params: Params,
+    rows: &str,
+    limit: u64,
+    samples: u64,
+) -> Result<Vec<EventGroup>, StoreError> {
+    let rows_params = params.len();
     let limit_at = params.bind(limit as i64);
     let sql = format!(
-        "SELECT agent_code, provider, model, CAST(COUNT(*) AS BIGINT) AS events, \
-         MIN(usage_time) AS first_seen, MAX(usage_time) AS last_seen FROM ({parked}) parked \
-         GROUP BY agent_code, provider, model \
-         ORDER BY events DESC, agent_code, provider, model LIMIT {limit_at}"
+        "SELECT k1, k2, k3, CAST(COUNT(*) AS BIGINT) AS events, \
+         MIN(usage_time) AS first_seen, MAX(usage_time) AS last_seen FROM ({rows}) grouped \
+         GROUP BY k1, k2, k3 ORDER BY events DESC, k1, k2, k3 LIMIT {limit_at}"
     );
+    let key = |row: &sea_orm::QueryResult| -> Result<[String; 3], StoreError> {
+        Ok([
+            row.try_get("", "k1")?,
+            row.try_get("", "k2")?,
+            row.try_get("", "k3")?,
+        ])
+    };
     let mut groups = Vec::new();
     for row in db.query_all_raw(params.statement(sql)).await? {
-        groups.push(MissingVolumeGroup {
-            agent_code: row.try_get("", "agent_code")?,
-            provider: row.try_get("", "provider")?,
-            model: row.try_get("", "model")?,
+        groups.push(EventGroup {
+            key: key(&row)?,
             events: count(&row, "events")?,
             first_seen: row.try_get("", "first_seen")?,
             last_seen: row.try_get("", "last_seen")?,
@@ -145,32 +310,23 @@ pub async fn missing_volume_groups(
     if groups.is_empty() {
         return Ok(groups);
     }
-    params.truncate(window_params);
+    params.truncate(rows_params);
     let samples_at = params.bind(samples as i64);
     let sql = format!(
-        "SELECT agent_code, provider, model, id FROM (SELECT parked.*, ROW_NUMBER() OVER \
-         (PARTITION BY agent_code, provider, model ORDER BY usage_time DESC, id DESC) AS position \
-         FROM ({parked}) parked) ranked WHERE position <= {samples_at} \
-         ORDER BY agent_code, provider, model, position"
+        "SELECT k1, k2, k3, id FROM (SELECT grouped.*, ROW_NUMBER() OVER \
+         (PARTITION BY k1, k2, k3 ORDER BY usage_time DESC, id DESC) AS position \
+         FROM ({rows}) grouped) ranked WHERE position <= {samples_at} \
+         ORDER BY k1, k2, k3, position"
     );
-    let mut by_group: HashMap<(String, String, String), Vec<Uuid>> = HashMap::new();
+    let mut by_group: HashMap<[String; 3], Vec<Uuid>> = HashMap::new();
     for row in db.query_all_raw(params.statement(sql)).await? {
         by_group
-            .entry((
-                row.try_get("", "agent_code")?,
-                row.try_get("", "provider")?,
-                row.try_get("", "model")?,
-            ))
+            .entry(key(&row)?)
             .or_default()
             .push(row.try_get("", "id")?);
     }
     for group in &mut groups {
-        let key = (
-            group.agent_code.clone(),
-            group.provider.clone(),
-            group.model.clone(),
-        );
-        group.samples = by_group.remove(&key).unwrap_or_default();
+        group.samples = by_group.remove(&group.key).unwrap_or_default();
     }
     Ok(groups)
 }

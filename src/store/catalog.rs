@@ -37,7 +37,7 @@ pub struct CatalogPriceRow {
     pub model: String,
     pub tier: Tier,
     pub dimension: Dimension,
-    /// 0 for the base rate; else a long-context rate for calls whose input passes it.
+    /// 0 for the base rate; else a long-context rate for calls whose input exceeds it.
     pub min_input_tokens: u64,
     pub unit_price: Decimal,
     /// In force from this time until the next row of the same key.

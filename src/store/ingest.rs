@@ -517,6 +517,7 @@ pub const SERVICE_LINES: Table<'static> = Table {
         "priced_provider",
         "priced_model",
         "cost_e10",
+        "tier_price_missing",
     ],
 };
 
@@ -621,6 +622,7 @@ pub async fn insert_lines(
                 ),
                 Value::from(line.priced_as.as_ref().map(|(_, model)| model.clone())),
                 Value::from(line.cost.map(Usd::e10)),
+                Value::from(line.tier_price_missing()),
             ]);
             for item in &line.items {
                 items.push(item_row(project_id, line_id, item));

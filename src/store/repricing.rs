@@ -151,6 +151,10 @@ pub async fn rewrite(
                         val(after.priced_as.as_ref().map(|(_, m)| m.clone())),
                     ),
                     (Alias::new("cost_e10"), val(after.cost.map(Usd::e10))),
+                    (
+                        Alias::new("tier_price_missing"),
+                        val(after.tier_price_missing()),
+                    ),
                 ])
                 .and_where(Expr::col(Alias::new("id")).eq(line_id))
                 .to_owned();
@@ -163,20 +167,12 @@ pub async fn rewrite(
                     .map(|item| item_row(project_id, line_id, item)),
             );
         }
-        let errors: Vec<&str> = new
-            .lines
-            .iter()
-            .filter_map(|line| line.error.as_deref())
-            .collect();
         let update = Query::update()
             .table(Alias::new("cost_events"))
             .values([
                 (Alias::new("status"), val(new.status().as_str())),
                 (Alias::new("total_cost_e10"), val(new.total().map(Usd::e10))),
-                (
-                    Alias::new("error"),
-                    val((!errors.is_empty()).then(|| errors.join("; "))),
-                ),
+                (Alias::new("error"), val(new.error())),
             ])
             .and_where(Expr::col(Alias::new("id")).eq(new.id))
             .and_where(Expr::col(Alias::new("project_id")).eq(project_id))
@@ -215,6 +211,25 @@ pub async fn rewrite(
     .await?;
     deltas.prune();
     apply_deltas(db, project_id, &deltas).await
+}
+
+/// Writes the reason of events still parked whose reason changed (a mapping applied to counts that
+/// break their provider's convention, a target that lacks a rate): their figures stay as they are.
+pub async fn set_errors(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    errors: &[(Uuid, String)],
+) -> Result<(), StoreError> {
+    for (event_id, error) in errors {
+        let update = Query::update()
+            .table(Alias::new("cost_events"))
+            .values([(Alias::new("error"), val(Some(error.clone())))])
+            .and_where(Expr::col(Alias::new("id")).eq(*event_id))
+            .and_where(Expr::col(Alias::new("project_id")).eq(project_id))
+            .to_owned();
+        db.execute(&update).await?;
+    }
+    Ok(())
 }
 
 const REPRICING_COLUMNS: &[&str] = &[

@@ -14,14 +14,14 @@ use tonic::Code;
 use crate::helpers::{Backend, TestApp, spawn_app};
 
 /// 2026-11-01T00:00:00Z plus `days`.
-fn day(days: i64) -> Timestamp {
+pub fn day(days: i64) -> Timestamp {
     Timestamp {
         seconds: 1_793_491_200 + days * 86_400,
         nanos: 0,
     }
 }
 
-fn usage(provider: &str, model: &str, input: Option<u64>, output: Option<u64>) -> ServiceUsage {
+pub fn usage(provider: &str, model: &str, input: Option<u64>, output: Option<u64>) -> ServiceUsage {
     ServiceUsage {
         provider: provider.to_owned(),
         model: model.to_owned(),
@@ -31,7 +31,9 @@ fn usage(provider: &str, model: &str, input: Option<u64>, output: Option<u64>) -
     }
 }
 
-async fn record(
+/// Records one single-service event of customer `acme` and agent `summarizer` at `at`, in run
+/// `run-<key up to its first dash>`.
+pub async fn record(
     app: &TestApp,
     key: &str,
     service: ServiceUsage,

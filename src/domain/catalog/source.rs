@@ -119,8 +119,8 @@ fn read_token_prices(key: &str, entry: &Members<'_>, read: &mut EntryPrices) {
 
 /// Reads `tiered_pricing`, a list of `{"range": [from, to], "<price field>": …}` by input size
 /// (DashScope, Volcengine): the whole call is billed at the tier its input falls in, which is a
-/// long-context rate from `from` tokens on. Lists by another measure (`max_results_range` of search
-/// APIs) are not input sizes and are ignored. A rate the flat fields already give wins.
+/// long-context rate for calls whose input exceeds `from` tokens. Lists by another measure
+/// (`max_results_range` of search APIs) are not input sizes and are ignored. A rate the flat fields already give wins.
 fn read_tiered_pricing(key: &str, tiers: &RawValue, read: &mut EntryPrices) -> bool {
     let Ok(tiers) = serde_json::from_str::<Vec<&RawValue>>(tiers.get()) else {
         return false;

@@ -80,8 +80,11 @@ pub fn manual_item(cost: Usd) -> CostItem {
     }
 }
 
-/// Prices a line from the model's rates. Counts must have passed [`validate_counts`].
-pub fn price_line(usage: &Usage, prices: &ModelPrices) -> LinePrice {
+/// Prices a line from the model's rates. `convention` is that of the provider that reported the
+/// counts, whatever model's rates price them (a model mapping prices one provider's counts with
+/// another's rates): it turns the counts into the units billed at each rate. Counts must have passed
+/// [`validate_counts`] with the same convention.
+pub fn price_line(usage: &Usage, convention: Convention, prices: &ModelPrices) -> LinePrice {
     let has = |dimension: Dimension| prices.rates.iter().any(|rate| rate.dimension == dimension);
     let token_priced = has(Dimension::Input) || has(Dimension::Output);
     let unit_priced = has(Dimension::Unit);
@@ -98,7 +101,7 @@ pub fn price_line(usage: &Usage, prices: &ModelPrices) -> LinePrice {
         return LinePrice::MissingVolume;
     }
 
-    let counts = BilledCounts::new(usage, prices.convention);
+    let counts = BilledCounts::new(usage, convention);
     let book = RateBook {
         rates: &prices.rates,
         tier: usage.tier,

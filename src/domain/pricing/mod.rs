@@ -3,6 +3,8 @@
 
 mod arithmetic;
 #[cfg(test)]
+mod conversion_tests;
+#[cfg(test)]
 mod tests;
 mod types;
 

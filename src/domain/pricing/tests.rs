@@ -11,6 +11,9 @@ use uuid::Uuid;
 use super::{arithmetic::manual_item, *};
 use crate::domain::money::Usd;
 
+const OPENAI: Convention = Convention::OPENAI;
+const ANTHROPIC: Convention = Convention::ANTHROPIC;
+
 fn dec(text: &str) -> Decimal {
     Decimal::from_str(text).expect("decimal")
 }
@@ -34,7 +37,6 @@ fn gpt_4o() -> ModelPrices {
     ModelPrices {
         provider: "openai".into(),
         model: "gpt-4o".into(),
-        convention: Convention::OPENAI,
         rates: vec![
             rate(Dimension::Input, Tier::Standard, 0, "0.0000025"),
             rate(Dimension::CachedInput, Tier::Standard, 0, "0.00000125"),
@@ -51,7 +53,6 @@ fn sonnet() -> ModelPrices {
     ModelPrices {
         provider: "anthropic".into(),
         model: "claude-sonnet-4".into(),
-        convention: Convention::ANTHROPIC,
         rates: vec![
             rate(Dimension::Input, Tier::Standard, 0, "0.000003"),
             rate(Dimension::CachedInput, Tier::Standard, 0, "0.0000003"),
@@ -96,7 +97,7 @@ fn openai_bills_cached_tokens_once_at_the_cached_rate() {
         ..Usage::default()
     };
     assert!(validate_counts(&usage, Convention::OPENAI).is_empty());
-    let (items, cost) = priced(price_line(&usage, &gpt_4o()));
+    let (items, cost) = priced(price_line(&usage, OPENAI, &gpt_4o()));
     // 600 × 0.0000025 + 400 × 0.00000125 + 500 × 0.00001 = 0.0015 + 0.0005 + 0.005
     assert_eq!(units_of(&items, Dimension::Input), 600);
     assert_eq!(units_of(&items, Dimension::CachedInput), 400);
@@ -125,7 +126,7 @@ fn anthropic_bills_each_count_at_its_own_rate() {
         validate_counts(&usage, Convention::ANTHROPIC).is_empty(),
         "cache reads may exceed input"
     );
-    let (items, cost) = priced(price_line(&usage, &sonnet()));
+    let (items, cost) = priced(price_line(&usage, ANTHROPIC, &sonnet()));
     // 1000 × 0.000003 + 4000 × 0.0000003 + 2000 × 0.00000375 + 300 × 0.000015
     // = 0.003 + 0.0012 + 0.0075 + 0.0045 = 0.0162
     assert_eq!(units_of(&items, Dimension::Input), 1_000);
@@ -144,7 +145,7 @@ fn a_long_prompt_bills_the_whole_call_at_the_long_context_rate() {
         output_tokens: Some(1_000),
         ..Usage::default()
     };
-    let (items, cost) = priced(price_line(&usage, &sonnet()));
+    let (items, cost) = priced(price_line(&usage, ANTHROPIC, &sonnet()));
     assert!(items.iter().all(|item| item.long_context));
     // 150000 × 0.000006 + 60000 × 0.0000006 + 1000 × 0.0000225 = 0.9 + 0.036 + 0.0225
     assert_eq!(cost.to_string(), "0.9585000000");
@@ -154,7 +155,7 @@ fn a_long_prompt_bills_the_whole_call_at_the_long_context_rate() {
         output_tokens: Some(0),
         ..Usage::default()
     };
-    let (items, _) = priced(price_line(&exactly_at, &sonnet()));
+    let (items, _) = priced(price_line(&exactly_at, ANTHROPIC, &sonnet()));
     assert!(
         items.iter().all(|item| !item.long_context),
         "the threshold must be passed, not reached"
@@ -170,12 +171,13 @@ fn a_tier_without_its_own_price_falls_back_to_standard() {
         tier: Tier::Batch,
         ..Usage::default()
     };
-    let (items, _) = priced(price_line(&usage, &gpt_4o()));
+    let (items, _) = priced(price_line(&usage, OPENAI, &gpt_4o()));
     let output = items
         .iter()
         .find(|item| item.dimension == Dimension::Output)
         .expect("output");
     assert_eq!(output.tier, Tier::Batch);
+    assert!(!output.billed_without_tier_price(Tier::Batch));
     let cached = items
         .iter()
         .find(|item| item.dimension == Dimension::CachedInput)
@@ -185,6 +187,12 @@ fn a_tier_without_its_own_price_falls_back_to_standard() {
         Tier::Standard,
         "no batch cached price: the standard one is used and shown"
     );
+    assert!(cached.billed_without_tier_price(Tier::Batch));
+    let manual = manual_item(Usd::parse("1").expect("usd"));
+    assert!(
+        !manual.billed_without_tier_price(Tier::Batch),
+        "a manual cost has no tier price to miss"
+    );
 }
 
 #[test]
@@ -193,10 +201,6 @@ fn counts_with_no_rate_of_their_own_join_input_or_output() {
     model
         .rates
         .retain(|rate| rate.dimension != Dimension::CachedInput);
-    model.convention = Convention {
-        reasoning_in_output: false,
-        ..Convention::ANTHROPIC
-    };
     let usage = Usage {
         input_tokens: Some(100),
         cached_input_tokens: Some(50),
@@ -204,7 +208,7 @@ fn counts_with_no_rate_of_their_own_join_input_or_output() {
         reasoning_tokens: Some(5),
         ..Usage::default()
     };
-    let (items, _) = priced(price_line(&usage, &model));
+    let (items, _) = priced(price_line(&usage, Convention::APART, &model));
     assert_eq!(units_of(&items, Dimension::Input), 150);
     assert_eq!(units_of(&items, Dimension::Output), 15);
     assert_eq!(items.len(), 2);
@@ -213,17 +217,16 @@ fn counts_with_no_rate_of_their_own_join_input_or_output() {
 #[test]
 fn missing_counts_park_the_line() {
     assert_eq!(
-        price_line(&Usage::default(), &gpt_4o()),
+        price_line(&Usage::default(), OPENAI, &gpt_4o()),
         LinePrice::MissingVolume
     );
     let sms = ModelPrices {
         provider: "twilio".into(),
         model: "twilio-sms".into(),
-        convention: Convention::OPENAI,
         rates: vec![rate(Dimension::Unit, Tier::Standard, 0, "0.0079")],
     };
     assert_eq!(
-        price_line(&Usage::default(), &sms),
+        price_line(&Usage::default(), OPENAI, &sms),
         LinePrice::MissingVolume
     );
     let (items, cost) = priced(price_line(
@@ -231,6 +234,7 @@ fn missing_counts_park_the_line() {
             quantity: Some(3),
             ..Usage::default()
         },
+        OPENAI,
         &sms,
     ));
     assert_eq!(units_of(&items, Dimension::Unit), 3);
@@ -249,7 +253,7 @@ fn a_needed_rate_that_does_not_exist_leaves_the_line_unpriced() {
         ..Usage::default()
     };
     assert!(matches!(
-        price_line(&usage, &model),
+        price_line(&usage, OPENAI, &model),
         LinePrice::Unpriced { .. }
     ));
 }
@@ -281,7 +285,6 @@ fn item_costs_round_half_to_even_at_ten_places() {
     let model = ModelPrices {
         provider: "p".into(),
         model: "m".into(),
-        convention: Convention::OPENAI,
         rates: vec![
             rate(Dimension::Input, Tier::Standard, 0, "0.00000000005"),
             rate(Dimension::Output, Tier::Standard, 0, "0.00000000015"),
@@ -293,7 +296,7 @@ fn item_costs_round_half_to_even_at_ten_places() {
         output_tokens: Some(1),
         ..Usage::default()
     };
-    let (items, cost) = priced(price_line(&usage, &model));
+    let (items, cost) = priced(price_line(&usage, OPENAI, &model));
     assert_eq!(items[0].cost.e10(), 0);
     assert_eq!(items[1].cost.e10(), 2);
     assert_eq!(cost.e10(), 2);
@@ -337,8 +340,7 @@ proptest! {
         let model = ModelPrices {
             provider: "openai".into(),
             model: "m".into(),
-            convention: Convention::OPENAI,
-            rates: vec![
+                rates: vec![
                 rate(Dimension::Input, Tier::Standard, 0, &input_price.to_string()),
                 rate(Dimension::CachedInput, Tier::Standard, 0, &cached_price.to_string()),
                 rate(Dimension::Output, Tier::Standard, 0, &output_price.to_string()),
@@ -352,7 +354,7 @@ proptest! {
             ..Usage::default()
         };
         prop_assert!(validate_counts(&usage, Convention::OPENAI).is_empty());
-        let (items, cost) = priced(price_line(&usage, &model));
+        let (items, cost) = priced(price_line(&usage, OPENAI, &model));
         let expected = round10(Decimal::from(input - cached) * input_price)
             + round10(Decimal::from(cached) * cached_price)
             + round10(Decimal::from(output) * output_price);
@@ -381,7 +383,7 @@ proptest! {
             output_tokens: Some(output),
             ..Usage::default()
         };
-        let (items, cost) = priced(price_line(&usage, &sonnet()));
+        let (items, cost) = priced(price_line(&usage, ANTHROPIC, &sonnet()));
         let long = input + cached + creation > 200_000;
         let [pi, pc, pw, po] = if long {
             ["0.000006", "0.0000006", "0.0000075", "0.0000225"]

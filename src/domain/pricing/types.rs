@@ -158,13 +158,13 @@ pub struct RatePrice {
     pub price: PriceRef,
 }
 
-/// Every price of one provider+model in force at one time, with the provider's convention.
+/// Every price of one provider+model in force at one time. The convention the counts are read in is
+/// not here: it belongs to the provider that reported them, not to the model that prices them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelPrices {
     /// The provider and model the prices belong to (after any mapping or alias).
     pub provider: String,
     pub model: String,
-    pub convention: Convention,
     pub rates: Vec<RatePrice>,
 }
 
@@ -194,6 +194,15 @@ pub struct CostItem {
     pub cost: Usd,
     /// `None` for a manual cost.
     pub price: Option<PriceRef>,
+}
+
+impl CostItem {
+    /// Whether these units were billed at the standard price because the model has no price of
+    /// this dimension at the tier the call ran at (`call_tier`). Providers price batch and flex
+    /// calls lower and priority calls higher, so such an item may be off.
+    pub fn billed_without_tier_price(&self, call_tier: Tier) -> bool {
+        self.price.is_some() && self.tier != call_tier
+    }
 }
 
 /// Provider and model names are matched after trimming and lowercasing.

@@ -44,6 +44,8 @@ pub struct Model {
     pub priced_model: Option<String>,
     /// In 1e-10 USD; null while unpriced.
     pub cost_e10: Option<i64>,
+    /// Some units billed at the standard price for want of a price at the line's tier.
+    pub tier_price_missing: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
