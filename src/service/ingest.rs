@@ -5,7 +5,7 @@
 //! harms the others: each gets its own result, a group that fails as a whole is written again
 //! batch by batch, and a batch that fails record by record.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
@@ -37,8 +37,12 @@ pub enum RecordOutcome {
 /// The outcomes of a batch's records, by index; `Err` when nothing of the batch was stored.
 pub(super) type Answer = Result<Vec<(usize, RecordOutcome)>, DomainError>;
 
-/// How often a group is tried again after a deadlock or serialization failure.
-const CONFLICT_RETRIES: usize = 3;
+/// How often a write is tried again after a conflict with a concurrent writer.
+const CONFLICT_RETRIES: u32 = 5;
+/// The ceiling of the pause before the first retry; it doubles with each retry.
+const FIRST_RETRY_CEILING: Duration = Duration::from_millis(5);
+/// The most a pause between retries can be.
+const LAST_RETRY_CEILING: Duration = Duration::from_millis(100);
 
 /// Records events for projects.
 pub struct IngestService {
@@ -188,32 +192,41 @@ fn record_failed(record: &Received, error: StoreError) -> RecordOutcome {
     RecordOutcome::Failed
 }
 
+/// Writes `records`, trying again after a conflict with a concurrent writer (a key taken
+/// meanwhile, a deadlock, a serialization failure, a lock held too long): each try reads again
+/// what is stored, so a copy of a record stored meanwhile becomes its duplicate. The pauses grow
+/// and are drawn at random ("full jitter"), so that writers that met once do not meet again.
 async fn write_retrying(
     writer: &BatchWriter,
     project_id: Uuid,
     records: &[Received],
 ) -> Result<Vec<(usize, RecordOutcome)>, StoreError> {
-    let mut attempt = 0;
+    let mut attempt: u32 = 0;
     loop {
         match writer.write(project_id, records).await {
-            Err(error) if error.is_transient_conflict() && attempt < CONFLICT_RETRIES => {
+            Err(error) if error.is_retryable() && attempt < CONFLICT_RETRIES => {
                 attempt += 1;
-                tracing::debug!(%error, attempt, "group conflicted with another; trying again");
+                let pause = retry_pause(attempt);
+                tracing::debug!(%error, attempt, ?pause, "write conflicted with another; trying again");
+                tokio::time::sleep(pause).await;
+            }
+            Err(error) if error.is_retryable() => {
+                tracing::warn!(%error, attempts = attempt + 1, "write kept conflicting with others; giving up");
+                return Err(error);
             }
             result => return result,
         }
     }
 }
 
-impl StoreError {
-    /// A deadlock or serialization failure: the batch may simply be tried again.
-    pub fn is_transient_conflict(&self) -> bool {
-        let StoreError::Other(error) = self else {
-            return false;
-        };
-        let text = error.to_string();
-        text.contains("40P01") || text.contains("40001") || text.contains("deadlock detected")
-    }
+/// The pause before try `attempt` (1 for the first retry): drawn uniformly up to a ceiling that
+/// doubles with each try, from [`FIRST_RETRY_CEILING`] to [`LAST_RETRY_CEILING`].
+fn retry_pause(attempt: u32) -> Duration {
+    let ceiling = FIRST_RETRY_CEILING
+        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+        .min(LAST_RETRY_CEILING);
+    let ceiling = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX);
+    Duration::from_micros(rand::random_range(0..=ceiling))
 }
 
 #[cfg(test)]
@@ -245,6 +258,17 @@ mod tests {
 
     fn gone() -> StoreError {
         StoreError::Unavailable(DbErr::Custom("connection refused".to_owned()))
+    }
+
+    #[test]
+    fn retry_pauses_are_drawn_under_a_ceiling_that_doubles_up_to_its_cap() {
+        for _ in 0..200 {
+            assert!(retry_pause(1) <= Duration::from_millis(5));
+            assert!(retry_pause(3) <= Duration::from_millis(20));
+            assert!(retry_pause(40) <= LAST_RETRY_CEILING);
+        }
+        let drawn: std::collections::HashSet<Duration> = (0..50).map(|_| retry_pause(5)).collect();
+        assert!(drawn.len() > 1, "pauses are jittered");
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
 use super::{
@@ -562,15 +562,18 @@ impl Batch<'_> {
             if self.inserted.contains(&event.id) {
                 continue;
             }
-            match accepted
+            let key = accepted
                 .input
                 .idempotency_key
-                .as_ref()
-                .and_then(|key| first_copies.get(key))
-            {
-                Some(first) => self.duplicates.push((*index, Duplicate::Stored(*first))),
-                None => self.outcomes.push((*index, RecordOutcome::Failed)),
-            }
+                .as_deref()
+                .unwrap_or_default();
+            let Some(first) = first_copies.get(key) else {
+                // The insert skipped the row for a key it cannot see taken: try the write again.
+                return Err(StoreError::Conflict(DbErr::Custom(format!(
+                    "idempotency key {key:?} is taken by an event not visible yet"
+                ))));
+            };
+            self.duplicates.push((*index, Duplicate::Stored(*first)));
         }
 
         let stored: Vec<&PricedEvent> = self
@@ -606,16 +609,22 @@ impl Batch<'_> {
     }
 
     /// Every outcome of the batch: stored events, refused records, and the first results of
-    /// duplicates.
+    /// duplicates. A copy of an earlier record of the batch gets that record's outcome, whatever
+    /// became of it (stored now, found stored by another writer meanwhile, or refused).
     async fn finish(
         mut self,
         txn: &DatabaseTransaction,
         project_id: Uuid,
     ) -> Result<Vec<(usize, RecordOutcome)>, StoreError> {
-        let mut by_index: HashMap<usize, PricedEvent> = HashMap::new();
+        let mut outcomes: HashMap<usize, RecordOutcome> =
+            std::mem::take(&mut self.outcomes).into_iter().collect();
         for (index, event) in std::mem::take(&mut self.events) {
             if self.inserted.contains(&event.id) {
-                by_index.insert(index, event);
+                let stored = RecordOutcome::Stored {
+                    event,
+                    duplicate: false,
+                };
+                outcomes.insert(index, stored);
             }
         }
         let stored_ids: Vec<Uuid> = self
@@ -631,29 +640,39 @@ impl Batch<'_> {
             .into_iter()
             .map(|stored| (stored.priced.id, stored.priced))
             .collect();
-        let mut outcomes = std::mem::take(&mut self.outcomes);
-        for (index, duplicate) in &self.duplicates {
-            let first = match duplicate {
-                Duplicate::Stored(id) => earlier.get(id).cloned(),
-                Duplicate::InBatch(first) => by_index.get(first).cloned(),
-            };
-            outcomes.push((
-                *index,
-                first.map_or(RecordOutcome::Failed, |event| RecordOutcome::Stored {
-                    event,
-                    duplicate: true,
-                }),
-            ));
+        let mut copies = Vec::new();
+        for (index, duplicate) in std::mem::take(&mut self.duplicates) {
+            match duplicate {
+                Duplicate::Stored(id) => {
+                    let Some(event) = earlier.get(&id).cloned() else {
+                        // Events are never deleted: the one a key named must load.
+                        tracing::error!(event_id = %id, "the first copy of a duplicate record is missing");
+                        outcomes.insert(index, RecordOutcome::Failed);
+                        continue;
+                    };
+                    let outcome = RecordOutcome::Stored {
+                        event,
+                        duplicate: true,
+                    };
+                    outcomes.insert(index, outcome);
+                }
+                Duplicate::InBatch(first) => copies.push((index, first)),
+            }
         }
-        outcomes.extend(by_index.into_iter().map(|(index, event)| {
-            (
-                index,
-                RecordOutcome::Stored {
-                    event,
-                    duplicate: false,
+        for (index, first) in copies {
+            let outcome = match outcomes.get(&first) {
+                Some(RecordOutcome::Stored { event, .. }) => RecordOutcome::Stored {
+                    event: event.clone(),
+                    duplicate: true,
                 },
-            )
-        }));
-        Ok(outcomes)
+                Some(other) => other.clone(),
+                None => {
+                    tracing::error!(index, first, "a copy's first record has no outcome");
+                    RecordOutcome::Failed
+                }
+            };
+            outcomes.insert(index, outcome);
+        }
+        Ok(outcomes.into_iter().collect())
     }
 }

@@ -12,6 +12,7 @@ mod directory;
 mod export;
 mod health;
 mod helpers;
+mod idempotency;
 mod ingest;
 mod ingest_groups;
 mod ingest_total_limit;
