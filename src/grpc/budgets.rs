@@ -317,7 +317,7 @@ fn check_message(check: Check) -> pb::BudgetCheck {
             Window::Month => pb::BudgetWindow::Month,
             Window::Run => pb::BudgetWindow::Run,
         } as i32,
-        window_start_time: Some(timestamp(window_start)),
+        window_start_time: window_start.map(timestamp),
         limit_usd: standing.limit.to_string(),
         spent_usd: standing.spent.to_string(),
         remaining_usd: standing.remaining.to_string(),

@@ -29,14 +29,16 @@ pub struct Subject<'a> {
 #[derive(Clone, Copy, Debug)]
 pub struct RunSpend {
     pub spent: Usd,
-    pub start_time: DateTime<Utc>,
+    /// `None` for a run not started yet.
+    pub start_time: Option<DateTime<Utc>>,
 }
 
 /// One limit of one budget, and where the step stands against it.
 #[derive(Clone, Debug)]
 pub struct Check {
     pub budget: Budget,
-    pub window_start: DateTime<Utc>,
+    /// The month's first instant, or the run's start (`None` while the run is not started).
+    pub window_start: Option<DateTime<Utc>>,
     pub standing: Standing,
 }
 
@@ -97,7 +99,7 @@ pub async fn check_step(
                 agent_code: &brief.agent_code,
                 run: Some(RunSpend {
                     spent: brief.total_cost,
-                    start_time: brief.start_time,
+                    start_time: Some(brief.start_time),
                 }),
             }
         }
@@ -109,10 +111,10 @@ pub async fn check_step(
             Subject {
                 customer_id,
                 agent_code,
-                // A run not started yet has spent nothing.
+                // A run not started yet has spent nothing, and its window has no start yet.
                 run: step.run_id.is_some().then_some(RunSpend {
                     spent: Usd::ZERO,
-                    start_time: now,
+                    start_time: None,
                 }),
             }
         }
@@ -189,7 +191,7 @@ pub fn evaluate_with<'b>(
             );
             checks.push(Check {
                 budget: budget.clone(),
-                window_start: month,
+                window_start: Some(month),
                 standing,
             });
         }

@@ -140,7 +140,7 @@ impl<'a> BudgetFlagging<'a> {
                 agent_code,
                 run: Some(RunSpend {
                     spent: totals.get(&run).copied().unwrap_or(Usd::ZERO),
-                    start_time: latest,
+                    start_time: Some(latest),
                 }),
             };
             let checks =

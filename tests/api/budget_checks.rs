@@ -458,6 +458,72 @@ async fn requests_name_what_to_check(backend: Backend) {
     assert_eq!(bad_estimate.code(), Code::InvalidArgument);
 }
 
+/// A run not started yet has no start: its window's start is unset (the contract), while the
+/// month's window starts on the month's first instant; once started, the run's window starts at
+/// its first event.
+async fn a_run_not_started_has_no_window_start(backend: Backend) {
+    let app = spawn_app(backend).await;
+    budget(
+        &app,
+        "both",
+        scope(pb::BudgetScopeKind::Customer, "acme", ""),
+        "10",
+        "1",
+        true,
+    )
+    .await;
+    let not_started = CheckBudgetRequest {
+        customer_id: "acme".into(),
+        agent_code: "writer".into(),
+        ..for_run("later-run")
+    };
+    let windows = |response: &pb::CheckBudgetResponse| {
+        let mut windows: Vec<(i32, Option<Timestamp>)> = response
+            .checks
+            .iter()
+            .map(|check| (check.window, check.window_start_time))
+            .collect();
+        windows.sort_by_key(|(window, _)| *window);
+        windows
+    };
+    let now = Utc::now();
+    let month = Timestamp {
+        seconds: Utc
+            .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+            .unwrap()
+            .timestamp(),
+        nanos: 0,
+    };
+    let before = check(&app, not_started.clone()).await;
+    assert!(before.allowed);
+    assert_eq!(
+        windows(&before),
+        [
+            (pb::BudgetWindow::Month as i32, Some(month)),
+            (pb::BudgetWindow::Run as i32, None),
+        ]
+    );
+
+    // A minute ago: never in the future, and not the month's start.
+    let started = Timestamp {
+        seconds: now.timestamp() - 60,
+        nanos: 0,
+    };
+    record(
+        &app,
+        vec![step("acme", "writer", "later-run", "k0", Some(started))],
+    )
+    .await;
+    let after = check(&app, not_started).await;
+    assert_eq!(
+        windows(&after),
+        [
+            (pb::BudgetWindow::Month as i32, Some(month)),
+            (pb::BudgetWindow::Run as i32, Some(started)),
+        ]
+    );
+}
+
 async fn two_servers_on_one_database_agree_on_spend(backend: Backend) {
     let first = spawn_app(backend).await;
     let second = spawn_app_on(first.database.alias()).await;
@@ -525,5 +591,6 @@ crate::on_both_databases!(
     an_alert_budget_never_denies,
     a_monthly_limit_resets_at_the_month_boundary,
     requests_name_what_to_check,
+    a_run_not_started_has_no_window_start,
     two_servers_on_one_database_agree_on_spend,
 );
