@@ -130,7 +130,7 @@ async fn send_races(
         let run = (race % 2 == 0).then_some(run.as_str());
         let keys = copies(caller, race);
         start.wait().await;
-        if (caller + race) % 2 == 0 {
+        if (caller + race).is_multiple_of(2) {
             let records = keys.iter().map(|name| record(name, run)).collect();
             let answered = batch(app, key, records).await;
             results.extend(keys.into_iter().zip(answered));
