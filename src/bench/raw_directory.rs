@@ -48,7 +48,8 @@ pub async fn prepare(
         let ids =
             ingest::upsert_customers(db, project_id, &seen_all(&mut chunk.iter().cloned()), now)
                 .await
-                .context("cannot create the bench's customers")?;
+                .context("cannot create the bench's customers")?
+                .ids;
         for customer_id in chunk {
             customers.push(ids[customer_id]);
         }

@@ -1,14 +1,9 @@
-//! Rules of the customer directory: what `UpdateCustomer` may change, aliases, the name filter, and
-//! the span of time a plan change re-attributes.
+//! Rules of the customer directory: what `UpdateCustomer` may change, aliases and the name filter.
+//! The spans a plan change re-attributes are `plan::moved_spans`.
 
 use chrono::{DateTime, Utc};
 
-use super::{
-    Violations,
-    event::Plan,
-    plan::{PlanPeriod, start_plan},
-    text,
-};
+use super::{Violations, event::Plan, text};
 
 /// The most aliases a customer may have.
 pub const MAX_ALIASES: usize = 20;
@@ -53,61 +48,9 @@ pub fn name_matches(name: &str, prefix: &str) -> bool {
     name.to_lowercase().starts_with(&prefix.to_lowercase())
 }
 
-/// A plan period started by an update, and the end of the span it re-attributes: the start of the
-/// next period that already began later, if any.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlanChange {
-    pub period: PlanPeriod,
-    pub until: Option<DateTime<Utc>>,
-}
-
-/// Starts `plan` at `at` in a history sorted by start time; `None` when that plan is already in
-/// force then (nothing changes).
-pub fn change_plan(history: &[PlanPeriod], plan: &Plan, at: DateTime<Utc>) -> Option<PlanChange> {
-    let mut changed = history.to_vec();
-    let period = start_plan(&mut changed, plan, at)?;
-    let until = history
-        .iter()
-        .map(|period| period.start_time)
-        .find(|start| *start > at);
-    Some(PlanChange { period, until })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::money::Usd;
-
-    fn plan(name: &str) -> Plan {
-        Plan {
-            name: name.into(),
-            monthly: Usd::from_e10(99),
-        }
-    }
-
-    fn at(text: &str) -> DateTime<Utc> {
-        text.parse().expect("time")
-    }
-
-    #[test]
-    fn a_change_runs_until_the_next_later_period() {
-        let history = vec![
-            PlanPeriod {
-                start_time: at("2026-11-01T00:00:00Z"),
-                plan: plan("pro"),
-            },
-            PlanPeriod {
-                start_time: at("2026-11-20T00:00:00Z"),
-                plan: plan("team"),
-            },
-        ];
-        let change =
-            change_plan(&history, &plan("free"), at("2026-11-10T00:00:00Z")).expect("a change");
-        assert_eq!(change.until, Some(at("2026-11-20T00:00:00Z")));
-        assert!(change_plan(&history, &plan("pro"), at("2026-11-10T00:00:00Z")).is_none());
-        let last = change_plan(&history, &plan("free"), at("2026-11-25T00:00:00Z")).unwrap();
-        assert_eq!(last.until, None);
-    }
 
     #[test]
     fn aliases_are_bounded_and_each_named_in_errors() {

@@ -1,25 +1,26 @@
 //! The directory of a project: reading customers, agents and signals, and changing a customer's
 //! names or plan. A plan started at a past time moves the customer's events and runs of the span
-//! it covers to the new plan, totals included, in one transaction.
+//! it covers to the new plan, totals included, in one transaction (`plan_moves`, shared with
+//! ingest and `StartRun`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
 
+use super::plan_moves::{HistoryChange, move_stored};
 use crate::{
     domain::{
         DomainError,
-        customer::{CustomerChanges, PlanChange, change_plan, name_matches},
+        customer::{CustomerChanges, name_matches},
         ledger::Deltas,
         page_token::{self, PageLimits},
-        plan::{PlanPeriod, plan_at},
+        plan::{PlanPeriod, plan_at, start_plan},
         tenant::Tenant,
     },
     store::{
-        self, StoreError,
-        customer_writes::{self, Span},
+        self, StoreError, customer_writes,
         directory::{self as directory_store, AgentRecord, CustomerRow, Seen, SignalRecord},
         ingest as writes,
         totals::apply_deltas,
@@ -218,7 +219,7 @@ pub async fn list_signals(
 }
 
 /// Changes a customer's names and plan in one transaction; a new plan re-attributes the events and
-/// runs of the span it covers.
+/// runs of the span it covers (`plan_moves`, as a record carrying a back-dated plan does).
 pub async fn update(
     db: &DatabaseConnection,
     tenant: Tenant,
@@ -238,7 +239,9 @@ pub async fn update(
                         ..writes::Seen::at(now)
                     },
                 )]);
-                let ids = writes::upsert_customers(&txn, project_id, &seen, now).await?;
+                let ids = writes::upsert_customers(&txn, project_id, &seen, now)
+                    .await?
+                    .ids;
                 ids.get(&changes.customer_id)
                     .copied()
                     .ok_or_else(|| not_found(&changes.customer_id))?
@@ -254,23 +257,24 @@ pub async fn update(
     )
     .await?;
     if let Some(plan) = &changes.plan {
-        let history = writes::plan_periods(&txn, &[customer_ref])
+        let before = writes::plan_periods(&txn, &[customer_ref])
             .await?
             .remove(&customer_ref)
             .unwrap_or_default();
         let at = changes.plan_start_time.unwrap_or(now);
-        if let Some(change) = change_plan(&history, plan, at) {
-            reattribute(
-                &txn,
-                project_id,
+        let mut after = before.clone();
+        if let Some(period) = start_plan(&mut after, plan, at) {
+            let change = HistoryChange {
                 customer_ref,
-                &changes.customer_id,
-                &history,
-                &change,
-            )
-            .await?;
-            writes::insert_plan_periods(&txn, project_id, &[(customer_ref, change.period)], now)
-                .await?;
+                customer_id: &changes.customer_id,
+                before: &before,
+                after: &after,
+            };
+            let mut deltas = Deltas::default();
+            move_stored(&txn, project_id, &change, &HashSet::new(), &mut deltas).await?;
+            deltas.prune();
+            apply_deltas(&txn, project_id, &deltas).await?;
+            writes::insert_plan_periods(&txn, project_id, &[(customer_ref, period)], now).await?;
         }
     }
     let row = directory_store::find_customer(&txn, project_id, &changes.customer_id)
@@ -279,51 +283,4 @@ pub async fn update(
     let view = views(&txn, project_id, vec![row], now).await?.pop();
     txn.commit().await.map_err(StoreError::from)?;
     view.ok_or_else(|| not_found(&changes.customer_id))
-}
-
-/// Moves the customer's events and started runs of the changed span to the new plan: each event's
-/// stored plan, and the hourly totals (taken out under the old plan, added under the new).
-async fn reattribute(
-    txn: &impl ConnectionTrait,
-    project_id: Uuid,
-    customer_ref: Uuid,
-    customer_id: &str,
-    old_history: &[PlanPeriod],
-    change: &PlanChange,
-) -> Result<(), StoreError> {
-    let span = Span {
-        from: change.period.start_time,
-        until: change.until,
-    };
-    let new_plan = change.period.plan.name.as_str();
-    let mut deltas = Deltas::default();
-    let ids =
-        customer_writes::events_to_move(txn, project_id, customer_ref, span, new_plan).await?;
-    for chunk in ids.chunks(500) {
-        for stored in store::events::load(txn, project_id, chunk).await? {
-            let old = stored.priced;
-            let mut new = old.clone();
-            new.plan_name = Some(new_plan.to_owned());
-            deltas.add_event(&old, -1)?;
-            deltas.add_event(&new, 1)?;
-        }
-        customer_writes::set_events_plan(txn, project_id, chunk, new_plan).await?;
-    }
-    for run in customer_writes::runs_started_in(txn, project_id, customer_ref, span).await? {
-        let old_plan = plan_at(old_history, run.start_time).map(|period| period.plan.name.as_str());
-        for (plan, sign) in [(old_plan, -1), (Some(new_plan), 1)] {
-            deltas.add_started_run_signed(
-                run.start_time,
-                customer_id,
-                plan,
-                &run.agent_code,
-                run.user_id.as_deref(),
-                sign,
-            );
-        }
-    }
-    // A plan is no part of a run's totals or of budget spend: only the hourly rows move.
-    deltas.runs.clear();
-    deltas.prune();
-    apply_deltas(txn, project_id, &deltas).await
 }

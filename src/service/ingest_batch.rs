@@ -1,6 +1,7 @@
 //! Writes one group of records: reads what is stored, checks and prices each record, provisions
-//! customers, agents, signals, runs and plan periods (committed on their own), then stores the
-//! events with their lines, items and running totals in one transaction.
+//! customers, agents, signals, runs and plan periods (committed on their own, with the stored
+//! events a back-dated period moves to its plan), then stores the events with their lines, items
+//! and running totals in one transaction.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -12,6 +13,7 @@ use super::{
     ingest::RecordOutcome,
     ingest_flags::{BudgetFlagging, observe_steps},
     line_pricing::price_lines,
+    plan_moves::{HistoryChange, move_stored},
     price_book::PriceBook,
 };
 use crate::{
@@ -19,7 +21,7 @@ use crate::{
         FieldViolation,
         event::EventInput,
         ledger::{Deltas, PricedEvent, PricedLine},
-        plan::{PlanPeriod, plan_at, start_plan},
+        plan::{PlanPeriod, in_force, plan_at, start_plan},
         run_flags::FlagSettings,
     },
     store::{
@@ -172,10 +174,12 @@ impl BatchWriter {
         batch
             .start_runs(&directory, project_id, &known_runs)
             .await?;
-        batch
+        let moved = batch
             .apply_plans(&directory, project_id, receive_time)
             .await?;
-        batch.count_started_runs(&directory, project_id).await?;
+        batch
+            .count_started_runs(&directory, project_id, moved)
+            .await?;
         directory.commit().await?;
 
         let txn = store::begin_write(db).await?;
@@ -285,6 +289,8 @@ struct Batch<'a> {
     duplicates: Vec<(usize, Duplicate)>,
     outcomes: Vec<(usize, RecordOutcome)>,
     customers: HashMap<String, Uuid>,
+    /// The customers this batch created: nothing is stored for them yet.
+    new_customers: HashSet<Uuid>,
     agents: HashMap<String, Uuid>,
     signals: HashMap<String, Uuid>,
     runs: HashMap<String, RunRef>,
@@ -330,7 +336,9 @@ impl Batch<'_> {
                     .widen(time);
             }
         }
-        self.customers = writes::upsert_customers(txn, project_id, &customers, now).await?;
+        let customers = writes::upsert_customers(txn, project_id, &customers, now).await?;
+        self.customers = customers.ids;
+        self.new_customers = customers.created;
         self.agents =
             writes::upsert_names(txn, "agents", "agent_code", project_id, &agents, now).await?;
         self.signals =
@@ -411,12 +419,16 @@ impl Batch<'_> {
     }
 
     /// Starts the plan periods records carry, in usage-time order, and notes each record's plan.
+    /// A period that starts before events or runs already stored moves them to its plan, as
+    /// `UpdateCustomer` with a past start does (`plan_moves`); returns what that moves in the
+    /// running totals. A record whose plan is already in force (the common case), or the first
+    /// plan of a customer the batch creates, reads nothing more.
     async fn apply_plans(
         &mut self,
         txn: &DatabaseTransaction,
         project_id: Uuid,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Deltas, StoreError> {
         let customer_refs: Vec<Uuid> = self
             .accepted
             .iter()
@@ -432,6 +444,9 @@ impl Batch<'_> {
                 self.accepted[position].index,
             )
         });
+        // The histories before this batch changed them, by customer row (in id order, the order
+        // their events are moved in).
+        let mut before: BTreeMap<Uuid, (&str, Vec<PlanPeriod>)> = BTreeMap::new();
         let mut started = Vec::new();
         for position in order {
             let accepted = &self.accepted[position];
@@ -443,20 +458,45 @@ impl Batch<'_> {
             else {
                 continue;
             };
-            let customer_ref = self.customers[&accepted.attribution.customer_id];
+            let customer_id = accepted.attribution.customer_id.as_str();
+            let customer_ref = self.customers[customer_id];
             let history = self.plans.entry(customer_ref).or_default();
-            if let Some(period) = start_plan(history, plan, accepted.input.usage_time) {
+            let time = accepted.input.usage_time;
+            if in_force(history, plan, time) {
+                continue;
+            }
+            before
+                .entry(customer_ref)
+                .or_insert_with(|| (customer_id, history.clone()));
+            if let Some(period) = start_plan(history, plan, time) {
                 started.push((customer_ref, period));
             }
         }
-        writes::insert_plan_periods(txn, project_id, &started, now).await
+        writes::insert_plan_periods(txn, project_id, &started, now).await?;
+        let mut moves = Deltas::default();
+        for (customer_ref, (customer_id, before)) in &before {
+            if self.new_customers.contains(customer_ref) {
+                continue;
+            }
+            let change = HistoryChange {
+                customer_ref: *customer_ref,
+                customer_id,
+                before,
+                after: &self.plans[customer_ref],
+            };
+            // The runs this batch started are counted under the new history next.
+            move_stored(txn, project_id, &change, &self.created_runs, &mut moves).await?;
+        }
+        Ok(moves)
     }
 
-    /// Counts the runs this batch started, at their first record's time and attribution.
+    /// Counts the runs this batch started, at their first record's time and attribution, and
+    /// writes them with `deltas` (what its plan periods moved) to the running totals.
     async fn count_started_runs(
         &self,
         txn: &DatabaseTransaction,
         project_id: Uuid,
+        mut deltas: Deltas,
     ) -> Result<(), StoreError> {
         let mut first: HashMap<&str, &Accepted> = HashMap::new();
         for accepted in &self.accepted {
@@ -475,7 +515,6 @@ impl Batch<'_> {
                 *earliest = accepted;
             }
         }
-        let mut deltas = Deltas::default();
         for accepted in first.into_values() {
             let time = accepted.input.usage_time;
             let plan = self
@@ -490,6 +529,7 @@ impl Batch<'_> {
                 accepted.attribution.user_id.as_deref(),
             );
         }
+        deltas.prune();
         store::totals::apply_shared_deltas(txn, project_id, &deltas).await
     }
 

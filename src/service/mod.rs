@@ -13,6 +13,7 @@ mod ingest_groups;
 pub mod line_pricing;
 pub mod margin;
 pub mod needs_attention;
+mod plan_moves;
 pub mod price_book;
 pub mod pricing;
 pub mod report_groups;

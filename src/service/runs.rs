@@ -1,18 +1,19 @@
 //! Runs: starting them explicitly (idempotent), ending them, their outcomes, and their summaries.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use uuid::Uuid;
 
+use super::plan_moves::{HistoryChange, move_stored};
 use crate::{
     domain::{
         DomainError, FieldViolation,
         event::CustomerRef,
         ledger::Deltas,
         page_token::{self, PageLimits},
-        plan::{plan_at, start_plan},
+        plan::{in_force, plan_at, start_plan},
         run::{Outcome, RunStatus, Transition, transition},
         run_flags::FlagSettings,
         tenant::Tenant,
@@ -89,7 +90,8 @@ impl RunsService {
             &BTreeMap::from([(run.customer.id.clone(), seen)]),
             now,
         )
-        .await?;
+        .await?
+        .ids;
         let agents = writes::upsert_names(
             &txn,
             "agents",
@@ -100,8 +102,9 @@ impl RunsService {
         )
         .await?;
         let customer_ref = customers[&run.customer.id];
+        let mut deltas = Deltas::default();
         let plan_name = self
-            .apply_plan(&txn, project_id, customer_ref, &run, now)
+            .apply_plan(&txn, project_id, customer_ref, &run, now, &mut deltas)
             .await?;
         let new = NewRun {
             run_key: run_key.clone(),
@@ -121,7 +124,6 @@ impl RunsService {
             // Another writer started it meanwhile.
             return same_run(record, &run);
         }
-        let mut deltas = Deltas::default();
         deltas.add_started_run(
             run.start_time,
             &run.customer.id,
@@ -129,12 +131,16 @@ impl RunsService {
             &run.agent_code,
             run.user_id.as_deref(),
         );
+        deltas.prune();
         store::totals::apply_deltas(&txn, project_id, &deltas).await?;
         txn.commit().await.map_err(StoreError::from)?;
         Ok((record, true))
     }
 
-    /// Starts the plan the run carries, if it differs from the one in force; returns the plan in force.
+    /// Starts the plan the run carries, if it differs from the one in force; a period that starts
+    /// before events or runs already stored moves them to its plan, as `UpdateCustomer` with a past
+    /// start does (`plan_moves`), adding what moves to `deltas`. Returns the plan in force at the
+    /// run's start.
     async fn apply_plan(
         &self,
         txn: &DatabaseTransaction,
@@ -142,15 +148,27 @@ impl RunsService {
         customer_ref: Uuid,
         run: &StartRun,
         now: DateTime<Utc>,
+        deltas: &mut Deltas,
     ) -> Result<Option<String>, StoreError> {
         let mut history = writes::plan_periods(txn, &[customer_ref])
             .await?
             .remove(&customer_ref)
             .unwrap_or_default();
         if let Some(plan) = &run.customer.plan
-            && let Some(period) = start_plan(&mut history, plan, run.start_time)
+            && !in_force(&history, plan, run.start_time)
         {
-            writes::insert_plan_periods(txn, project_id, &[(customer_ref, period)], now).await?;
+            let before = history.clone();
+            if let Some(period) = start_plan(&mut history, plan, run.start_time) {
+                let change = HistoryChange {
+                    customer_ref,
+                    customer_id: &run.customer.id,
+                    before: &before,
+                    after: &history,
+                };
+                move_stored(txn, project_id, &change, &HashSet::new(), deltas).await?;
+                writes::insert_plan_periods(txn, project_id, &[(customer_ref, period)], now)
+                    .await?;
+            }
         }
         Ok(plan_at(&history, run.start_time).map(|period| period.plan.name.clone()))
     }

@@ -1,5 +1,6 @@
-//! What `UpdateCustomer` writes besides the plan period: the customer's names, and the plan that
-//! the customer's events of a span were stored under (the caller moves the totals).
+//! What `UpdateCustomer` writes besides the plan period: the customer's names; and, for any change
+//! of a customer's plan history, the plan that the customer's events of a span are stored under
+//! (the caller moves the totals).
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -102,6 +103,7 @@ pub async fn set_events_plan(
 /// A run as the hourly totals count its start.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StartedRun {
+    pub id: Uuid,
     pub start_time: DateTime<Utc>,
     pub agent_code: String,
     pub user_id: Option<String>,
@@ -116,6 +118,7 @@ pub async fn runs_started_in(
 ) -> Result<Vec<StartedRun>, StoreError> {
     let (r, a) = (Alias::new("runs"), Alias::new("agents"));
     let mut select = Query::select()
+        .column((r.clone(), Alias::new("id")))
         .column((r.clone(), Alias::new("start_time")))
         .column((r.clone(), Alias::new("user_id")))
         .column((a.clone(), Alias::new("agent_code")))
@@ -135,6 +138,7 @@ pub async fn runs_started_in(
     rows.iter()
         .map(|row| {
             Ok(StartedRun {
+                id: row.try_get("", "id")?,
                 start_time: row.try_get("", "start_time")?,
                 agent_code: row.try_get("", "agent_code")?,
                 user_id: row.try_get("", "user_id")?,

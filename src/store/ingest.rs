@@ -44,16 +44,23 @@ impl Seen {
     }
 }
 
-/// Finds or creates the customers; returns the row id of every customer id. Existing rows are only
-/// read (a display name that changed is the one update): no lock on a hot customer's row is held
-/// for the rest of the batch's transaction, so concurrent batches for the same customers do not
-/// queue behind each other.
+/// Customers found or created by [`upsert_customers`].
+pub struct CustomerRows {
+    /// The row id of every customer id.
+    pub ids: HashMap<String, Uuid>,
+    /// The rows this call created: nothing can be stored for them before it commits.
+    pub created: HashSet<Uuid>,
+}
+
+/// Finds or creates the customers. Existing rows are only read (a display name that changed is
+/// the one update): no lock on a hot customer's row is held for the rest of the batch's
+/// transaction, so concurrent batches for the same customers do not queue behind each other.
 pub async fn upsert_customers(
     db: &impl ConnectionTrait,
     project_id: Uuid,
     seen: &BTreeMap<String, Seen>,
     now: DateTime<Utc>,
-) -> Result<HashMap<String, Uuid>, StoreError> {
+) -> Result<CustomerRows, StoreError> {
     let names = Named {
         table: "customers",
         name_column: "customer_id",
@@ -86,7 +93,7 @@ pub async fn upsert_customers(
         "first_seen_time",
         "last_seen_time",
     ];
-    let mut ids = names
+    let (mut ids, created) = names
         .create(db, &columns, rows, seen.keys(), &existing)
         .await?;
     for (customer_id, seen) in seen {
@@ -107,7 +114,7 @@ pub async fn upsert_customers(
             .into_iter()
             .map(|(customer_id, (id, _))| (customer_id, id)),
     );
-    Ok(ids)
+    Ok(CustomerRows { ids, created })
 }
 
 /// Finds or creates agents or signals; returns the row id of every name. `table` is `agents`
@@ -148,7 +155,7 @@ pub async fn upsert_names(
         "first_seen_time",
         "last_seen_time",
     ];
-    let mut ids = names
+    let (mut ids, _) = names
         .create(db, &columns, rows, seen.keys(), &existing)
         .await?;
     ids.extend(existing.into_iter().map(|(name, (id, _))| (name, id)));
@@ -201,7 +208,8 @@ impl Named {
         Ok(found)
     }
 
-    /// Inserts the missing rows; a row another writer inserted meanwhile is read back.
+    /// Inserts the missing rows; a row another writer inserted meanwhile is read back. Returns
+    /// the ids by name, and the ids of the rows this call inserted.
     async fn create<'a>(
         &self,
         db: &impl ConnectionTrait,
@@ -209,10 +217,10 @@ impl Named {
         rows: Vec<Vec<Expr>>,
         names: impl Iterator<Item = &'a String>,
         existing: &Found,
-    ) -> Result<HashMap<String, Uuid>, StoreError> {
+    ) -> Result<(HashMap<String, Uuid>, HashSet<Uuid>), StoreError> {
         let mut ids = HashMap::with_capacity(rows.len());
         if rows.is_empty() {
-            return Ok(ids);
+            return Ok((ids, HashSet::new()));
         }
         let table = Table {
             name: self.table,
@@ -236,6 +244,7 @@ impl Named {
                 );
             }
         }
+        let created = ids.values().copied().collect();
         let raced: Vec<&String> = names
             .filter(|name| !existing.contains_key(*name) && !ids.contains_key(*name))
             .collect();
@@ -243,7 +252,7 @@ impl Named {
             let found = self.find(db, raced.into_iter(), false).await?;
             ids.extend(found.into_iter().map(|(name, (id, _))| (name, id)));
         }
-        Ok(ids)
+        Ok((ids, created))
     }
 }
 

@@ -21,6 +21,7 @@ mod margin;
 mod margin_expected;
 mod migrations;
 mod needs_attention;
+mod plan_moves;
 mod price_tiers;
 mod pricing;
 mod recorder;

@@ -1,0 +1,87 @@
+//! What a change of a customer's plan history moves: the customer's stored events and started
+//! runs of every span that the change puts under another plan. One code path for each way a
+//! period starts: `UpdateCustomer` with a past start, a record or a run carrying a plan dated
+//! before events already stored.
+
+use std::collections::HashSet;
+
+use sea_orm::ConnectionTrait;
+use uuid::Uuid;
+
+use crate::{
+    domain::{
+        ledger::Deltas,
+        plan::{PlanPeriod, moved_spans, plan_at},
+    },
+    store::{
+        self, StoreError,
+        customer_writes::{self, Span},
+    },
+};
+
+/// Events loaded and moved per statement.
+const MOVE_CHUNK: usize = 500;
+
+/// A customer whose plan history changed, before and after the change (oldest first).
+pub(super) struct HistoryChange<'a> {
+    pub customer_ref: Uuid,
+    pub customer_id: &'a str,
+    pub before: &'a [PlanPeriod],
+    pub after: &'a [PlanPeriod],
+}
+
+/// Stores the customer's events of each moved span under its new plan, and adds to `deltas` what
+/// the running totals by plan change by: each moved event taken out under its old plan and added
+/// under the new, and each run started in the span (but those in `counted_later`, which the
+/// caller counts under the new history) likewise. A plan is no part of a run's totals or of
+/// budget spend, so only the totals by plan move. A span with nothing stored in it costs two
+/// index probes (its events, its runs).
+pub(super) async fn move_stored(
+    txn: &impl ConnectionTrait,
+    project_id: Uuid,
+    change: &HistoryChange<'_>,
+    counted_later: &HashSet<Uuid>,
+    deltas: &mut Deltas,
+) -> Result<(), StoreError> {
+    for moved in moved_spans(change.before, change.after) {
+        let span = Span {
+            from: moved.from,
+            until: moved.until,
+        };
+        let new_plan = moved.plan_name.as_str();
+        let ids =
+            customer_writes::events_to_move(txn, project_id, change.customer_ref, span, new_plan)
+                .await?;
+        for chunk in ids.chunks(MOVE_CHUNK) {
+            for stored in store::events::load(txn, project_id, chunk).await? {
+                // Without its run, so that only the totals by plan move.
+                let mut old = stored.priced;
+                old.run = None;
+                let mut new = old.clone();
+                new.plan_name = Some(new_plan.to_owned());
+                deltas.add_event(&old, -1)?;
+                deltas.add_event(&new, 1)?;
+            }
+            customer_writes::set_events_plan(txn, project_id, chunk, new_plan).await?;
+        }
+        let runs =
+            customer_writes::runs_started_in(txn, project_id, change.customer_ref, span).await?;
+        for run in runs {
+            if counted_later.contains(&run.id) {
+                continue;
+            }
+            let old_plan = plan_at(change.before, run.start_time).map(|p| p.plan.name.as_str());
+            for (plan, sign) in [(old_plan, -1), (Some(new_plan), 1)] {
+                deltas.add_started_run_signed(
+                    run.start_time,
+                    change.customer_id,
+                    plan,
+                    &run.agent_code,
+                    run.user_id.as_deref(),
+                    sign,
+                );
+            }
+        }
+    }
+    Ok(())
+}
