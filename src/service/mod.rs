@@ -7,6 +7,7 @@ pub mod cost_series;
 pub mod directory;
 pub mod export;
 pub mod ingest;
+mod ingest_attribution;
 mod ingest_batch;
 mod ingest_flags;
 mod ingest_groups;
