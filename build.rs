@@ -25,6 +25,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .build_client(true)
         .generate_default_stubs(true)
+        // Decode errors are the caller's (`INVALID_ARGUMENT`), not tonic's `INTERNAL`.
+        .codec_path("crate::grpc::codec::TallyCodec")
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -101,6 +101,7 @@ impl App {
                 settings.key_cache_ttl,
                 ready.clone(),
             ))
+            .layer(grpc::framing::FramingLayer::new()?)
             .add_service(health_service)
             .add_service(grpc::reflection_v1()?)
             .add_service(grpc::reflection_v1alpha()?);

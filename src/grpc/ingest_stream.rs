@@ -22,7 +22,11 @@ const READ_AHEAD: usize = 8;
 
 type Answer = Result<pb::RecordEventsResponse, Status>;
 
-/// Answers the batches of `batches`, in order; ends after the first batch answered with an error.
+/// A batch as read from the stream, or why the next one could not be read.
+type Read = Result<pb::RecordEventsRequest, Status>;
+
+/// Answers the batches of `batches`, in order; ends after the first batch answered with an error,
+/// or, after answering every batch before it, with the error of a message that could not be read.
 pub fn answer(
     service: Arc<IngestService>,
     tenant: Tenant,
@@ -33,13 +37,26 @@ pub fn answer(
     tokio::spawn(read_ahead(batches, read));
     tokio::spawn(async move {
         while let Some(first) = waiting.recv().await {
-            let mut taken = vec![first];
-            while taken.len() < READ_AHEAD
-                && let Ok(next) = waiting.try_recv()
-            {
-                taken.push(next);
+            let mut unreadable = None;
+            let mut taken = Vec::with_capacity(READ_AHEAD);
+            let mut next = Some(first);
+            while let Some(read) = next.take() {
+                match read {
+                    Ok(batch) => taken.push(batch),
+                    Err(status) => {
+                        unreadable = Some(status);
+                        break;
+                    }
+                }
+                if taken.len() < READ_AHEAD {
+                    next = waiting.try_recv().ok();
+                }
             }
-            if !answer_together(&service, tenant, taken, &answers).await {
+            if !taken.is_empty() && !answer_together(&service, tenant, taken, &answers).await {
+                return;
+            }
+            if let Some(status) = unreadable {
+                let _ = answers.send(Err(status)).await;
                 return;
             }
         }
@@ -47,23 +64,25 @@ pub fn answer(
     ReceiverStream::new(receiver)
 }
 
-async fn read_ahead(
-    mut batches: Streaming<pb::RecordEventsRequest>,
-    waiting: mpsc::Sender<pb::RecordEventsRequest>,
-) {
+/// Reads batches until the client ends the stream or a message cannot be read. A message that
+/// cannot be read (too large, not a batch, cut short) is not the end of the client's stream: it is
+/// passed on, to end the stream with its status once the batches before it are answered.
+async fn read_ahead(mut batches: Streaming<pb::RecordEventsRequest>, waiting: mpsc::Sender<Read>) {
+    let mut read = 0_usize;
     while let Some(batch) = batches.next().await {
-        match batch {
-            Ok(batch) => {
-                if waiting.send(batch).await.is_err() {
-                    return;
-                }
-            }
-            // The client broke the stream; what it sent before is still answered.
-            Err(status) => {
-                tracing::debug!(%status, "record stream ended by the client");
-                return;
-            }
+        if let Err(status) = &batch {
+            tracing::info!(
+                code = ?status.code(),
+                error = status.message(),
+                batches_read = read,
+                "record stream ends: a message could not be read"
+            );
         }
+        let failed = batch.is_err();
+        if waiting.send(batch).await.is_err() || failed {
+            return;
+        }
+        read += 1;
     }
 }
 

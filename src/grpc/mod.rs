@@ -2,10 +2,12 @@
 
 pub mod auth;
 mod budgets;
+pub mod codec;
 mod convert;
 mod cost_series;
 mod directory;
 mod export;
+pub mod framing;
 pub mod in_flight;
 mod ingest;
 mod ingest_convert;
@@ -52,7 +54,10 @@ pub const SERVICE_NAMES: [&str; 6] = [
     <ReportsServer<reports::ReportsApi> as NamedService>::NAME,
 ];
 
-type Layers = Stack<auth::AuthLayer, Stack<in_flight::InFlight, tower::layer::util::Identity>>;
+type Layers = Stack<
+    framing::FramingLayer,
+    Stack<auth::AuthLayer, Stack<in_flight::InFlight, tower::layer::util::Identity>>,
+>;
 
 /// What the services share: the database pool, the price book and the ingest path.
 #[derive(Clone)]

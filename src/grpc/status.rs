@@ -6,20 +6,27 @@ use std::{collections::HashMap, time::Duration};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::domain::DomainError;
+use crate::domain::{DomainError, error::shorten};
 
 /// The `ErrorInfo.domain` of every error Tally returns.
 pub const ERROR_DOMAIN: &str = "tally";
 
 /// How long a caller should wait before retrying after `UNAVAILABLE`.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Characters of a status message about an unreadable request (prost's error names every field on
+/// the way to the broken one).
+const MAX_MESSAGE_CHARS: usize = 512;
+/// Field violations a status carries: with each description bounded, the details stay well under
+/// the 16 KiB of trailers a standard client accepts (more would reach the caller as
+/// `RESOURCE_EXHAUSTED` instead of the violations).
+const MAX_DETAILED_VIOLATIONS: usize = 20;
 
 impl From<DomainError> for Status {
     fn from(error: DomainError) -> Self {
         let mut details = ErrorDetails::new();
         let (code, reason, message) = match &error {
             DomainError::Invalid(violations) => {
-                for violation in violations {
+                for violation in violations.iter().take(MAX_DETAILED_VIOLATIONS) {
                     details.add_bad_request_violation(&violation.field, &violation.description);
                 }
                 (Code::InvalidArgument, "INVALID_ARGUMENT", error.to_string())
@@ -56,6 +63,23 @@ pub fn storage_unavailable() -> Status {
         "storage unavailable, retry later",
         details,
     )
+}
+
+/// A request whose bytes are not a message of the method: the caller's error, never `INTERNAL`
+/// (reason `MALFORMED_MESSAGE`).
+pub fn malformed(message: impl Into<String>) -> Status {
+    caller_error(Code::InvalidArgument, "MALFORMED_MESSAGE", message.into())
+}
+
+/// A request message larger than the server accepts (reason `MESSAGE_TOO_LARGE`).
+pub fn too_large(message: impl Into<String>) -> Status {
+    caller_error(Code::ResourceExhausted, "MESSAGE_TOO_LARGE", message.into())
+}
+
+fn caller_error(code: Code, reason: &str, message: String) -> Status {
+    let mut details = ErrorDetails::new();
+    details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
+    Status::with_error_details(code, shorten(message, MAX_MESSAGE_CHARS), details)
 }
 
 /// Reads the project a call acts for, put there by the auth layer.
