@@ -174,22 +174,15 @@ impl Limits {
     }
 }
 
-/// Parses an optional limit: empty is none; otherwise a non-negative decimal amount.
+/// Parses an optional limit: empty is none; otherwise an amount.
 pub fn optional_limit(text: &str, field: &str, violations: &mut Violations) -> Option<Option<Usd>> {
-    if text.trim().is_empty() {
+    if text.is_empty() {
         return Some(None);
     }
-    match Usd::parse(text) {
-        Ok(amount) if amount.is_negative() => {
-            violations.add(field, "must not be negative");
-            None
-        }
-        Ok(amount) => Some(Some(amount)),
-        Err(message) => {
-            violations.add(field, message);
-            None
-        }
-    }
+    Usd::parse(text)
+        .map_err(|message| violations.add(field, message))
+        .ok()
+        .map(Some)
 }
 
 /// A budget to create.
@@ -325,7 +318,7 @@ mod standing_tests {
             Enforcement::Block,
         );
         assert!(over.exceeded && over.denies);
-        assert_eq!(over.remaining, usd("-2"));
+        assert_eq!(over.remaining, Usd::from_e10(-20_000_000_000), "-2 USD");
     }
 
     #[test]

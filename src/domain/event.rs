@@ -15,6 +15,10 @@ pub const MAX_BATCH_RECORDS: usize = 100;
 pub const MAX_LINES: usize = 100;
 /// Serialized metadata, in bytes of JSON.
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+/// Levels of objects and lists in metadata, the metadata object itself being the first. Well below
+/// where protobuf decoding gives up (about 33 nested `Struct`s, 100 messages deep), so the limit is
+/// ours and answered field by field.
+pub const MAX_METADATA_DEPTH: usize = 20;
 /// The most a token count or quantity may be (10^12): the running totals add up thousands of them
 /// per row in 64 bits, and a group of records is summed in memory before it is written.
 pub const MAX_COUNT: u64 = 1_000_000_000_000;
@@ -200,11 +204,25 @@ pub fn usage_time(
     Ok(time)
 }
 
-/// Checks metadata: a JSON object of at most 16 KiB serialized.
+/// Checks metadata: a JSON object of at most 16 KiB serialized, nested at most
+/// [`MAX_METADATA_DEPTH`] levels, with no U+0000 in a key or string (PostgreSQL cannot store it).
 pub fn metadata(
     value: serde_json::Value,
     field: &str,
 ) -> Result<serde_json::Value, FieldViolation> {
+    let depth = depth(&value);
+    if depth > MAX_METADATA_DEPTH {
+        return Err(FieldViolation::new(
+            field,
+            format!("nests at most {MAX_METADATA_DEPTH} levels of objects and lists, got {depth}"),
+        ));
+    }
+    if has_nul(&value) {
+        return Err(FieldViolation::new(
+            field,
+            "must not contain U+0000 in a key or a string",
+        ));
+    }
     let size = serde_json::to_vec(&value)
         .map(|bytes| bytes.len())
         .unwrap_or(usize::MAX);
@@ -217,15 +235,34 @@ pub fn metadata(
     Ok(value)
 }
 
-/// Checks a latency: not negative, in whole milliseconds.
-pub fn latency_ms(seconds: i64, nanos: i32, field: &str) -> Result<i64, FieldViolation> {
-    if seconds < 0 || nanos < 0 {
+/// Whether a key or string of `value` holds U+0000.
+fn has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .any(|(key, value)| key.contains('\0') || has_nul(value)),
+        serde_json::Value::Array(values) => values.iter().any(has_nul),
+        _ => false,
+    }
+}
+
+/// Levels of objects and lists in `value`: 0 for a scalar, 1 for `{}`.
+fn depth(value: &serde_json::Value) -> usize {
+    let children = match value {
+        serde_json::Value::Object(map) => map.values().map(depth).max(),
+        serde_json::Value::Array(values) => values.iter().map(depth).max(),
+        _ => return 0,
+    };
+    1 + children.unwrap_or(0)
+}
+
+/// Checks a latency: not negative; kept in whole milliseconds.
+pub fn latency_ms(latency: TimeDelta, field: &str) -> Result<i64, FieldViolation> {
+    if latency < TimeDelta::zero() {
         return Err(FieldViolation::new(field, "must not be negative"));
     }
-    seconds
-        .checked_mul(1000)
-        .and_then(|ms| ms.checked_add(i64::from(nanos) / 1_000_000))
-        .ok_or_else(|| FieldViolation::new(field, "too large"))
+    Ok(latency.num_milliseconds())
 }
 
 #[cfg(test)]
@@ -261,6 +298,25 @@ mod tests {
         assert!(metadata(small, "metadata").is_ok());
         let large = serde_json::json!({"blob": "x".repeat(MAX_METADATA_BYTES)});
         assert!(metadata(large, "metadata").is_err());
+        let nested = |levels: usize| {
+            (1..levels).fold(serde_json::json!({}), |inner, level| {
+                if level % 2 == 0 {
+                    serde_json::json!({ "a": inner })
+                } else {
+                    serde_json::json!([1, inner])
+                }
+            })
+        };
+        assert_eq!(depth(&nested(MAX_METADATA_DEPTH)), MAX_METADATA_DEPTH);
+        assert!(metadata(nested(MAX_METADATA_DEPTH), "metadata").is_ok());
+        let error = metadata(nested(MAX_METADATA_DEPTH + 1), "metadata").unwrap_err();
+        assert_eq!(
+            error.description,
+            "nests at most 20 levels of objects and lists, got 21"
+        );
+        assert!(metadata(serde_json::json!({"a": ["x\u{0}"]}), "metadata").is_err());
+        assert!(metadata(serde_json::json!({"a\u{0}": 1}), "metadata").is_err());
+        assert!(metadata(serde_json::json!({"a": "\\u0000"}), "metadata").is_ok());
     }
 
     #[test]

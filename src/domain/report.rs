@@ -108,6 +108,15 @@ pub fn filters(
             violations.add(format!("filters[{index}].values"), "at least one value");
             continue;
         }
+        // A value no id or name can be (such as one with U+0000) matches nothing: refused. The
+        // empty string stays: it matches events without a value.
+        let unmatchable = values.iter().enumerate().find_map(|(at, value)| {
+            super::text::filter(value.clone(), &format!("filters[{index}].values[{at}]")).err()
+        });
+        if let Some(violation) = unmatchable {
+            violations.check::<()>(Err(violation));
+            continue;
+        }
         let values = if dimension.is_line_level() {
             values.iter().map(|v| v.trim().to_lowercase()).collect()
         } else {

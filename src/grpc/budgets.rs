@@ -6,15 +6,16 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{
-    convert::{id, timestamp},
+    convert::{enum_value, id, timestamp},
     status::tenant,
 };
 use crate::{
     domain::{
-        DomainError, Violations,
+        DomainError, FieldViolation, Violations,
         budget::{
             BudgetChanges, Enforcement, Limits, NewBudget, Scope, ScopeKind, Window, optional_limit,
         },
+        error::quote,
         money::Usd,
         text,
     },
@@ -97,14 +98,15 @@ impl Budgets for BudgetsApi {
         let estimate = optional_limit(&estimated_cost_usd, "estimated_cost_usd", &mut violations)
             .flatten()
             .unwrap_or(Usd::ZERO);
-        violations.into_result()?;
-        let given = |value: String| (!value.is_empty()).then_some(value);
+        let mut given =
+            |value: String, field: &str| violations.check(text::filter(value, field)).flatten();
         let step = Step {
-            run_id: given(run_id),
-            customer_id: given(customer_id),
-            agent_code: given(agent_code),
+            run_id: given(run_id, "run_id"),
+            customer_id: given(customer_id, "customer_id"),
+            agent_code: given(agent_code, "agent_code"),
             estimate,
         };
+        violations.into_result()?;
         let checks =
             budget_check::check_step(&self.db, tenant.project_id, &step, store::now()).await?;
         Ok(Response::new(pb::CheckBudgetResponse {
@@ -126,11 +128,19 @@ impl Budgets for BudgetsApi {
             customer_id,
             agent_code,
         } = request.into_inner();
+        let mut violations = Violations::default();
         let filter = BudgetFilter {
-            scope_kind: scope_kind_from(scope_kind),
-            customer_id: (!customer_id.is_empty()).then_some(customer_id),
-            agent_code: (!agent_code.is_empty()).then_some(agent_code),
+            scope_kind: violations
+                .check(scope_kind_from(scope_kind, "scope_kind"))
+                .flatten(),
+            customer_id: violations
+                .check(text::filter(customer_id, "customer_id"))
+                .flatten(),
+            agent_code: violations
+                .check(text::filter(agent_code, "agent_code"))
+                .flatten(),
         };
+        violations.into_result()?;
         let (budgets, next_page_token) =
             service::list(&self.db, tenant, filter, page_size, &page_token).await?;
         Ok(Response::new(pb::ListBudgetsResponse {
@@ -163,13 +173,17 @@ fn new_budget(request: pb::CreateBudgetRequest) -> Result<NewBudget, DomainError
             kind,
             customer_id,
             agent_code,
-        }) => Scope::parse(
-            scope_kind_from(kind),
-            &customer_id,
-            &agent_code,
-            "budget.scope",
-            &mut violations,
-        ),
+        }) => violations
+            .check(scope_kind_from(kind, "budget.scope.kind"))
+            .and_then(|kind| {
+                Scope::parse(
+                    kind,
+                    &customer_id,
+                    &agent_code,
+                    "budget.scope",
+                    &mut violations,
+                )
+            }),
         None => {
             violations.add("budget.scope", "required");
             None
@@ -269,7 +283,8 @@ fn budget_changes(request: pb::UpdateBudgetRequest) -> Result<(Uuid, BudgetChang
             other => violations.add(
                 "update_mask",
                 format!(
-                    "cannot update {other:?}; updatable: {}",
+                    "cannot update {}; updatable: {}",
+                    quote(other),
                     UPDATABLE.join(", ")
                 ),
             ),
@@ -284,14 +299,15 @@ fn budget_changes(request: pb::UpdateBudgetRequest) -> Result<(Uuid, BudgetChang
     Ok((budget_id, changes))
 }
 
-fn scope_kind_from(value: i32) -> Option<ScopeKind> {
-    match pb::BudgetScopeKind::try_from(value).ok()? {
+/// A scope kind of the wire: `None` for UNSPECIFIED; an unknown value is a violation of `field`.
+fn scope_kind_from(value: i32, field: &str) -> Result<Option<ScopeKind>, FieldViolation> {
+    Ok(enum_value(value, field)?.and_then(|kind| match kind {
         pb::BudgetScopeKind::Unspecified => None,
         pb::BudgetScopeKind::Project => Some(ScopeKind::Project),
         pb::BudgetScopeKind::Customer => Some(ScopeKind::Customer),
         pb::BudgetScopeKind::Agent => Some(ScopeKind::Agent),
         pb::BudgetScopeKind::CustomerAgent => Some(ScopeKind::CustomerAgent),
-    }
+    }))
 }
 
 fn enforcement_from(value: i32, field: &str, violations: &mut Violations) -> Option<Enforcement> {

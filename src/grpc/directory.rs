@@ -11,6 +11,7 @@ use crate::{
     domain::{
         DomainError, Violations,
         customer::{self, CustomerChanges},
+        error::quote,
         event::Plan,
         money::Usd,
         text,
@@ -60,10 +61,16 @@ impl Directory for DirectoryApi {
             plan_name,
             name_prefix,
         } = request.into_inner();
+        let mut violations = Violations::default();
         let filter = CustomerFilter {
-            plan_name: (!plan_name.is_empty()).then_some(plan_name),
-            name_prefix: (!name_prefix.is_empty()).then_some(name_prefix),
+            plan_name: violations
+                .check(text::filter(plan_name, "plan_name"))
+                .flatten(),
+            name_prefix: violations
+                .check(text::filter(name_prefix, "name_prefix"))
+                .flatten(),
         };
+        violations.into_result()?;
         let (customers, next_page_token) =
             service::list(&self.db, tenant, filter, page_size, &page_token).await?;
         Ok(Response::new(pb::ListCustomersResponse {
@@ -189,7 +196,8 @@ fn customer_changes(request: pb::UpdateCustomerRequest) -> Result<CustomerChange
             other => violations.add(
                 "update_mask",
                 format!(
-                    "cannot update {other:?}; updatable: {}",
+                    "cannot update {}; updatable: {}",
+                    quote(other),
                     UPDATABLE.join(", ")
                 ),
             ),
@@ -213,20 +221,13 @@ fn plan_from(plan: Option<pb::Plan>, violations: &mut Violations) -> Option<Plan
         return None;
     };
     let name = violations.check(text::name(&name, "customer.plan.name"));
-    let monthly = match Usd::parse(&monthly_usd) {
-        _ if monthly_usd.trim().is_empty() => {
-            violations.add("customer.plan.monthly_usd", "required, such as \"99\"");
-            None
-        }
-        Ok(amount) if amount.is_negative() => {
-            violations.add("customer.plan.monthly_usd", "must not be negative");
-            None
-        }
-        Ok(amount) => Some(amount),
-        Err(message) => {
-            violations.add("customer.plan.monthly_usd", message);
-            None
-        }
+    let monthly = if monthly_usd.is_empty() {
+        violations.add("customer.plan.monthly_usd", "required, such as \"99\"");
+        None
+    } else {
+        Usd::parse(&monthly_usd)
+            .map_err(|message| violations.add("customer.plan.monthly_usd", message))
+            .ok()
     };
     Some(Plan {
         name: name?,

@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status, Streaming, codegen::BoxStream};
 use uuid::Uuid;
 
 use super::{
-    convert::{id, time},
+    convert::{enum_value, id, known, time},
     ingest_convert::event_input,
     ingest_results::{cost_event, record_results},
     ingest_stream,
@@ -21,6 +21,7 @@ use crate::{
         event::{EventInput, EventStatus, MAX_BATCH_RECORDS, RawCounts},
         page_token::{self, PageLimits},
         tenant::Tenant,
+        text,
     },
     pb::{self, ingest_server::Ingest},
     service::{ingest::IngestService, pricing::PricingService},
@@ -209,20 +210,28 @@ impl Ingest for IngestApi {
         let start_time = optional_time(start_time, "start_time", &mut violations);
         let end_time = optional_time(end_time, "end_time", &mut violations);
         let filter = EventFilter {
-            customer_id: (!customer_id.is_empty()).then_some(customer_id),
-            agent_code: (!agent_code.is_empty()).then_some(agent_code),
-            signal_name: (!signal_name.is_empty()).then_some(signal_name),
-            run_key: (!run_id.is_empty()).then_some(run_id),
-            status: match pb::EventStatus::try_from(status) {
-                Ok(pb::EventStatus::Processed) => Some(EventStatus::Processed),
-                Ok(pb::EventStatus::MissingVolumeData) => Some(EventStatus::MissingVolumeData),
-                Ok(pb::EventStatus::NeedsCostBackfill) => Some(EventStatus::NeedsCostBackfill),
-                Ok(pb::EventStatus::Unspecified) => None,
-                _ => {
+            customer_id: known(text::filter(customer_id, "customer_id"), &mut violations),
+            agent_code: known(text::filter(agent_code, "agent_code"), &mut violations),
+            signal_name: known(text::filter(signal_name, "signal_name"), &mut violations),
+            run_key: known(text::filter(run_id, "run_id"), &mut violations),
+            status: match enum_value(status, "status") {
+                Ok(Some(pb::EventStatus::Processed)) => Some(EventStatus::Processed),
+                Ok(Some(pb::EventStatus::MissingVolumeData)) => {
+                    Some(EventStatus::MissingVolumeData)
+                }
+                Ok(Some(pb::EventStatus::NeedsCostBackfill)) => {
+                    Some(EventStatus::NeedsCostBackfill)
+                }
+                Ok(None | Some(pb::EventStatus::Unspecified)) => None,
+                Ok(Some(pb::EventStatus::ValidationError | pb::EventStatus::InternalError)) => {
                     violations.push(FieldViolation::new(
                         "status",
                         "not a status of a stored event",
                     ));
+                    None
+                }
+                Err(violation) => {
+                    violations.push(violation);
                     None
                 }
             },

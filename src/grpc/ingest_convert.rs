@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::convert::{struct_to_json, time};
+use super::convert::{self, duration, time};
 use crate::{
     domain::{
         FieldViolation,
@@ -59,9 +59,7 @@ pub fn event_input(
         }
     };
     let metadata = metadata.and_then(|metadata| {
-        struct_to_json(metadata)
-            .map_err(|message| FieldViolation::new("metadata", message))
-            .and_then(|value| event::metadata(value, "metadata"))
+        convert::metadata(metadata, "metadata")
             .map_err(|v| violations.push(v))
             .ok()
     });
@@ -159,27 +157,18 @@ pub fn customer_ref(
         let name = text::name(&name, "customer.plan.name")
             .map_err(|v| violations.push(v))
             .ok();
-        let monthly = match Usd::parse(&monthly_usd) {
-            Ok(amount) if amount.is_negative() => {
-                violations.push(FieldViolation::new(
-                    "customer.plan.monthly_usd",
-                    "must not be negative",
-                ));
-                None
-            }
-            Ok(amount) => Some(amount),
-            Err(message) if monthly_usd.trim().is_empty() => {
-                let _ = message;
-                violations.push(FieldViolation::new(
-                    "customer.plan.monthly_usd",
-                    "required with a plan, such as \"99\"",
-                ));
-                None
-            }
-            Err(message) => {
-                violations.push(FieldViolation::new("customer.plan.monthly_usd", message));
-                None
-            }
+        let monthly = if monthly_usd.is_empty() {
+            violations.push(FieldViolation::new(
+                "customer.plan.monthly_usd",
+                "required with a plan, such as \"99\"",
+            ));
+            None
+        } else {
+            Usd::parse(&monthly_usd)
+                .map_err(|message| {
+                    violations.push(FieldViolation::new("customer.plan.monthly_usd", message))
+                })
+                .ok()
         };
         Some(Plan {
             name: name?,
@@ -242,22 +231,17 @@ pub fn line(
         quantity,
     };
     let usage = event::counts(raw, tier, prefix, violations);
-    let manual_cost = optional(cost_usd.trim()).and_then(|text| match Usd::parse(text) {
-        Ok(cost) if cost.is_negative() => {
-            violations.push(FieldViolation::new(
-                format!("{prefix}cost_usd"),
-                "must not be negative",
-            ));
-            None
-        }
-        Ok(cost) => Some(cost),
-        Err(message) => {
-            violations.push(FieldViolation::new(format!("{prefix}cost_usd"), message));
-            None
-        }
+    let manual_cost = optional(&cost_usd).and_then(|text| {
+        Usd::parse(text)
+            .map_err(|message| {
+                violations.push(FieldViolation::new(format!("{prefix}cost_usd"), message))
+            })
+            .ok()
     });
     let latency_ms = latency.and_then(|latency| {
-        event::latency_ms(latency.seconds, latency.nanos, &format!("{prefix}latency"))
+        let field = format!("{prefix}latency");
+        duration(&latency, &field)
+            .and_then(|latency| event::latency_ms(latency, &field))
             .map_err(|v| violations.push(v))
             .ok()
     });

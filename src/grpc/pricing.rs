@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::{
-    convert::{time, timestamp},
+    convert::{enum_value, time, timestamp},
     ingest_convert,
     ingest_results::{cost_items, dimension, status, tier},
     signal_prices,
@@ -20,6 +20,7 @@ use crate::{
         money::{Usd, parse_unit_price},
         page_token::{self, PageLimits},
         pricing::{Convention, Dimension, ModelPrices, PriceSource, Tier},
+        text,
     },
     pb::{self, pricing_server::Pricing},
     service::{
@@ -139,11 +140,13 @@ impl Pricing for PricingApi {
                 .map(|p| event::service_name(p, "provider"))
                 .transpose()
                 .map_err(|v| invalid(vec![v]))?,
-            model_prefix: optional(&model_prefix).map(store_name),
-            source: match pb::PriceSource::try_from(source) {
-                Ok(pb::PriceSource::Catalog) => Some(PriceSource::Catalog),
-                Ok(pb::PriceSource::Project) => Some(PriceSource::Project),
-                _ => None,
+            model_prefix: text::filter(model_prefix, "model_prefix")
+                .map_err(|v| invalid(vec![v]))?
+                .map(|prefix| store_name(&prefix)),
+            source: match enum_value(source, "source").map_err(|v| invalid(vec![v]))? {
+                Some(pb::PriceSource::Catalog) => Some(PriceSource::Catalog),
+                Some(pb::PriceSource::Project) => Some(PriceSource::Project),
+                Some(pb::PriceSource::Unspecified) | None => None,
             },
         };
         let fingerprint = format!("{filter:?}");
@@ -312,7 +315,10 @@ impl Pricing for PricingApi {
             page_token,
             from_provider,
         } = request.into_inner();
-        let from_provider = optional(&from_provider).map(store_name);
+        let from_provider = optional(&from_provider)
+            .map(|provider| event::service_name(provider, "from_provider"))
+            .transpose()
+            .map_err(|v| invalid(vec![v]))?;
         let fingerprint = format!("{from_provider:?}");
         let offset = offset(&page_token, &fingerprint)?;
         let size = MAPPING_PAGES.size(page_size);
@@ -442,7 +448,7 @@ impl Pricing for PricingApi {
             plan_name,
             signal_name,
         } = request.into_inner();
-        let filter = signal_prices::filter(plan_name, signal_name);
+        let filter = signal_prices::filter(plan_name, signal_name)?;
         let (prices, next_page_token) =
             signal_price_service::list(&self.db, tenant, filter, page_size, &page_token).await?;
         Ok(Response::new(pb::ListSignalPricesResponse {

@@ -9,29 +9,31 @@ use super::{
     status::tenant,
 };
 use crate::{
-    domain::{DomainError, Violations, money::Usd, report::percent_text},
+    domain::{
+        DomainError, Violations,
+        error::quote,
+        money::{Usd, check_plain},
+        report::percent_text,
+    },
     pb,
     service::risky_accounts::{self as service, Reason, RiskQuery, RiskyAccount},
 };
 
-/// Reads a threshold such as "40" or "62.5": a non-negative decimal, at most 1,000,000 percent.
+/// Decimal places a threshold may have.
+const MAX_THRESHOLD_PLACES: u32 = 10;
+
+/// Reads a threshold such as "40" or "62.5": a decimal in the contract's plain notation, at most
+/// 1,000,000 percent.
 fn threshold(text: &str) -> Result<Option<Decimal>, String> {
-    let text = text.trim();
     if text.is_empty() {
         return Ok(None);
     }
-    let plain = text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && text.bytes().filter(|b| *b == b'.').count() <= 1
-        && !text.starts_with('.')
-        && !text.ends_with('.');
-    let value = plain
-        .then(|| Decimal::from_str_exact(text).ok())
-        .flatten()
+    check_plain(text, MAX_THRESHOLD_PLACES)?;
+    Decimal::from_str_exact(text)
+        .ok()
         .filter(|value| *value <= Decimal::from(1_000_000))
-        .ok_or_else(|| {
-            format!("{text:?} is not a non-negative decimal percentage such as \"40\" or \"62.5\"")
-        })?;
-    Ok(Some(value))
+        .map(Some)
+        .ok_or_else(|| format!("{} is over 1000000 percent", quote(text)))
 }
 
 fn risk_query(request: pb::ListRiskyAccountsRequest) -> Result<RiskQuery, DomainError> {
@@ -52,7 +54,7 @@ fn risk_query(request: pb::ListRiskyAccountsRequest) -> Result<RiskQuery, Domain
             None
         }
     };
-    if cost_share_threshold_percent.trim().is_empty() && !include_negative_margin {
+    if cost_share_threshold_percent.is_empty() && !include_negative_margin {
         violations.add(
             "cost_share_threshold_percent",
             "required unless include_negative_margin is true",

@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
 use super::{
-    convert::{json_to_struct, struct_to_json, time, timestamp},
+    convert::{self, enum_value, json_to_struct, known, time, timestamp},
     ingest_convert::{customer_ref, optional},
     status::tenant,
 };
@@ -104,9 +104,7 @@ impl Runs for RunsApi {
                 .ok()
         });
         let metadata = metadata.and_then(|metadata| {
-            struct_to_json(metadata)
-                .map_err(|message| FieldViolation::new("metadata", message))
-                .and_then(|value| event::metadata(value, "metadata"))
+            convert::metadata(metadata, "metadata")
                 .map_err(|v| violations.push(v))
                 .ok()
         });
@@ -204,17 +202,9 @@ impl Runs for RunsApi {
             end_time: ended,
         } = request.into_inner();
         let run_key = run_key(&run_id)?;
-        let chars = reason.chars().count();
-        if chars > MAX_REASON_CHARS {
-            return Err(invalid(vec![FieldViolation::new(
-                "reason",
-                format!("at most {MAX_REASON_CHARS} characters, got {chars}"),
-            )]));
-        }
-        let ending = Ending::Failed {
-            reason: reason.trim().to_owned(),
-            cancelled,
-        };
+        let reason = text::free_text(reason.trim(), MAX_REASON_CHARS, "reason")
+            .map_err(|v| invalid(vec![v]))?;
+        let ending = Ending::Failed { reason, cancelled };
         let record = self
             .service
             .end(tenant, &run_key, ending, end_time(ended)?)
@@ -291,25 +281,28 @@ impl Runs for RunsApi {
             window(start_time, "start_time"),
             window(end_time, "end_time"),
         );
+        let status = known(enum_value(status, "status"), &mut violations);
+        let flag = known(enum_value(flag, "flag"), &mut violations);
+        let order_by = known(enum_value(order_by, "order_by"), &mut violations);
         let filter = RunFilter {
-            status: match pb::RunStatus::try_from(status) {
-                Ok(pb::RunStatus::Running) => Some(RunStatus::Running),
-                Ok(pb::RunStatus::Completed) => Some(RunStatus::Completed),
-                Ok(pb::RunStatus::Failed) => Some(RunStatus::Failed),
-                _ => None,
+            status: match status {
+                Some(pb::RunStatus::Running) => Some(RunStatus::Running),
+                Some(pb::RunStatus::Completed) => Some(RunStatus::Completed),
+                Some(pb::RunStatus::Failed) => Some(RunStatus::Failed),
+                Some(pb::RunStatus::Unspecified) | None => None,
             },
-            customer_id: optional(&customer_id).map(str::to_owned),
-            agent_code: optional(&agent_code).map(str::to_owned),
-            flag: match pb::RunFlag::try_from(flag) {
-                Ok(pb::RunFlag::ContextBloat) => Some(FlagKind::ContextBloat),
-                Ok(pb::RunFlag::RunawayLoop) => Some(FlagKind::RunawayLoop),
-                Ok(pb::RunFlag::BudgetExceeded) => Some(FlagKind::BudgetExceeded),
-                Ok(pb::RunFlag::Stale) => Some(FlagKind::Stale),
-                _ => None,
+            customer_id: known(text::filter(customer_id, "customer_id"), &mut violations),
+            agent_code: known(text::filter(agent_code, "agent_code"), &mut violations),
+            flag: match flag {
+                Some(pb::RunFlag::ContextBloat) => Some(FlagKind::ContextBloat),
+                Some(pb::RunFlag::RunawayLoop) => Some(FlagKind::RunawayLoop),
+                Some(pb::RunFlag::BudgetExceeded) => Some(FlagKind::BudgetExceeded),
+                Some(pb::RunFlag::Stale) => Some(FlagKind::Stale),
+                Some(pb::RunFlag::Unspecified) | None => None,
             },
             start_time,
             end_time,
-            by_cost: order_by == pb::RunOrderBy::Cost as i32,
+            by_cost: order_by == Some(pb::RunOrderBy::Cost),
             descending,
         };
         if !violations.is_empty() {
@@ -344,32 +337,29 @@ fn outcome_input(
     let name = text::identifier(&name, &format!("{prefix}name"))
         .map_err(|v| violations.push(v))
         .ok();
-    let kind =
-        pb::OutcomeValueKind::try_from(value_kind).unwrap_or(pb::OutcomeValueKind::Unspecified);
-    let value = match (value.trim().is_empty(), kind) {
-        (true, pb::OutcomeValueKind::Unspecified) => None,
-        (true, _) => {
+    // `None` when the kind is unknown (already a violation).
+    let kind = enum_value(value_kind, &format!("{prefix}value_kind"))
+        .map_err(|v| violations.push(v))
+        .ok()
+        .map(|kind| kind.unwrap_or(pb::OutcomeValueKind::Unspecified));
+    let value = match (value.is_empty(), kind) {
+        (_, None) => None,
+        (true, Some(pb::OutcomeValueKind::Unspecified)) => None,
+        (true, Some(_)) => {
             violations.push(FieldViolation::new(
                 format!("{prefix}value"),
                 "required with a value_kind",
             ));
             None
         }
-        (false, pb::OutcomeValueKind::Unspecified) => {
+        (false, Some(pb::OutcomeValueKind::Unspecified)) => {
             violations.push(FieldViolation::new(
                 format!("{prefix}value_kind"),
                 "required with a value: USD or UNITS",
             ));
             None
         }
-        (false, kind) => match Usd::parse(&value) {
-            Ok(amount) if amount.is_negative() => {
-                violations.push(FieldViolation::new(
-                    format!("{prefix}value"),
-                    "must not be negative",
-                ));
-                None
-            }
+        (false, Some(kind)) => match Usd::parse(&value) {
             Ok(amount) if kind == pb::OutcomeValueKind::Usd => Some(OutcomeValue::Usd(amount)),
             Ok(amount) => Some(OutcomeValue::Units(amount.to_decimal().normalize())),
             Err(message) => {
@@ -379,9 +369,7 @@ fn outcome_input(
         },
     };
     let metadata = metadata.and_then(|metadata| {
-        struct_to_json(metadata)
-            .map_err(|message| FieldViolation::new(format!("{prefix}metadata"), message))
-            .and_then(|value| event::metadata(value, &format!("{prefix}metadata")))
+        convert::metadata(metadata, &format!("{prefix}metadata"))
             .map_err(|v| violations.push(v))
             .ok()
     });

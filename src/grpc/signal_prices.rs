@@ -28,7 +28,7 @@ pub fn new_signal_price(request: pb::SetSignalPriceRequest) -> Result<NewSignalP
     } = price;
     let plan_name = violations.check(text::name(&plan_name, "signal_price.plan_name"));
     let signal_name = violations.check(text::identifier(&signal_name, "signal_price.signal_name"));
-    let unit_price = if unit_price_usd.trim().is_empty() {
+    let unit_price = if unit_price_usd.is_empty() {
         violations.add("signal_price.unit_price_usd", "required, such as \"0.25\"");
         None
     } else {
@@ -57,11 +57,17 @@ pub fn new_signal_price(request: pb::SetSignalPriceRequest) -> Result<NewSignalP
 }
 
 /// The filters of a `ListSignalPrices`; empty means any.
-pub fn filter(plan_name: String, signal_name: String) -> SignalPriceFilter {
-    SignalPriceFilter {
-        plan_name: (!plan_name.is_empty()).then_some(plan_name),
-        signal_name: (!signal_name.is_empty()).then_some(signal_name),
-    }
+pub fn filter(plan_name: String, signal_name: String) -> Result<SignalPriceFilter, DomainError> {
+    let mut violations = Violations::default();
+    let filter = SignalPriceFilter {
+        plan_name: violations
+            .check(text::filter(plan_name, "plan_name"))
+            .flatten(),
+        signal_name: violations
+            .check(text::filter(signal_name, "signal_name"))
+            .flatten(),
+    };
+    violations.into_result().map(|()| filter)
 }
 
 pub fn to_proto(price: SignalPrice) -> pb::SignalPrice {

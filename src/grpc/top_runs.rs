@@ -3,9 +3,13 @@
 use chrono::{DateTime, Utc};
 use tonic::{Request, Response, Status};
 
-use super::{convert::time, ingest_convert::optional, runs::run_message, status::tenant};
+use super::{
+    convert::{known, time},
+    runs::run_message,
+    status::tenant,
+};
 use crate::{
-    domain::{DomainError, FieldViolation},
+    domain::{DomainError, FieldViolation, text},
     pb,
     service::{
         runs::RunsService,
@@ -69,6 +73,8 @@ pub async fn list_top_runs(
     );
     check_order(start_time, end_time, &mut violations);
     let limit = count(limit, "limit", &mut violations);
+    let customer_id = known(text::filter(customer_id, "customer_id"), &mut violations);
+    let agent_code = known(text::filter(agent_code, "agent_code"), &mut violations);
     let (Some(start_time), Some(end_time), true) = (start_time, end_time, violations.is_empty())
     else {
         return Err(DomainError::Invalid(violations).into());
@@ -77,8 +83,8 @@ pub async fn list_top_runs(
         start_time,
         end_time,
         limit,
-        customer_id: optional(&customer_id).map(str::to_owned),
-        agent_code: optional(&agent_code).map(str::to_owned),
+        customer_id,
+        agent_code,
     };
     let records = top_runs(runs, tenant, query).await?;
     Ok(Response::new(pb::ListTopRunsResponse {

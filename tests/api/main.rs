@@ -1,6 +1,9 @@
 //! The behaviour suite of the gRPC API, run against a real server on SQLite and on PostgreSQL.
 
 mod auth;
+mod bad_decimals;
+mod bad_input;
+mod bad_text;
 mod bench;
 mod budget_checks;
 mod budgets;
@@ -24,6 +27,7 @@ mod needs_attention;
 mod plan_moves;
 mod price_tiers;
 mod pricing;
+mod raw_grpc;
 mod recorder;
 mod reflection;
 mod report_data;
@@ -36,3 +40,4 @@ mod signal_prices;
 mod telemetry;
 mod tls;
 mod top_runs;
+mod unreadable;

@@ -1,0 +1,299 @@
+//! Bad values through the API: times only within the protobuf `Timestamp` and `Duration` ranges,
+//! and unknown enum values refused in every list filter. The helpers serve `bad_decimals` and
+//! `bad_text` too.
+
+use prost_types::{Duration, Timestamp};
+use tally::pb::{
+    self, CustomerAttribution, EventRecord, ListBudgetsRequest, ListEventsRequest,
+    ListPricesRequest, ListRunsRequest, Plan, RecordEventRequest, ServiceUsage, StartRunRequest,
+    event_record::Usage,
+};
+use tonic::Code;
+
+use crate::helpers::{Backend, TestApp, spawn_app, violated_fields};
+
+pub fn record(key: &str) -> EventRecord {
+    EventRecord {
+        idempotency_key: key.to_owned(),
+        customer: Some(CustomerAttribution {
+            id: "workspace_42".to_owned(),
+            ..Default::default()
+        }),
+        agent_code: "support_reply".to_owned(),
+        usage: Some(Usage::Service(ServiceUsage {
+            provider: "openai".to_owned(),
+            model: "gpt-4o".to_owned(),
+            input_tokens: Some(10),
+            output_tokens: Some(1),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+pub fn with_manual_cost(key: &str, cost_usd: &str) -> EventRecord {
+    let mut record = record(key);
+    if let Some(Usage::Service(service)) = &mut record.usage {
+        service.cost_usd = cost_usd.to_owned();
+    }
+    record
+}
+
+pub fn with_plan(key: &str, monthly_usd: &str) -> EventRecord {
+    let mut record = record(key);
+    if let Some(customer) = &mut record.customer {
+        customer.plan = Some(Plan {
+            name: "pro".to_owned(),
+            monthly_usd: monthly_usd.to_owned(),
+        });
+    }
+    record
+}
+
+pub async fn one(app: &TestApp, record: EventRecord) -> pb::RecordResult {
+    app.ingest(&app.secret_key)
+        .record_event(RecordEventRequest {
+            record: Some(record),
+        })
+        .await
+        .expect("record event answers")
+        .into_inner()
+        .result
+        .expect("a result")
+}
+
+/// Checks that `result` refused its record for `field` alone.
+pub fn refused_for(result: &pb::RecordResult, field: &str, case: &str) {
+    assert_eq!(
+        result.status,
+        pb::EventStatus::ValidationError as i32,
+        "{case}: {result:?}"
+    );
+    assert!(!result.stored, "{case}");
+    let fields: Vec<&str> = result
+        .field_violations
+        .iter()
+        .map(|v| v.field.as_str())
+        .collect();
+    assert_eq!(fields, [field], "{case}: {result:?}");
+}
+
+/// Checks that a call was refused with `INVALID_ARGUMENT` naming `field` alone.
+pub fn invalid<T: std::fmt::Debug>(answer: Result<T, tonic::Status>, field: &str, case: &str) {
+    let status = answer.expect_err(case);
+    assert_eq!(status.code(), Code::InvalidArgument, "{case}: {status:?}");
+    assert_eq!(violated_fields(&status), [field], "{case}: {status:?}");
+}
+
+async fn times_outside_the_protobuf_ranges_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // 0001-01-01T00:00:00Z is the first second of a Timestamp, 9999-12-31T23:59:59Z the last.
+    let first_second = -62_135_596_800;
+    for (case, usage_time) in [
+        (
+            "year 0",
+            Timestamp {
+                seconds: first_second - 1,
+                nanos: 0,
+            },
+        ),
+        (
+            "far before year 1",
+            Timestamp {
+                seconds: i64::MIN / 2,
+                nanos: 0,
+            },
+        ),
+        (
+            "a leap-second nanos",
+            Timestamp {
+                seconds: 1_767_225_600,
+                nanos: 1_000_000_000,
+            },
+        ),
+        (
+            "negative nanos",
+            Timestamp {
+                seconds: 1_767_225_600,
+                nanos: -1,
+            },
+        ),
+    ] {
+        let result = one(
+            &app,
+            EventRecord {
+                usage_time: Some(usage_time),
+                ..record(case)
+            },
+        )
+        .await;
+        refused_for(&result, "usage_time", case);
+    }
+    // The longest Duration is 315,576,000,000 seconds.
+    for (case, latency) in [
+        (
+            "past the Duration maximum",
+            Duration {
+                seconds: 315_576_000_001,
+                nanos: 0,
+            },
+        ),
+        (
+            "far past it",
+            Duration {
+                seconds: i64::MAX / 1_000,
+                nanos: 0,
+            },
+        ),
+        (
+            "nanos of a second or more",
+            Duration {
+                seconds: 1,
+                nanos: 1_000_000_000,
+            },
+        ),
+    ] {
+        let mut record = record(case);
+        if let Some(Usage::Service(service)) = &mut record.usage {
+            service.latency = Some(latency);
+        }
+        refused_for(&one(&app, record).await, "service.latency", case);
+    }
+    // Within the ranges: the first second of year 1 is a usage time like any other past one, and
+    // the longest Duration a latency.
+    let mut edge = EventRecord {
+        usage_time: Some(Timestamp {
+            seconds: first_second,
+            nanos: 0,
+        }),
+        ..record("edges")
+    };
+    if let Some(Usage::Service(service)) = &mut edge.usage {
+        service.latency = Some(Duration {
+            seconds: 315_576_000_000,
+            nanos: 0,
+        });
+    }
+    let result = one(&app, edge).await;
+    assert!(result.stored, "{result:?}");
+    let event = app.event(&result.event_id).await;
+    assert_eq!(event.usage_time.map(|t| t.seconds), Some(first_second));
+    assert_eq!(
+        app.count_events().await,
+        1,
+        "only the event within range stored"
+    );
+
+    // A list window too.
+    let status = app
+        .ingest(&app.secret_key)
+        .list_events(ListEventsRequest {
+            end_time: Some(Timestamp {
+                seconds: 253_402_300_800, // 10000-01-01T00:00:00Z
+                nanos: 0,
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(violated_fields(&status), ["end_time"], "{status:?}");
+}
+
+async fn unknown_enum_values_in_list_filters_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // Something for each list to return, so that "no filter" would show.
+    one(&app, record("e-1")).await;
+    let mut runs = app.runs(&app.secret_key);
+    runs.start_run(StartRunRequest {
+        run_id: "run-1".to_owned(),
+        agent_code: "support_reply".to_owned(),
+        customer: record("x").customer,
+        ..Default::default()
+    })
+    .await
+    .expect("run started");
+    let unknown = 99;
+    invalid(
+        runs.list_runs(ListRunsRequest {
+            status: unknown,
+            ..Default::default()
+        })
+        .await,
+        "status",
+        "ListRuns status",
+    );
+    invalid(
+        runs.list_runs(ListRunsRequest {
+            flag: unknown,
+            ..Default::default()
+        })
+        .await,
+        "flag",
+        "ListRuns flag",
+    );
+    invalid(
+        runs.list_runs(ListRunsRequest {
+            order_by: unknown,
+            ..Default::default()
+        })
+        .await,
+        "order_by",
+        "ListRuns order_by",
+    );
+    invalid(
+        app.budgets(&app.secret_key)
+            .list_budgets(ListBudgetsRequest {
+                scope_kind: unknown,
+                ..Default::default()
+            })
+            .await,
+        "scope_kind",
+        "ListBudgets scope_kind",
+    );
+    invalid(
+        app.pricing(&app.secret_key)
+            .list_prices(ListPricesRequest {
+                source: unknown,
+                ..Default::default()
+            })
+            .await,
+        "source",
+        "ListPrices source",
+    );
+    invalid(
+        app.ingest(&app.secret_key)
+            .list_events(ListEventsRequest {
+                status: unknown,
+                ..Default::default()
+            })
+            .await,
+        "status",
+        "ListEvents status",
+    );
+    // Negative numbers are not values either.
+    invalid(
+        runs.list_runs(ListRunsRequest {
+            status: -1,
+            ..Default::default()
+        })
+        .await,
+        "status",
+        "ListRuns status -1",
+    );
+    // The defined values still filter.
+    let listed = runs
+        .list_runs(ListRunsRequest {
+            status: pb::RunStatus::Running as i32,
+            order_by: pb::RunOrderBy::Cost as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("listed")
+        .into_inner();
+    assert_eq!(listed.runs.len(), 1);
+}
+
+crate::on_both_databases!(
+    times_outside_the_protobuf_ranges_are_refused,
+    unknown_enum_values_in_list_filters_are_refused,
+);

@@ -1,0 +1,189 @@
+//! Bad text through the API: U+0000, which PostgreSQL can neither store nor compare, refused as a
+//! violation of its field wherever it would reach the database (on both databases alike), and a long
+//! bad value quoted by its start so that the error fits a standard client's 16 KiB of trailers.
+
+use prost_types::Timestamp;
+use tally::pb::{
+    self, CheckBudgetRequest, EventRecord, ListEventsRequest, ListRunsRequest, ServiceUsage,
+    StartRunRequest,
+};
+use tonic::Code;
+
+use crate::{
+    bad_input::{invalid, one, record, refused_for, with_manual_cost},
+    helpers::{Backend, spawn_app, violated_fields},
+};
+
+async fn text_the_database_cannot_store_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // PostgreSQL stores no U+0000 in text or JSON, nor compares with it: such a value went to the
+    // database and came back INTERNAL there (a filter, a reason), or a record INTERNAL_ERROR
+    // (metadata), while SQLite took it. Now both refuse it as a violation of its field.
+    let nul = "a\u{0}b";
+    let metadata = prost_types::Struct {
+        fields: [(
+            "note".to_owned(),
+            prost_types::Value {
+                kind: Some(prost_types::value::Kind::StringValue(nul.to_owned())),
+            },
+        )]
+        .into(),
+    };
+    let result = one(
+        &app,
+        EventRecord {
+            metadata: Some(metadata),
+            ..record("nul-metadata")
+        },
+    )
+    .await;
+    refused_for(&result, "metadata", "U+0000 in metadata");
+    let mut runs = app.runs(&app.secret_key);
+    runs.start_run(StartRunRequest {
+        run_id: "run-1".to_owned(),
+        agent_code: "support_reply".to_owned(),
+        customer: record("x").customer,
+        ..Default::default()
+    })
+    .await
+    .expect("run started");
+    invalid(
+        runs.fail_run(pb::FailRunRequest {
+            run_id: "run-1".to_owned(),
+            reason: format!("tool {nul}"),
+            ..Default::default()
+        })
+        .await,
+        "reason",
+        "FailRun reason",
+    );
+    invalid(
+        app.ingest(&app.secret_key)
+            .list_events(ListEventsRequest {
+                customer_id: nul.to_owned(),
+                ..Default::default()
+            })
+            .await,
+        "customer_id",
+        "ListEvents customer_id",
+    );
+    invalid(
+        runs.list_runs(ListRunsRequest {
+            agent_code: nul.to_owned(),
+            ..Default::default()
+        })
+        .await,
+        "agent_code",
+        "ListRuns agent_code",
+    );
+    invalid(
+        app.budgets(&app.secret_key)
+            .check_budget(CheckBudgetRequest {
+                run_id: nul.to_owned(),
+                ..Default::default()
+            })
+            .await,
+        "run_id",
+        "CheckBudget run_id",
+    );
+    invalid(
+        app.pricing(&app.secret_key)
+            .list_signal_prices(pb::ListSignalPricesRequest {
+                plan_name: nul.to_owned(),
+                ..Default::default()
+            })
+            .await,
+        "plan_name",
+        "ListSignalPrices plan_name",
+    );
+    invalid(
+        app.reports(&app.secret_key)
+            .get_margin(pb::GetMarginRequest {
+                start_time: Some(Timestamp {
+                    seconds: 1_767_225_600, // 2026-01-01T00:00:00Z
+                    nanos: 0,
+                }),
+                end_time: Some(Timestamp {
+                    seconds: 1_767_225_600 + 86_400,
+                    nanos: 0,
+                }),
+                filters: vec![pb::DimensionFilter {
+                    dimension: pb::ReportDimension::Customer as i32,
+                    values: vec![nul.to_owned()],
+                }],
+                ..Default::default()
+            })
+            .await,
+        "filters[0].values[0]",
+        "GetMargin filter value",
+    );
+    assert_eq!(app.count_events().await, 0);
+}
+
+async fn a_long_bad_value_is_quoted_by_its_start(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // 10 KB values: quoted whole (twice, message and details), they passed the 16 KiB of trailers
+    // a standard client takes, which then saw RESOURCE_EXHAUSTED instead of the violation.
+    let long = "7".repeat(10_000);
+    let status = app
+        .ingest(&app.secret_key)
+        .get_event(pb::GetEventRequest {
+            event_id: long.clone(),
+        })
+        .await
+        .expect_err("not an event id");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(violated_fields(&status), ["event_id"]);
+    assert!(status.message().len() < 512, "{}", status.message());
+    assert!(
+        status.message().contains("(10000 bytes)"),
+        "{}",
+        status.message()
+    );
+
+    let status = app
+        .budgets(&app.secret_key)
+        .check_budget(CheckBudgetRequest {
+            customer_id: "workspace_42".to_owned(),
+            agent_code: "support_reply".to_owned(),
+            estimated_cost_usd: format!("-{long}"),
+            ..Default::default()
+        })
+        .await
+        .expect_err("not an amount");
+    assert_eq!(
+        violated_fields(&status),
+        ["estimated_cost_usd"],
+        "{status:?}"
+    );
+    assert!(status.message().len() < 512, "{}", status.message());
+
+    // In a record's result too (the body has room, but a result names its field, not the megabytes).
+    let result = one(&app, with_manual_cost("long", &long)).await;
+    refused_for(&result, "service.cost_usd", "long cost");
+    assert!(result.error.len() < 512, "{}", result.error);
+
+    // Many violations: the message lists the first ones, the details a bounded number.
+    let status = app
+        .pricing(&app.secret_key)
+        .quote_cost(pb::QuoteCostRequest {
+            services: (0..100)
+                .map(|_| ServiceUsage {
+                    provider: long.clone(),
+                    model: long.clone(),
+                    cost_usd: long.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(!violated_fields(&status).is_empty());
+}
+
+crate::on_both_databases!(
+    text_the_database_cannot_store_is_refused,
+    a_long_bad_value_is_quoted_by_its_start,
+);
