@@ -13,6 +13,7 @@ mod cost_series;
 mod database_outage;
 mod directory;
 mod export;
+mod fuzz;
 mod health;
 mod helpers;
 mod idempotency;

@@ -1,0 +1,407 @@
+//! Fuzzing through the wire: random and mutated request bodies (random bytes, random messages of the
+//! method's own type, bit flips, truncation, lying length prefixes, deep nesting, bad flags, extra
+//! messages) sent as unary and streaming bodies to every method of every `tally.v1` service of a
+//! live server. The methods come from the contract's descriptors, so a new one is fuzzed without a
+//! change here. Any `INTERNAL` or `UNKNOWN` answer, a call with no gRPC answer, or a server that stops
+//! answering fails the test, with the seed, the method and the body to replay it.
+//!
+//! Seeded and reproducible: `TALLY_FUZZ_SEED` picks the seed (default [`DEFAULT_SEED`]) and
+//! `TALLY_FUZZ_CASES` the bodies per method (default [`DEFAULT_CASES`], about 10 s per database on
+//! two cores); a longer local run is `TALLY_FUZZ_CASES=500 cargo test --test api fuzz::`.
+
+use std::{collections::HashMap, time::Duration};
+
+use bytes::Bytes;
+use prost::Message;
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor,
+    MethodDescriptor, Value,
+};
+use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
+use tonic::Code;
+
+use crate::{
+    helpers::{Backend, TestApp, spawn_app},
+    raw_grpc::{self, NoAnswer, frame, frame_with},
+};
+
+const DEFAULT_SEED: u64 = 0x7a11_7e57;
+const DEFAULT_CASES: usize = 40;
+/// How long one call may take before the server counts as hung.
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Texts that reach parsers and the database: money spellings, names, ids, control and wide
+/// characters, injection-shaped and long strings.
+const TEXTS: &[&str] = &[
+    "",
+    " ",
+    "openai",
+    "OpenAI ",
+    "gpt-4o",
+    "anthropic",
+    "claude-haiku-4-5",
+    "workspace_42",
+    "support_reply",
+    "pro",
+    "messages",
+    "0",
+    "0.5",
+    " 0.5 ",
+    "00.5",
+    "-0",
+    "-1",
+    "1e-7",
+    "99.0000000001",
+    "922337204",
+    "NaN",
+    "a\u{0}b",
+    "\u{0}",
+    "\n",
+    "é",
+    "🙂",
+    "'; DROP TABLE cost_events; --",
+    "%s%n",
+    "name",
+    "plan",
+    "monthly_limit_usd",
+    "display_name",
+    "00000000-0000-0000-0000-000000000000",
+    "01890a5d-ac96-774b-bcce-b302099a8057",
+];
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Every method of the `tally.v1` services, from the descriptors the server was built from.
+fn methods() -> Vec<MethodDescriptor> {
+    let pool = DescriptorPool::decode(tally::pb::FILE_DESCRIPTOR_SET).expect("descriptors");
+    pool.services()
+        .filter(|service| service.package_name() == "tally.v1")
+        .flat_map(|service| service.methods().collect::<Vec<_>>())
+        .collect()
+}
+
+fn path(method: &MethodDescriptor) -> String {
+    format!("/{}/{}", method.parent_service().full_name(), method.name())
+}
+
+fn text(rng: &mut StdRng) -> String {
+    match rng.random_range(0..10) {
+        0 => (0..rng.random_range(0..24))
+            .map(|_| rng.random_range(0x20_u8..0x7f) as char)
+            .collect(),
+        1 => "x".repeat(*[257, 1_000, 10_000].choose(rng).expect("a length")),
+        2 => uuid::Uuid::now_v7().to_string(),
+        _ => (*TEXTS.choose(rng).expect("a text")).to_owned(),
+    }
+}
+
+fn scalar(rng: &mut StdRng, kind: &Kind, depth: usize) -> Value {
+    match kind {
+        Kind::Double => Value::F64(
+            *[0.0, -1.5, 1e308, f64::NAN, f64::INFINITY]
+                .choose(rng)
+                .expect("f64"),
+        ),
+        Kind::Float => Value::F32(*[0.0, 2.5, f32::NAN].choose(rng).expect("f32")),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => Value::I32(
+            *[0, 1, -1, 7, 100, 101, i32::MIN, i32::MAX, rng.random()]
+                .choose(rng)
+                .expect("i32"),
+        ),
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => Value::I64(
+            *[
+                0,
+                1,
+                -1,
+                3_600,
+                i64::MIN,
+                i64::MAX,
+                -62_135_596_801,
+                253_402_300_800,
+                rng.random(),
+            ]
+            .choose(rng)
+            .expect("i64"),
+        ),
+        Kind::Uint32 | Kind::Fixed32 => {
+            Value::U32(*[0, 1, 100, u32::MAX].choose(rng).expect("u32"))
+        }
+        Kind::Uint64 | Kind::Fixed64 => Value::U64(
+            *[
+                0,
+                1,
+                1_000,
+                1_000_000_000_000,
+                1_000_000_000_001,
+                u64::MAX,
+                rng.random(),
+            ]
+            .choose(rng)
+            .expect("u64"),
+        ),
+        Kind::Bool => Value::Bool(rng.random()),
+        Kind::String => Value::String(text(rng)),
+        Kind::Bytes => Value::Bytes(random_bytes(rng, 16)),
+        Kind::Enum(values) => {
+            let defined: Vec<i32> = values.values().map(|value| value.number()).collect();
+            Value::EnumNumber(match rng.random_range(0..4) {
+                0 => *[-1, 99, i32::MAX].choose(rng).expect("an unknown value"),
+                _ => *defined.choose(rng).expect("a defined value"),
+            })
+        }
+        Kind::Message(inner) => Value::Message(if depth > 5 {
+            DynamicMessage::new(inner.clone())
+        } else {
+            message(rng, inner, depth + 1)
+        }),
+    }
+}
+
+fn map_key(rng: &mut StdRng, kind: &Kind) -> MapKey {
+    match scalar(rng, kind, 0) {
+        Value::Bool(value) => MapKey::Bool(value),
+        Value::I32(value) => MapKey::I32(value),
+        Value::I64(value) => MapKey::I64(value),
+        Value::U32(value) => MapKey::U32(value),
+        Value::U64(value) => MapKey::U64(value),
+        Value::String(value) => MapKey::String(value),
+        other => panic!("not a map key: {other:?}"),
+    }
+}
+
+fn field_value(rng: &mut StdRng, field: &FieldDescriptor, depth: usize) -> Value {
+    let kind = field.kind();
+    if field.is_map() {
+        let Kind::Message(entry) = &kind else {
+            unreachable!("a map field is a message of entries")
+        };
+        let (key, value) = (entry.map_entry_key_field(), entry.map_entry_value_field());
+        Value::Map(
+            (0..rng.random_range(0..4))
+                .map(|_| (map_key(rng, &key.kind()), scalar(rng, &value.kind(), depth)))
+                .collect::<HashMap<_, _>>(),
+        )
+    } else if field.is_list() {
+        Value::List(
+            (0..rng.random_range(0..4))
+                .map(|_| scalar(rng, &kind, depth))
+                .collect(),
+        )
+    } else {
+        scalar(rng, &kind, depth)
+    }
+}
+
+/// A random message of type `descriptor`: valid protobuf, random content.
+fn message(rng: &mut StdRng, descriptor: &MessageDescriptor, depth: usize) -> DynamicMessage {
+    let mut message = DynamicMessage::new(descriptor.clone());
+    for field in descriptor.fields() {
+        if rng.random_bool(0.4) {
+            let value = field_value(rng, &field, depth);
+            message.set_field(&field, value);
+        }
+    }
+    message
+}
+
+fn random_bytes(rng: &mut StdRng, most: usize) -> Bytes {
+    (0..rng.random_range(0..=most))
+        .map(|_| rng.random::<u8>())
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// Field 1, length-delimited, inside itself `levels` times: deeper than any decoder reads.
+fn nested_field_one(levels: usize) -> Vec<u8> {
+    (0..levels).fold(Vec::new(), |inner, _| {
+        let mut outer = vec![0x0a];
+        prost::encoding::encode_varint(inner.len() as u64, &mut outer);
+        outer.extend(inner);
+        outer
+    })
+}
+
+/// One body to send: what kind it is (for the report) and its chunks.
+fn body(rng: &mut StdRng, method: &MethodDescriptor, case: usize) -> (&'static str, Vec<Bytes>) {
+    let valid = message(rng, &method.input(), 0).encode_to_vec();
+    let length = valid.len() as u32;
+    match case % 11 {
+        0 => ("random bytes", vec![frame(&random_bytes(rng, 64))]),
+        1 | 2 => ("random message", vec![frame(&valid)]),
+        3 => {
+            let mut flipped = valid.clone();
+            for _ in 0..rng.random_range(1..=8) {
+                if !flipped.is_empty() {
+                    let at = rng.random_range(0..flipped.len());
+                    flipped[at] ^= 1 << rng.random_range(0..8);
+                }
+            }
+            ("bit flips", vec![frame(&flipped)])
+        }
+        4 => {
+            let cut = rng.random_range(0..=valid.len());
+            ("truncated message", vec![frame(&valid[..cut])])
+        }
+        5 => {
+            let lie = match rng.random_range(0..3) {
+                0 => length.saturating_add(rng.random_range(1..100)),
+                1 => length.saturating_sub(rng.random_range(1..=length.max(1))),
+                _ => u32::MAX,
+            };
+            ("length-prefix lie", vec![frame_with(0, lie, &valid)])
+        }
+        6 => ("unframed bytes", vec![random_bytes(rng, 32)]),
+        7 => (
+            "deep nesting",
+            vec![frame(&nested_field_one(rng.random_range(40..200)))],
+        ),
+        8 => {
+            let flag = *[1, 2, 0x80, 0xff].choose(rng).expect("a flag");
+            ("bad flag", vec![frame_with(flag, length, &valid)])
+        }
+        9 => {
+            // A stream of several messages, some broken; for a unary method, one message too many.
+            let chunks = (0..rng.random_range(2..6))
+                .map(|_| {
+                    let next = message(rng, &method.input(), 0).encode_to_vec();
+                    if rng.random_bool(0.3) {
+                        frame(&next[..rng.random_range(0..=next.len())])
+                    } else {
+                        frame(&next)
+                    }
+                })
+                .collect();
+            ("several messages", chunks)
+        }
+        _ => {
+            let mut split = frame(&valid).to_vec();
+            split.extend(random_bytes(rng, 8));
+            let at = rng.random_range(0..=split.len());
+            let tail = split.split_off(at);
+            (
+                "message with trailing bytes, split",
+                vec![split.into(), tail.into()],
+            )
+        }
+    }
+}
+
+/// Whether a response message reports a record failed by the server (`EVENT_STATUS_INTERNAL_ERROR`)
+/// anywhere inside it: the per-record form of `INTERNAL`.
+fn reports_internal_error(message: &DynamicMessage) -> bool {
+    fn value_has(value: &Value, kind: &Kind) -> bool {
+        match (value, kind) {
+            (Value::EnumNumber(number), Kind::Enum(descriptor)) => {
+                descriptor.full_name() == "tally.v1.EventStatus"
+                    && *number == tally::pb::EventStatus::InternalError as i32
+            }
+            (Value::Message(inner), _) => reports_internal_error(inner),
+            (Value::List(values), _) => values.iter().any(|value| value_has(value, kind)),
+            (Value::Map(entries), _) => entries.values().any(|value| value_has(value, kind)),
+            _ => false,
+        }
+    }
+    message
+        .fields()
+        .any(|(field, value)| value_has(value, &field.kind()))
+}
+
+fn hex(chunks: &[Bytes]) -> String {
+    let all: Vec<u8> = chunks
+        .iter()
+        .flat_map(|chunk| chunk.iter().copied())
+        .collect();
+    let shown: String = all
+        .iter()
+        .take(600)
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    if all.len() > 600 {
+        format!("{shown}… ({} bytes in {} chunks)", all.len(), chunks.len())
+    } else {
+        format!("{shown} ({} chunks)", chunks.len())
+    }
+}
+
+async fn still_serving(app: &TestApp) -> bool {
+    let mut health = app.health();
+    let check = health.check(tonic_health::pb::HealthCheckRequest {
+        service: String::new(),
+    });
+    matches!(tokio::time::timeout(CALL_TIMEOUT, check).await, Ok(Ok(_)))
+}
+
+async fn every_method_answers_random_and_mutated_bodies_without_internal(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let seed = env_or("TALLY_FUZZ_SEED", DEFAULT_SEED);
+    let cases = env_or("TALLY_FUZZ_CASES", DEFAULT_CASES);
+    let methods = methods();
+    assert!(
+        methods.len() > 30,
+        "every method of the contract: {}",
+        methods.len()
+    );
+    assert!(methods.iter().any(|method| method.is_client_streaming()));
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut failures = Vec::new();
+    let mut codes: HashMap<Code, usize> = HashMap::new();
+    'methods: for method in &methods {
+        let path = path(method);
+        for case in 0..cases {
+            let (kind, chunks) = body(&mut rng, method, case);
+            let answer =
+                raw_grpc::call(&app, &path, &app.secret_key, chunks.clone(), CALL_TIMEOUT).await;
+            let failure = match answer {
+                Ok(answer) => {
+                    *codes.entry(answer.code()).or_default() += 1;
+                    let failed_record = answer.messages.iter().find(|bytes| {
+                        DynamicMessage::decode(method.output(), Bytes::clone(bytes))
+                            .is_ok_and(|message| reports_internal_error(&message))
+                    });
+                    if matches!(answer.code(), Code::Internal | Code::Unknown) {
+                        Some(format!("{:?}", answer.status))
+                    } else {
+                        failed_record.map(|bytes| {
+                            let message = DynamicMessage::decode(method.output(), bytes.clone());
+                            format!("a record failed with INTERNAL_ERROR: {message:?}")
+                        })
+                    }
+                }
+                Err(NoAnswer::Transport(error)) => Some(format!("no gRPC answer: {error}")),
+                Err(NoAnswer::TimedOut) => Some(format!("no answer within {CALL_TIMEOUT:?}")),
+            };
+            if let Some(failure) = failure {
+                failures.push(format!(
+                    "{path} case {case} ({kind}): {failure}\n    body: {}",
+                    hex(&chunks)
+                ));
+                if !still_serving(&app).await {
+                    failures.push("the server stopped answering".to_owned());
+                    break 'methods;
+                }
+            }
+        }
+    }
+    assert!(still_serving(&app).await, "the server stopped answering");
+    eprintln!("fuzz {backend:?} (seed {seed:#x}): answers by code {codes:?}");
+    assert!(
+        failures.is_empty(),
+        "{} of {} calls failed (seed {seed:#x}; replay with TALLY_FUZZ_SEED={seed} \
+         TALLY_FUZZ_CASES={cases}):\n{}",
+        failures.len(),
+        methods.len() * cases,
+        failures.join("\n")
+    );
+    // The bodies reached the handlers too, not only the decoder: some were valid calls.
+    assert!(
+        codes.get(&Code::Ok).copied().unwrap_or(0) > methods.len(),
+        "{codes:?}"
+    );
+}
+
+crate::on_both_databases!(every_method_answers_random_and_mutated_bodies_without_internal);
