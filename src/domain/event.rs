@@ -205,7 +205,7 @@ pub fn usage_time(
 }
 
 /// Checks metadata: a JSON object of at most 16 KiB serialized, nested at most
-/// [`MAX_METADATA_DEPTH`] levels, with no U+0000 in a key or string (PostgreSQL cannot store it).
+/// [`MAX_METADATA_DEPTH`] levels.
 pub fn metadata(
     value: serde_json::Value,
     field: &str,
@@ -215,12 +215,6 @@ pub fn metadata(
         return Err(FieldViolation::new(
             field,
             format!("nests at most {MAX_METADATA_DEPTH} levels of objects and lists, got {depth}"),
-        ));
-    }
-    if has_nul(&value) {
-        return Err(FieldViolation::new(
-            field,
-            "must not contain U+0000 in a key or a string",
         ));
     }
     let size = serde_json::to_vec(&value)
@@ -233,18 +227,6 @@ pub fn metadata(
         ));
     }
     Ok(value)
-}
-
-/// Whether a key or string of `value` holds U+0000.
-fn has_nul(value: &serde_json::Value) -> bool {
-    match value {
-        serde_json::Value::String(text) => text.contains('\0'),
-        serde_json::Value::Object(map) => map
-            .iter()
-            .any(|(key, value)| key.contains('\0') || has_nul(value)),
-        serde_json::Value::Array(values) => values.iter().any(has_nul),
-        _ => false,
-    }
 }
 
 /// Levels of objects and lists in `value`: 0 for a scalar, 1 for `{}`.
@@ -314,9 +296,6 @@ mod tests {
             error.description,
             "nests at most 20 levels of objects and lists, got 21"
         );
-        assert!(metadata(serde_json::json!({"a": ["x\u{0}"]}), "metadata").is_err());
-        assert!(metadata(serde_json::json!({"a\u{0}": 1}), "metadata").is_err());
-        assert!(metadata(serde_json::json!({"a": "\\u0000"}), "metadata").is_ok());
     }
 
     #[test]
