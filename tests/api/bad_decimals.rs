@@ -1,6 +1,6 @@
-//! Decimal strings through the API: one plain spelling per amount (digits with an optional fraction;
-//! no sign, blanks or leading zeros, as the contract states) in every money field of every method,
-//! refused as a violation of that field, and nothing stored from a refused record.
+//! Decimal strings through the API: one plain spelling per amount (digits with an optional
+//! fraction; no sign, blanks or leading zeros, as the contract states) in every money field of
+//! every method, refused as a violation of that field, and nothing stored from a refused record.
 
 use prost_types::{FieldMask, Timestamp};
 use tally::pb::{

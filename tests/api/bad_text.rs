@@ -1,6 +1,7 @@
-//! Bad text through the API: U+0000, which PostgreSQL can neither store nor compare, refused as a
-//! violation of its field wherever it would reach the database (on both databases alike), and a long
-//! bad value quoted by its start so that the error fits a standard client's 16 KiB of trailers.
+//! Bad text through the API: U+0000, which PostgreSQL can neither store nor compare in text,
+//! refused as a violation of its field wherever it would reach the database (on both databases
+//! alike), and a long bad value quoted by its start so that the error fits a standard client's
+//! 16 KiB of trailers.
 
 use prost_types::Timestamp;
 use tally::pb::{
@@ -164,7 +165,7 @@ async fn a_long_bad_value_is_quoted_by_its_start(backend: Backend) {
     );
     assert!(status.message().len() < 512, "{}", status.message());
 
-    // In a record's result too (the body has room, but a result names its field, not the megabytes).
+    // In a record's result too (the body has room, but a result names its field, not megabytes).
     let result = one(&app, with_manual_cost("long", &long)).await;
     refused_for(&result, "service.cost_usd", "long cost");
     assert!(result.error.len() < 512, "{}", result.error);
