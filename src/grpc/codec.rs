@@ -68,9 +68,22 @@ impl<U: Message + Default> Decoder for TallyDecoder<U> {
     }
 }
 
-/// Decodes one message; prost's error names the field where it broke.
+/// Decodes one message; the error says why first, then the fields on the way to where it broke
+/// (prost writes them the other way round, and a deep path would hide the reason once the message
+/// is cut to its length limit).
 fn decode<U: Message + Default>(buf: impl bytes::Buf) -> Result<U, Status> {
-    U::decode(buf).map_err(|error| malformed(format!("the message could not be decoded: {error}")))
+    U::decode(buf).map_err(|error| {
+        let text = error.to_string();
+        let text = text
+            .strip_prefix("failed to decode Protobuf message: ")
+            .unwrap_or(&text);
+        malformed(match text.rsplit_once(": ") {
+            Some((path, reason)) => {
+                format!("the message could not be decoded: {reason}, in {path}")
+            }
+            None => format!("the message could not be decoded: {text}"),
+        })
+    })
 }
 
 #[cfg(test)]
@@ -84,9 +97,30 @@ mod tests {
         let status =
             decode::<crate::pb::RecordEventRequest>(&[0xff_u8, 0xff, 0xff][..]).unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(
+            status.message(),
+            "the message could not be decoded: invalid varint"
+        );
+    }
+
+    #[test]
+    fn the_reason_comes_before_the_path() {
+        let mut deep = prost_types::Struct::default();
+        for _ in 0..64 {
+            let inner = prost_types::Value {
+                kind: Some(prost_types::value::Kind::StructValue(deep)),
+            };
+            deep = prost_types::Struct {
+                fields: [("a".to_owned(), inner)].into(),
+            };
+        }
+        let status = decode::<prost_types::Struct>(&deep.encode_to_vec()[..]).unwrap_err();
         assert!(
-            status.message().contains("could not be decoded"),
-            "{status:?}"
+            status
+                .message()
+                .starts_with("the message could not be decoded: recursion limit reached, in "),
+            "{}",
+            status.message()
         );
     }
 
