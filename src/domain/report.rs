@@ -79,9 +79,13 @@ impl Filter {
     }
 }
 
-/// Reads the filters of a request: each dimension at most once, at least one value each; provider
-/// and model values lowercased and trimmed as the aggregates keep them. `dimensions[i]` is `None`
-/// for an unspecified dimension.
+/// Values one filter may list: each is a bound parameter of the report's query, and the databases
+/// take at most 32,766 (SQLite) or 65,535 (PostgreSQL) in one statement.
+pub const MAX_FILTER_VALUES: usize = 1_000;
+
+/// Reads the filters of a request: each dimension at most once, 1 to [`MAX_FILTER_VALUES`] values
+/// each; provider and model values lowercased and trimmed as the aggregates keep them.
+/// `dimensions[i]` is `None` for an unspecified dimension.
 pub fn filters(
     raw: Vec<(Option<Dimension>, Vec<String>)>,
     violations: &mut Violations,
@@ -104,8 +108,11 @@ pub fn filters(
             continue;
         }
         seen.push(dimension);
-        if values.is_empty() {
-            violations.add(format!("filters[{index}].values"), "at least one value");
+        if values.is_empty() || values.len() > MAX_FILTER_VALUES {
+            violations.add(
+                format!("filters[{index}].values"),
+                format!("1 to {MAX_FILTER_VALUES} values, got {}", values.len()),
+            );
             continue;
         }
         // A value no id or name can be (such as one with U+0000) matches nothing: refused. The

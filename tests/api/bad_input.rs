@@ -293,7 +293,66 @@ async fn unknown_enum_values_in_list_filters_are_refused(backend: Backend) {
     assert_eq!(listed.runs.len(), 1);
 }
 
+async fn a_report_filter_of_too_many_values_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    one(&app, record("e-1")).await;
+    // Each value was one bound parameter: 70,000 of them (about 600 KiB, a valid message) passed
+    // what PostgreSQL (65,535) and SQLite (32,766) take in one statement, and the call failed
+    // INTERNAL.
+    let filter = |count: usize| pb::DimensionFilter {
+        dimension: pb::ReportDimension::Customer as i32,
+        values: (0..count).map(|i| format!("c{i}")).collect(),
+    };
+    let window = (
+        Some(Timestamp {
+            seconds: 1_767_225_600, // 2026-01-01T00:00:00Z
+            nanos: 0,
+        }),
+        Some(Timestamp {
+            seconds: 1_767_225_600 + 86_400,
+            nanos: 0,
+        }),
+    );
+    let mut reports = app.reports(&app.secret_key);
+    invalid(
+        reports
+            .get_margin(pb::GetMarginRequest {
+                start_time: window.0,
+                end_time: window.1,
+                filters: vec![filter(70_000)],
+                ..Default::default()
+            })
+            .await,
+        "filters[0].values",
+        "GetMargin",
+    );
+    invalid(
+        reports
+            .get_cost_series(pb::GetCostSeriesRequest {
+                start_time: window.0,
+                end_time: window.1,
+                granularity: pb::TimeGranularity::Day as i32,
+                filters: vec![filter(70_000)],
+                ..Default::default()
+            })
+            .await,
+        "filters[0].values",
+        "GetCostSeries",
+    );
+    // The contract's limit itself is served.
+    reports
+        .get_margin(pb::GetMarginRequest {
+            start_time: window.0,
+            end_time: window.1,
+            filters: vec![filter(1_000)],
+            ..Default::default()
+        })
+        .await
+        .expect("1,000 values are within the limit");
+}
+
 crate::on_both_databases!(
     times_outside_the_protobuf_ranges_are_refused,
     unknown_enum_values_in_list_filters_are_refused,
+    a_report_filter_of_too_many_values_is_refused,
 );

@@ -189,11 +189,10 @@ fn field_value(rng: &mut StdRng, field: &FieldDescriptor, depth: usize) -> Value
                 .collect::<HashMap<_, _>>(),
         )
     } else if field.is_list() {
-        Value::List(
-            (0..rng.random_range(0..4))
-                .map(|_| scalar(rng, &kind, depth))
-                .collect(),
-        )
+        // Now and then a list of scalars longer than a database binds in one statement.
+        let long = !matches!(kind, Kind::Message(_)) && rng.random_ratio(1, 30);
+        let length = if long { 40_000 } else { rng.random_range(0..4) };
+        Value::List((0..length).map(|_| scalar(rng, &kind, depth)).collect())
     } else {
         scalar(rng, &kind, depth)
     }
