@@ -15,7 +15,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::{
     config::{Settings, redact_url},
     grpc::{self, auth::AuthLayer, in_flight::InFlight},
-    health::{DatabaseReady, HealthState},
+    health::HealthState,
     store,
     tls::TlsFiles,
 };
@@ -85,13 +85,13 @@ impl App {
         } = self;
         let (health, health_service) = HealthState::new(grpc::SERVICE_NAMES).await;
         let health = Arc::new(health);
-        let ready = DatabaseReady::default();
         let (stop_sender, stop) = watch::channel(false);
 
         let mut server = Server::builder();
         if let Some(tls) = tls {
             server = server.tls_config(tls)?;
         }
+        let state = grpc::AppState::new(db.clone(), settings.run_flags);
         let router = server
             .trace_fn(call_span)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -99,13 +99,12 @@ impl App {
             .layer(AuthLayer::new(
                 db.clone(),
                 settings.key_cache_ttl,
-                ready.clone(),
+                state.ready.clone(),
             ))
             .layer(grpc::framing::FramingLayer::new()?)
             .add_service(health_service)
             .add_service(grpc::reflection_v1()?)
             .add_service(grpc::reflection_v1alpha()?);
-        let state = grpc::AppState::new(db.clone(), settings.run_flags);
         let router = grpc::add_services(router, &state);
 
         // Small gRPC messages are latency-bound: send them at once.
@@ -120,7 +119,6 @@ impl App {
             state.clone(),
             settings.clone(),
             health.clone(),
-            ready,
             stop.clone(),
         ));
 
@@ -179,10 +177,10 @@ async fn watch_database(
     state: grpc::AppState,
     settings: Settings,
     health: Arc<HealthState>,
-    ready: DatabaseReady,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let db = state.db.clone();
+    let ready = state.ready.clone();
     let mut reported_down = false;
     loop {
         match store::ping(&db).await {

@@ -36,6 +36,7 @@ use crate::pb::{
 };
 use crate::{
     domain::run_flags::FlagSettings,
+    health::DatabaseReady,
     service::{
         ingest::IngestService, price_book::PriceBook, pricing::PricingService, runs::RunsService,
     },
@@ -67,13 +68,21 @@ pub struct AppState {
     pub ingest: Arc<IngestService>,
     pub pricing: Arc<PricingService>,
     pub runs: Arc<RunsService>,
+    /// Whether the database answered its last check (set by the readiness watcher).
+    pub ready: DatabaseReady,
 }
 
 impl AppState {
     /// The state over a pool; the price book stays empty until [`PriceBook::reload`].
     pub fn new(db: DatabaseConnection, run_flags: FlagSettings) -> Self {
         let prices = Arc::new(PriceBook::empty());
-        let ingest = Arc::new(IngestService::new(db.clone(), prices.clone(), run_flags));
+        let ready = DatabaseReady::default();
+        let ingest = Arc::new(IngestService::new(
+            db.clone(),
+            prices.clone(),
+            run_flags,
+            ready.clone(),
+        ));
         let pricing = Arc::new(PricingService::new(db.clone(), prices.clone()));
         let runs = Arc::new(RunsService::new(db.clone(), run_flags));
         Self {
@@ -82,6 +91,7 @@ impl AppState {
             ingest,
             pricing,
             runs,
+            ready,
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::{
         DomainError, FieldViolation, event::EventInput, ledger::PricedEvent,
         run_flags::FlagSettings, tenant::Tenant,
     },
+    health::DatabaseReady,
     store::{self, StoreError},
 };
 
@@ -47,12 +48,20 @@ const LAST_RETRY_CEILING: Duration = Duration::from_millis(100);
 /// Records events for projects.
 pub struct IngestService {
     groups: Arc<Groups>,
+    ready: DatabaseReady,
 }
 
 impl IngestService {
-    pub fn new(db: DatabaseConnection, prices: Arc<PriceBook>, flags: FlagSettings) -> Self {
+    /// Writes through `db`; refuses at once while `ready` says the database is known down.
+    pub fn new(
+        db: DatabaseConnection,
+        prices: Arc<PriceBook>,
+        flags: FlagSettings,
+        ready: DatabaseReady,
+    ) -> Self {
         Self {
             groups: Arc::new(Groups::new(BatchWriter { db, prices, flags })),
+            ready,
         }
     }
 
@@ -63,6 +72,13 @@ impl IngestService {
         tenant: Tenant,
         records: Vec<Result<EventInput, Vec<FieldViolation>>>,
     ) -> Result<Vec<RecordOutcome>, DomainError> {
+        // A stream opened before an outage sends its batches past the auth layer's check: each is
+        // refused here rather than waiting out the pool's connection timeout.
+        if !self.ready.get() {
+            return Err(DomainError::Unavailable(
+                "the database is known down".into(),
+            ));
+        }
         let time = store::now();
         let mut outcomes: Vec<Option<RecordOutcome>> = vec![None; records.len()];
         let mut valid = Vec::new();

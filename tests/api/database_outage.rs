@@ -197,8 +197,31 @@ async fn postgres_calls_fail_fast_while_the_database_is_down_and_go_through_once
         .await
         .expect("served while the database is up");
 
+    // A stream opened while the database is up, its first batch answered.
+    let (batches, waiting) = tokio::sync::mpsc::channel(4);
+    let mut open_stream = app
+        .ingest(&app.secret_key)
+        .record_events(tokio_stream::wrappers::ReceiverStream::new(waiting))
+        .await
+        .expect("stream opens")
+        .into_inner();
+    let batch = |key: &str| pb::RecordEventsRequest {
+        records: vec![pb::EventRecord {
+            idempotency_key: key.to_owned(),
+            ..event()
+        }],
+        ..Default::default()
+    };
+    batches.send(batch("stream-1")).await.expect("batch sent");
+    let first = open_stream.message().await.expect("answer").expect("one");
+    assert!(first.results[0].stored, "{first:?}");
+
     relay.take_down().await;
     wait_for_health(&app, ServingStatus::NotServing).await;
+
+    // Its next batch gets past the call's own check: the write refuses it at once.
+    batches.send(batch("stream-2")).await.expect("batch sent");
+    assert_refused_at_once("a batch on a stream opened before", open_stream.message()).await;
 
     let key = app.secret_key.clone();
     assert_refused_at_once("RecordEvent", record(&app)).await;
@@ -288,7 +311,8 @@ async fn postgres_calls_fail_fast_while_the_database_is_down_and_go_through_once
         back.elapsed()
     );
     assert!(result.stored, "{result:?}");
-    assert_eq!(app.count_events().await, 1);
+    // The stream's first batch and the event sent again: the refused batch was not stored.
+    assert_eq!(app.count_events().await, 2);
     db.close().await.ok();
     app.stop().await.expect("clean stop");
 }
