@@ -6,18 +6,16 @@
 //! aggregates upsert on their key with `''` for an absent dimension, money sums exactly, and
 //! deleting a project deletes its rows.
 
+mod common;
+
+use common::insert_statement;
 use migrations::{Migrator, MigratorTrait, SchemaManager};
 use sea_orm::{
-    ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr, Statement,
-    TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqlErr, Statement, TransactionTrait,
     prelude::DateTimeUtc,
     sea_query::{Expr, ExprTrait, InsertStatement, OnConflict, Query, SimpleExpr},
 };
 use uuid::Uuid;
-
-/// PostgreSQL server used by the tests; each run creates and drops its own database.
-const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-const POSTGRES_SERVER_URL: &str = "postgres://postgres@127.0.0.1:5432";
 
 /// Every table the migrations create.
 const TABLES: [&str; 27] = [
@@ -54,39 +52,12 @@ const MIGRATION_TABLE: &str = "seaql_migrations";
 
 #[tokio::test]
 async fn migrations_apply_twice_roll_back_and_apply_again_on_sqlite() {
-    let path = std::env::temp_dir().join(format!("tally_mig_{}.db", Uuid::new_v4().simple()));
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let db = Database::connect(&url).await.expect("open sqlite file");
-
-    exercise(&db).await;
-
-    db.close().await.expect("close sqlite");
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    common::on_sqlite("tally_mig", exercise).await;
 }
 
 #[tokio::test]
 async fn migrations_apply_twice_roll_back_and_apply_again_on_postgres() {
-    let name = format!("tally_mig_{}", Uuid::new_v4().simple());
-    let admin = Database::connect(POSTGRES_ADMIN_URL)
-        .await
-        .expect("connect to postgres database `test`");
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create database");
-
-    let db = Database::connect(format!("{POSTGRES_SERVER_URL}/{name}"))
-        .await
-        .expect("connect to new database");
-    exercise(&db).await;
-    db.close().await.expect("close postgres");
-
-    admin
-        .execute_unprepared(&format!("DROP DATABASE {name}"))
-        .await
-        .expect("drop database");
+    common::on_postgres("tally_mig", exercise).await;
 }
 
 async fn exercise(db: &DatabaseConnection) {
@@ -205,14 +176,6 @@ async fn schema_snapshot(db: &DatabaseConnection) -> Vec<String> {
 
 fn at(seconds: i64) -> DateTimeUtc {
     DateTimeUtc::from_timestamp(seconds, 0).expect("valid timestamp")
-}
-
-fn insert_statement(table: &'static str, row: &[(&'static str, SimpleExpr)]) -> InsertStatement {
-    let mut stmt = Query::insert();
-    stmt.into_table(table)
-        .columns(row.iter().map(|(col, _)| *col))
-        .values_panic(row.iter().map(|(_, value)| value.clone()));
-    stmt
 }
 
 async fn insert(

@@ -1,26 +1,22 @@
 //! Migration 000011 flags the lines stored before it that were billed at the standard price for want
 //! of a price at their tier, and only those, on SQLite and on PostgreSQL.
 
+mod common;
+
+use common::insert_statement;
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectionTrait, Database, DatabaseConnection,
+    ConnectionTrait, DatabaseConnection,
     prelude::{DateTimeUtc, Json},
     sea_query::{Expr, ExprTrait, Query, SimpleExpr},
 };
 use uuid::Uuid;
 
-const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-const POSTGRES_SERVER_URL: &str = "postgres://postgres@127.0.0.1:5432";
-
 /// Migrations before 000011.
 const BEFORE: u32 = 10;
 
 async fn insert(db: &DatabaseConnection, table: &'static str, row: &[(&'static str, SimpleExpr)]) {
-    let mut stmt = Query::insert();
-    stmt.into_table(table)
-        .columns(row.iter().map(|(col, _)| *col))
-        .values_panic(row.iter().map(|(_, value)| value.clone()));
-    db.execute(&stmt)
+    db.execute(&insert_statement(table, row))
         .await
         .unwrap_or_else(|e| panic!("insert into {table}: {e}"));
 }
@@ -151,34 +147,18 @@ async fn lines_stored_before_are_flagged_from_their_items(db: &DatabaseConnectio
 
 #[tokio::test]
 async fn lines_stored_before_are_flagged_on_sqlite() {
-    let path = std::env::temp_dir().join(format!("tally_tier_{}.db", Uuid::new_v4().simple()));
-    let db = Database::connect(format!("sqlite://{}?mode=rwc", path.display()))
-        .await
-        .expect("open sqlite file");
-    lines_stored_before_are_flagged_from_their_items(&db).await;
-    db.close().await.expect("close sqlite");
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+    common::on_sqlite(
+        "tally_tier",
+        lines_stored_before_are_flagged_from_their_items,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn lines_stored_before_are_flagged_on_postgres() {
-    let name = format!("tally_tier_{}", Uuid::new_v4().simple());
-    let admin = Database::connect(POSTGRES_ADMIN_URL)
-        .await
-        .expect("connect to postgres database `test`");
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create database");
-    let db = Database::connect(format!("{POSTGRES_SERVER_URL}/{name}"))
-        .await
-        .expect("connect to new database");
-    lines_stored_before_are_flagged_from_their_items(&db).await;
-    db.close().await.expect("close postgres");
-    admin
-        .execute_unprepared(&format!("DROP DATABASE {name}"))
-        .await
-        .expect("drop database");
+    common::on_postgres(
+        "tally_tier",
+        lines_stored_before_are_flagged_from_their_items,
+    )
+    .await;
 }
