@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::insert_statement;
+use common::{insert_project, insert_statement};
 use migrations::{Migrator, MigratorTrait, SchemaManager};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqlErr, Statement, TransactionTrait,
@@ -250,17 +250,7 @@ async fn check_behaviour(db: &DatabaseConnection) {
     let customer = Uuid::now_v7();
     let agent = Uuid::now_v7();
     let now = at(1_800_000_000);
-    insert(
-        db,
-        "projects",
-        &[
-            ("id", project.into()),
-            ("name", "default".into()),
-            ("create_time", now.into()),
-        ],
-    )
-    .await
-    .expect("insert project");
+    insert_project(db, project, now).await;
     insert(
         db,
         "customers",

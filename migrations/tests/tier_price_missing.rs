@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::insert_statement;
+use common::{insert_project, insert_statement};
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection,
@@ -75,16 +75,7 @@ async fn lines_stored_before_are_flagged_from_their_items(db: &DatabaseConnectio
         Uuid::now_v7(),
     );
     let now = DateTimeUtc::from_timestamp(1_800_000_000, 0).expect("time");
-    insert(
-        db,
-        "projects",
-        &[
-            ("id", project.into()),
-            ("name", "default".into()),
-            ("create_time", now.into()),
-        ],
-    )
-    .await;
+    insert_project(db, project, now).await;
     for (table, code_column, code) in [
         ("customers", "customer_id", customer),
         ("agents", "agent_code", agent),

@@ -3,6 +3,7 @@
 
 use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection,
+    prelude::DateTimeUtc,
     sea_query::{InsertStatement, Query, SimpleExpr},
 };
 use uuid::Uuid;
@@ -56,4 +57,16 @@ pub fn insert_statement(
         .columns(row.iter().map(|(col, _)| *col))
         .values_panic(row.iter().map(|(_, value)| value.clone()));
     stmt
+}
+
+/// Inserts project `id`, named `default`, created at `now`: what every other row hangs from.
+pub async fn insert_project(db: &DatabaseConnection, id: Uuid, now: DateTimeUtc) {
+    let row = [
+        ("id", id.into()),
+        ("name", "default".into()),
+        ("create_time", now.into()),
+    ];
+    db.execute(&insert_statement("projects", &row))
+        .await
+        .expect("insert project");
 }
