@@ -2,15 +2,15 @@
 //! fraction; no sign, blanks or leading zeros, as the contract states) in every money field of
 //! every method, refused as a violation of that field, and nothing stored from a refused record.
 
-use prost_types::{FieldMask, Timestamp};
+use prost_types::FieldMask;
 use tally::pb::{
     self, CheckBudgetRequest, CreateBudgetRequest, ListBudgetsRequest, ListRiskyAccountsRequest,
     Outcome, Plan, RecordOutcomeRequest, SetPriceRequest, SetSignalPriceRequest, SignalPrice,
-    StartRunRequest, UpdateCustomerRequest,
+    UpdateCustomerRequest,
 };
 
 use crate::{
-    bad_input::{invalid, one, record, refused_for, with_manual_cost, with_plan},
+    bad_input::{invalid, one_day_window, refused_for, start_run, with_manual_cost, with_plan},
     helpers::{Backend, spawn_app},
 };
 
@@ -26,25 +26,26 @@ async fn decimal_strings_take_one_plain_spelling(backend: Backend) {
     let mut reports = app.reports(&app.secret_key);
 
     // The plain spellings work: a manual cost is the line's cost as given.
-    let plain = one(&app, with_manual_cost("plain-cost", "0.5")).await;
+    let plain = app.record_one(with_manual_cost("plain-cost", "0.5")).await;
     assert_eq!(plain.total_cost_usd, "0.5000000000", "{plain:?}");
-    let zero = one(&app, with_manual_cost("zero-cost", "0")).await;
+    let zero = app.record_one(with_manual_cost("zero-cost", "0")).await;
     assert_eq!(zero.total_cost_usd, "0.0000000000", "{zero:?}");
-    assert!(one(&app, with_plan("plain-plan", "99.00")).await.stored);
-    runs.start_run(StartRunRequest {
-        run_id: "run-1".to_owned(),
-        agent_code: "support_reply".to_owned(),
-        customer: record("x").customer,
-        ..Default::default()
-    })
-    .await
-    .expect("run started");
+    assert!(
+        app.record_one(with_plan("plain-plan", "99.00"))
+            .await
+            .stored
+    );
+    start_run(&app, "run-1").await;
 
     for (index, text) in BAD_SPELLINGS.into_iter().enumerate() {
         let case = format!("{text:?}");
-        let result = one(&app, with_manual_cost(&format!("cost-{index}"), text)).await;
+        let result = app
+            .record_one(with_manual_cost(&format!("cost-{index}"), text))
+            .await;
         refused_for(&result, "service.cost_usd", &case);
-        let result = one(&app, with_plan(&format!("plan-{index}"), text)).await;
+        let result = app
+            .record_one(with_plan(&format!("plan-{index}"), text))
+            .await;
         refused_for(&result, "customer.plan.monthly_usd", &case);
 
         let update = UpdateCustomerRequest {
@@ -146,17 +147,12 @@ async fn decimal_strings_take_one_plain_spelling(backend: Backend) {
             "signal_price.unit_price_usd",
             &case,
         );
+        let (start_time, end_time) = one_day_window();
         invalid(
             reports
                 .list_risky_accounts(ListRiskyAccountsRequest {
-                    start_time: Some(Timestamp {
-                        seconds: 1_767_225_600, // 2026-01-01T00:00:00Z
-                        nanos: 0,
-                    }),
-                    end_time: Some(Timestamp {
-                        seconds: 1_767_225_600 + 86_400,
-                        nanos: 0,
-                    }),
+                    start_time,
+                    end_time,
                     cost_share_threshold_percent: text.to_owned(),
                     ..Default::default()
                 })

@@ -1,34 +1,29 @@
 //! Bad values through the API: times only within the protobuf `Timestamp` and `Duration` ranges,
-//! and unknown enum values refused in every list filter. The helpers serve `bad_decimals` and
-//! `bad_text` too.
+//! and unknown enum values refused in every list filter. The helpers serve `bad_decimals`,
+//! `bad_text` and `unreadable` too.
 
 use prost_types::{Duration, Timestamp};
 use tally::pb::{
-    self, CustomerAttribution, EventRecord, ListBudgetsRequest, ListEventsRequest,
-    ListPricesRequest, ListRunsRequest, Plan, RecordEventRequest, ServiceUsage, StartRunRequest,
-    event_record::Usage,
+    self, EventRecord, ListBudgetsRequest, ListEventsRequest, ListPricesRequest, ListRunsRequest,
+    Plan, StartRunRequest, event_record::Usage,
 };
 use tonic::Code;
 
-use crate::helpers::{Backend, TestApp, spawn_app, violated_fields};
+use crate::{
+    fixtures::EventRecordBuilder,
+    helpers::{Backend, TestApp, spawn_app, violated_fields},
+};
 
+/// The record the bad-input tests vary: customer `workspace_42`, agent `support_reply`, an
+/// openai/gpt-4o call of 10 input and 1 output tokens.
 pub fn record(key: &str) -> EventRecord {
-    EventRecord {
-        idempotency_key: key.to_owned(),
-        customer: Some(CustomerAttribution {
-            id: "workspace_42".to_owned(),
-            ..Default::default()
-        }),
-        agent_code: "support_reply".to_owned(),
-        usage: Some(Usage::Service(ServiceUsage {
-            provider: "openai".to_owned(),
-            model: "gpt-4o".to_owned(),
-            input_tokens: Some(10),
-            output_tokens: Some(1),
-            ..Default::default()
-        })),
-        ..Default::default()
-    }
+    EventRecordBuilder::new()
+        .key(key)
+        .customer("workspace_42")
+        .agent("support_reply")
+        .model("openai", "gpt-4o")
+        .tokens(10, 1)
+        .build()
 }
 
 pub fn with_manual_cost(key: &str, cost_usd: &str) -> EventRecord {
@@ -50,16 +45,32 @@ pub fn with_plan(key: &str, monthly_usd: &str) -> EventRecord {
     record
 }
 
-pub async fn one(app: &TestApp, record: EventRecord) -> pb::RecordResult {
-    app.ingest(&app.secret_key)
-        .record_event(RecordEventRequest {
-            record: Some(record),
+/// Starts run `run_id` of [`record`]'s customer and agent, for the calls that name a run.
+pub async fn start_run(app: &TestApp, run_id: &str) {
+    app.runs(&app.secret_key)
+        .start_run(StartRunRequest {
+            run_id: run_id.to_owned(),
+            agent_code: "support_reply".to_owned(),
+            customer: record("x").customer,
+            ..Default::default()
         })
         .await
-        .expect("record event answers")
-        .into_inner()
-        .result
-        .expect("a result")
+        .expect("run started");
+}
+
+/// The report window of these tests: 2026-01-01T00:00:00Z and one day.
+pub fn one_day_window() -> (Option<Timestamp>, Option<Timestamp>) {
+    let start = 1_767_225_600;
+    (
+        Some(Timestamp {
+            seconds: start,
+            nanos: 0,
+        }),
+        Some(Timestamp {
+            seconds: start + 86_400,
+            nanos: 0,
+        }),
+    )
 }
 
 /// Checks that `result` refused its record for `field` alone.
@@ -119,14 +130,12 @@ async fn times_outside_the_protobuf_ranges_are_refused(backend: Backend) {
             },
         ),
     ] {
-        let result = one(
-            &app,
-            EventRecord {
+        let result = app
+            .record_one(EventRecord {
                 usage_time: Some(usage_time),
                 ..record(case)
-            },
-        )
-        .await;
+            })
+            .await;
         refused_for(&result, "usage_time", case);
     }
     // The longest Duration is 315,576,000,000 seconds.
@@ -157,7 +166,7 @@ async fn times_outside_the_protobuf_ranges_are_refused(backend: Backend) {
         if let Some(Usage::Service(service)) = &mut record.usage {
             service.latency = Some(latency);
         }
-        refused_for(&one(&app, record).await, "service.latency", case);
+        refused_for(&app.record_one(record).await, "service.latency", case);
     }
     // Within the ranges: the first second of year 1 is a usage time like any other past one, and
     // the longest Duration a latency.
@@ -174,7 +183,7 @@ async fn times_outside_the_protobuf_ranges_are_refused(backend: Backend) {
             nanos: 0,
         });
     }
-    let result = one(&app, edge).await;
+    let result = app.record_one(edge).await;
     assert!(result.stored, "{result:?}");
     let event = app.event(&result.event_id).await;
     assert_eq!(event.usage_time.map(|t| t.seconds), Some(first_second));
@@ -202,16 +211,9 @@ async fn times_outside_the_protobuf_ranges_are_refused(backend: Backend) {
 async fn unknown_enum_values_in_list_filters_are_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     // Something for each list to return, so that "no filter" would show.
-    one(&app, record("e-1")).await;
+    app.record_one(record("e-1")).await;
+    start_run(&app, "run-1").await;
     let mut runs = app.runs(&app.secret_key);
-    runs.start_run(StartRunRequest {
-        run_id: "run-1".to_owned(),
-        agent_code: "support_reply".to_owned(),
-        customer: record("x").customer,
-        ..Default::default()
-    })
-    .await
-    .expect("run started");
     let unknown = 99;
     invalid(
         runs.list_runs(ListRunsRequest {
@@ -295,7 +297,7 @@ async fn unknown_enum_values_in_list_filters_are_refused(backend: Backend) {
 
 async fn a_report_filter_of_too_many_values_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
-    one(&app, record("e-1")).await;
+    app.record_one(record("e-1")).await;
     // Each value was one bound parameter: 70,000 of them (about 600 KiB, a valid message) passed
     // what PostgreSQL (65,535) and SQLite (32,766) take in one statement, and the call failed
     // INTERNAL.
@@ -303,16 +305,7 @@ async fn a_report_filter_of_too_many_values_is_refused(backend: Backend) {
         dimension: pb::ReportDimension::Customer as i32,
         values: (0..count).map(|i| format!("c{i}")).collect(),
     };
-    let window = (
-        Some(Timestamp {
-            seconds: 1_767_225_600, // 2026-01-01T00:00:00Z
-            nanos: 0,
-        }),
-        Some(Timestamp {
-            seconds: 1_767_225_600 + 86_400,
-            nanos: 0,
-        }),
-    );
+    let window = one_day_window();
     let mut reports = app.reports(&app.secret_key);
     invalid(
         reports

@@ -3,15 +3,13 @@
 //! alike), and a long bad value quoted by its start so that the error fits a standard client's
 //! 16 KiB of trailers.
 
-use prost_types::Timestamp;
 use tally::pb::{
     self, CheckBudgetRequest, EventRecord, ListEventsRequest, ListRunsRequest, ServiceUsage,
-    StartRunRequest,
 };
 use tonic::Code;
 
 use crate::{
-    bad_input::{invalid, one, record, refused_for, with_manual_cost},
+    bad_input::{invalid, one_day_window, record, refused_for, start_run, with_manual_cost},
     helpers::{Backend, spawn_app, violated_fields},
 };
 
@@ -30,14 +28,12 @@ async fn text_the_database_cannot_store_is_refused(backend: Backend) {
         )]
         .into(),
     };
-    let result = one(
-        &app,
-        EventRecord {
+    let result = app
+        .record_one(EventRecord {
             metadata: Some(metadata.clone()),
             ..record("nul-metadata")
-        },
-    )
-    .await;
+        })
+        .await;
     assert!(result.stored, "{result:?}");
     let stored = app.event(&result.event_id).await;
     assert_eq!(
@@ -45,15 +41,8 @@ async fn text_the_database_cannot_store_is_refused(backend: Backend) {
         Some(&metadata),
         "returned as sent"
     );
+    start_run(&app, "run-1").await;
     let mut runs = app.runs(&app.secret_key);
-    runs.start_run(StartRunRequest {
-        run_id: "run-1".to_owned(),
-        agent_code: "support_reply".to_owned(),
-        customer: record("x").customer,
-        ..Default::default()
-    })
-    .await
-    .expect("run started");
     invalid(
         runs.fail_run(pb::FailRunRequest {
             run_id: "run-1".to_owned(),
@@ -103,17 +92,12 @@ async fn text_the_database_cannot_store_is_refused(backend: Backend) {
         "plan_name",
         "ListSignalPrices plan_name",
     );
+    let (start_time, end_time) = one_day_window();
     invalid(
         app.reports(&app.secret_key)
             .get_margin(pb::GetMarginRequest {
-                start_time: Some(Timestamp {
-                    seconds: 1_767_225_600, // 2026-01-01T00:00:00Z
-                    nanos: 0,
-                }),
-                end_time: Some(Timestamp {
-                    seconds: 1_767_225_600 + 86_400,
-                    nanos: 0,
-                }),
+                start_time,
+                end_time,
                 filters: vec![pb::DimensionFilter {
                     dimension: pb::ReportDimension::Customer as i32,
                     values: vec![nul.to_owned()],
@@ -166,7 +150,7 @@ async fn a_long_bad_value_is_quoted_by_its_start(backend: Backend) {
     assert!(status.message().len() < 512, "{}", status.message());
 
     // In a record's result too (the body has room, but a result names its field, not megabytes).
-    let result = one(&app, with_manual_cost("long", &long)).await;
+    let result = app.record_one(with_manual_cost("long", &long)).await;
     refused_for(&result, "service.cost_usd", "long cost");
     assert!(result.error.len() < 512, "{}", result.error);
 

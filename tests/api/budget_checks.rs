@@ -5,50 +5,31 @@
 
 use chrono::{Datelike, TimeZone, Utc};
 use prost_types::Timestamp;
-use tally::pb::{
-    self, CheckBudgetRequest, CreateBudgetRequest, CustomerAttribution, EventRecord, GetRunRequest,
-    RecordBatchRequest, ServiceUsage, event_record::Usage,
-};
+use tally::pb::{self, CheckBudgetRequest, CreateBudgetRequest, EventRecord, GetRunRequest};
 use tonic::Code;
 
-use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_on};
+use crate::{
+    fixtures::EventRecordBuilder,
+    helpers::{Backend, TestApp, spawn_app, spawn_app_on},
+};
 
 /// gpt-4o-mini, 1000 input and 100 output tokens: 0.00015 + 0.00006 = 0.00021 USD.
 const STEP_COST: &str = "0.0002100000";
 
 fn step(customer: &str, agent: &str, run: &str, key: &str, at: Option<Timestamp>) -> EventRecord {
-    EventRecord {
-        idempotency_key: key.to_owned(),
-        customer: Some(CustomerAttribution {
-            id: customer.to_owned(),
-            ..Default::default()
-        }),
-        agent_code: agent.to_owned(),
-        run_id: run.to_owned(),
-        usage_time: at,
-        usage: Some(Usage::Service(ServiceUsage {
-            provider: "openai".to_owned(),
-            model: "gpt-4o-mini".to_owned(),
-            input_tokens: Some(1_000),
-            output_tokens: Some(100),
-            ..Default::default()
-        })),
-        ..Default::default()
-    }
+    EventRecordBuilder::new()
+        .key(key)
+        .customer(customer)
+        .agent(agent)
+        .run(run)
+        .at(at)
+        .build()
 }
 
 async fn record(app: &TestApp, records: Vec<EventRecord>) {
-    let results = app
-        .ingest(&app.secret_key)
-        .record_batch(RecordBatchRequest { records })
-        .await
-        .expect("batch")
-        .into_inner()
-        .results;
+    let results = app.record_all(records).await;
     assert!(
-        results
-            .iter()
-            .all(|r| r.stored && r.total_cost_usd == STEP_COST),
+        results.iter().all(|r| r.total_cost_usd == STEP_COST),
         "{results:?}"
     );
 }
@@ -546,18 +527,11 @@ async fn two_servers_on_one_database_agree_on_spend(backend: Backend) {
             b.push(record)
         }
     }
-    let send = |app: &TestApp, records: Vec<EventRecord>| {
-        let mut client = app.ingest(&first.secret_key);
-        async move {
-            client
-                .record_batch(RecordBatchRequest { records })
-                .await
-                .expect("batch")
-                .into_inner()
-        }
-    };
-    let (one, two) = tokio::join!(send(&first, a), send(&second, b));
-    assert!(one.results.iter().chain(&two.results).all(|r| r.stored));
+    let (one, two) = tokio::join!(
+        first.record_batch(a),
+        second.record_batch_as(&first.secret_key, b)
+    );
+    assert!(one.iter().chain(&two).all(|r| r.stored));
     let ask = |app: &TestApp| {
         let mut client = app.budgets(&first.publishable_key);
         async move {

@@ -14,10 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tally::{
-    domain::api_key::ApiKeyKind,
-    pb::{self, event_record::Usage},
-};
+use tally::{domain::api_key::ApiKeyKind, pb};
 use tokio::{
     net::{TcpListener, TcpStream},
     task::{JoinHandle, JoinSet},
@@ -26,7 +23,10 @@ use tonic::{Code, Request, Status};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 use tonic_types::StatusExt;
 
-use crate::helpers::{Backend, TestApp, TestDatabase, create_key, start_server, test_settings};
+use crate::{
+    fixtures::EventRecordBuilder,
+    helpers::{Backend, TestApp, TestDatabase, create_key, start_server, test_settings},
+};
 
 /// The deadline of the callers in this test, shorter than the pool's 5 s wait for a connection.
 const DEADLINE: Duration = Duration::from_secs(1);
@@ -125,22 +125,12 @@ async fn assert_refused_at_once<T>(what: &str, call: impl Future<Output = Result
 }
 
 fn event() -> pb::EventRecord {
-    pb::EventRecord {
-        idempotency_key: "outage-1".to_owned(),
-        customer: Some(pb::CustomerAttribution {
-            id: "workspace_42".to_owned(),
-            ..Default::default()
-        }),
-        agent_code: "support_reply".to_owned(),
-        usage: Some(Usage::Service(pb::ServiceUsage {
-            provider: "openai".to_owned(),
-            model: "gpt-4o".to_owned(),
-            input_tokens: Some(1_000),
-            output_tokens: Some(100),
-            ..Default::default()
-        })),
-        ..Default::default()
-    }
+    EventRecordBuilder::new()
+        .key("outage-1")
+        .customer("workspace_42")
+        .agent("support_reply")
+        .model("openai", "gpt-4o")
+        .build()
 }
 
 async fn record(app: &TestApp) -> Result<tonic::Response<pb::RecordEventResponse>, Status> {

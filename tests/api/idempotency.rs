@@ -4,46 +4,25 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use tally::pb::{
-    self, CustomerAttribution, EventRecord, RecordBatchRequest, RecordEventRequest, ServiceUsage,
-    event_record::Usage,
-};
+use tally::pb::{self, EventRecord};
 use tokio::sync::Barrier;
 
-use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_on};
+use crate::{
+    fixtures::EventRecordBuilder,
+    helpers::{Backend, TestApp, spawn_app, spawn_app_on},
+};
 
 /// gpt-4o-mini (catalog: 1.5e-7 USD per input token, 6e-7 per output token), 1000 input and
 /// 100 output tokens: 0.00015 + 0.00006 USD.
 const COST: &str = "0.0002100000";
 
-/// The record sent under `key`, in run `run` when given.
+/// The record sent under `key`, in run `run` when given: a gpt-4o-mini call of 1000 input and 100
+/// output tokens.
 fn record(key: &str, run: Option<&str>) -> EventRecord {
-    EventRecord {
-        idempotency_key: key.to_owned(),
-        customer: Some(CustomerAttribution {
-            id: "acme".to_owned(),
-            ..Default::default()
-        }),
-        agent_code: "writer".to_owned(),
-        run_id: run.unwrap_or_default().to_owned(),
-        usage: Some(Usage::Service(ServiceUsage {
-            provider: "openai".to_owned(),
-            model: "gpt-4o-mini".to_owned(),
-            input_tokens: Some(1_000),
-            output_tokens: Some(100),
-            ..Default::default()
-        })),
-        ..Default::default()
-    }
-}
-
-async fn batch(app: &TestApp, key: &str, records: Vec<EventRecord>) -> Vec<pb::RecordResult> {
-    app.ingest(key)
-        .record_batch(RecordBatchRequest { records })
-        .await
-        .expect("batch answered")
-        .into_inner()
-        .results
+    EventRecordBuilder::new()
+        .key(key)
+        .run(run.unwrap_or_default())
+        .build()
 }
 
 /// Checks the copies of each key: every one stored and priced, all with the first copy's event
@@ -73,8 +52,8 @@ async fn race_two_batches_of_two_copies(first: &TestApp, second: &TestApp) {
         let key = format!("twice-{round}");
         let copy = || vec![record(&key, None), record(&key, None)];
         let (one, two) = tokio::join!(
-            batch(first, &first.secret_key, copy()),
-            batch(second, &first.secret_key, copy()),
+            first.record_batch(copy()),
+            second.record_batch_as(&first.secret_key, copy()),
         );
         copies.insert(key.clone(), one.into_iter().chain(two).collect());
     }
@@ -132,21 +111,12 @@ async fn send_races(
         start.wait().await;
         if (caller + race).is_multiple_of(2) {
             let records = keys.iter().map(|name| record(name, run)).collect();
-            let answered = batch(app, key, records).await;
+            let answered = app.record_batch_as(key, records).await;
             results.extend(keys.into_iter().zip(answered));
             continue;
         }
         for name in keys {
-            let result = app
-                .ingest(key)
-                .record_event(RecordEventRequest {
-                    record: Some(record(&name, run)),
-                })
-                .await
-                .expect("record answered")
-                .into_inner()
-                .result
-                .expect("result");
+            let result = app.record_one_as(key, record(&name, run)).await;
             results.push((name, result));
         }
     }

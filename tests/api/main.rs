@@ -13,6 +13,7 @@ mod cost_series;
 mod database_outage;
 mod directory;
 mod export;
+mod fixtures;
 mod fuzz;
 mod health;
 mod helpers;

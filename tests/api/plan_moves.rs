@@ -9,12 +9,14 @@ use chrono::{TimeZone, Utc};
 use prost_types::Timestamp;
 use tally::pb::{
     self, CustomerAttribution, EventRecord, ExportEventsRequest, GetCustomerRequest,
-    GetEventRequest, GetMarginRequest, ListEventsRequest, Plan, RecordBatchRequest,
-    ReportDimension, ServiceUsage, SetSignalPriceRequest, SignalPrice, StartRunRequest,
-    event_record::Usage,
+    GetMarginRequest, ListEventsRequest, Plan, ReportDimension, SetSignalPriceRequest, SignalPrice,
+    StartRunRequest,
 };
 
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::{
+    fixtures::EventRecordBuilder,
+    helpers::{Backend, TestApp, spawn_app},
+};
 
 /// 2026-09-`day` at `hour`:00 UTC.
 fn sep(day: u32, hour: u32) -> Timestamp {
@@ -34,36 +36,12 @@ fn pro() -> Option<Plan> {
 
 /// A gpt-4o-mini call of `input` input and 100 output tokens for customer acme.
 fn record(at: Timestamp, plan: Option<Plan>, run: &str, input: u64) -> EventRecord {
-    EventRecord {
-        customer: Some(CustomerAttribution {
-            id: "acme".to_owned(),
-            plan,
-            ..Default::default()
-        }),
-        agent_code: "writer".to_owned(),
-        run_id: run.to_owned(),
-        usage_time: Some(at),
-        usage: Some(Usage::Service(ServiceUsage {
-            provider: "openai".to_owned(),
-            model: "gpt-4o-mini".to_owned(),
-            input_tokens: Some(input),
-            output_tokens: Some(100),
-            ..Default::default()
-        })),
-        ..Default::default()
-    }
-}
-
-async fn record_all(app: &TestApp, records: Vec<EventRecord>) -> Vec<String> {
-    let results = app
-        .ingest(&app.secret_key)
-        .record_batch(RecordBatchRequest { records })
-        .await
-        .expect("batch answered")
-        .into_inner()
-        .results;
-    assert!(results.iter().all(|r| r.stored), "{results:?}");
-    results.into_iter().map(|r| r.event_id).collect()
+    EventRecordBuilder::new()
+        .plan(plan)
+        .run(run)
+        .at(at)
+        .tokens(input, 100)
+        .build()
 }
 
 fn plan_of(event: &pb::CostEvent) -> String {
@@ -90,16 +68,7 @@ async fn plans_read(app: &TestApp) -> [BTreeMap<String, String>; 3] {
         .events;
     let mut got = BTreeMap::new();
     for event in &listed {
-        let one = app
-            .ingest(&app.publishable_key)
-            .get_event(GetEventRequest {
-                event_id: event.event_id.clone(),
-            })
-            .await
-            .expect("event")
-            .into_inner()
-            .event
-            .expect("event");
+        let one = app.event(&event.event_id).await;
         got.insert(one.event_id.clone(), plan_of(&one));
     }
     let mut export = app
@@ -185,17 +154,17 @@ async fn a_record_starting_a_back_dated_plan_moves_the_events_after_it(backend: 
     let app = spawn_app(backend).await;
     price_messages_on_pro(&app).await;
     // Sep 21: no plan yet; 4 messages in run "run-21", which it starts.
-    let later = record_all(
-        &app,
-        vec![EventRecord {
+    let later = app
+        .record_stored(vec![EventRecord {
             signal_name: "messages".to_owned(),
             quantity: Some(4),
             ..record(sep(21, 10), None, "run-21", 1_000)
-        }],
-    )
-    .await;
+        }])
+        .await;
     // Then a record dated Sep 20 carrying plan pro.
-    let earlier = record_all(&app, vec![record(sep(20, 0), pro(), "", 2_000)]).await;
+    let earlier = app
+        .record_stored(vec![record(sep(20, 0), pro(), "", 2_000)])
+        .await;
 
     let history: Vec<(String, Option<Timestamp>)> = app
         .directory(&app.publishable_key)
@@ -242,26 +211,22 @@ async fn a_record_starting_a_back_dated_plan_moves_the_events_after_it(backend: 
 /// another stored event; a run the batch itself starts is counted once, under its plan.
 async fn a_batch_starting_two_back_dated_plans_moves_each_span(backend: Backend) {
     let app = spawn_app(backend).await;
-    let stored = record_all(
-        &app,
-        vec![
+    let stored = app
+        .record_stored(vec![
             record(sep(21, 0), None, "run-21", 1_000),
             record(sep(26, 0), None, "", 1_000),
-        ],
-    )
-    .await;
+        ])
+        .await;
     let team = Some(Plan {
         name: "team".to_owned(),
         monthly_usd: "299".to_owned(),
     });
-    let sent = record_all(
-        &app,
-        vec![
+    let sent = app
+        .record_stored(vec![
             record(sep(25, 0), team, "", 1_000),
             record(sep(20, 0), pro(), "run-20", 1_000),
-        ],
-    )
-    .await;
+        ])
+        .await;
     let [got, ..] = plans_read(&app).await;
     let expected = BTreeMap::from([
         (stored[0].clone(), "pro".to_owned()),
@@ -281,7 +246,9 @@ async fn a_batch_starting_two_back_dated_plans_moves_each_span(backend: Backend)
 /// StartRun with a plan and a start before stored events moves them too (the same code path).
 async fn a_run_starting_a_back_dated_plan_moves_the_events_after_it(backend: Backend) {
     let app = spawn_app(backend).await;
-    let stored = record_all(&app, vec![record(sep(21, 0), None, "run-21", 1_000)]).await;
+    let stored = app
+        .record_stored(vec![record(sep(21, 0), None, "run-21", 1_000)])
+        .await;
     app.runs(&app.secret_key)
         .start_run(StartRunRequest {
             run_id: "run-20".to_owned(),

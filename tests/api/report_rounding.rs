@@ -4,12 +4,12 @@
 //! expected figure is worked out by hand in the comments.
 
 use tally::pb::{
-    CustomerAttribution, EventRecord, GetCostSeriesRequest, GetMarginRequest,
-    ListRiskyAccountsRequest, MarginRow, Plan, RecordBatchRequest, ReportDimension as D,
-    ServiceUsage, SetSignalPriceRequest, SignalPrice, TimeGranularity, event_record::Usage,
+    GetCostSeriesRequest, GetMarginRequest, ListRiskyAccountsRequest, MarginRow, Plan,
+    ReportDimension as D, ServiceUsage, SetSignalPriceRequest, SignalPrice, TimeGranularity,
 };
 
 use crate::{
+    fixtures::EventRecordBuilder,
     helpers::{Backend, TestApp, spawn_app},
     report_data::{t, ts},
 };
@@ -42,37 +42,27 @@ async fn load(app: &TestApp) {
     let records = CUSTOMERS
         .iter()
         .enumerate()
-        .map(|(index, (customer, quantity, cost_e10))| EventRecord {
-            customer: Some(CustomerAttribution {
-                id: (*customer).into(),
-                name: String::new(),
+        .map(|(index, (customer, quantity, cost_e10))| {
+            EventRecordBuilder::new()
+                .customer(customer)
                 // No fee: all revenue is usage revenue.
-                plan: Some(Plan {
+                .plan(Some(Plan {
                     name: "metered".into(),
                     monthly_usd: "0".into(),
-                }),
-            }),
-            agent_code: "support".into(),
-            signal_name: "call".into(),
-            quantity: Some(*quantity),
-            usage_time: Some(ts(t(2, index as i64))),
-            usage: Some(Usage::Service(ServiceUsage {
-                provider: "openai".into(),
-                model: "gpt-4o".into(),
-                cost_usd: format!("0.{cost_e10:010}"),
-                ..Default::default()
-            })),
-            ..Default::default()
+                }))
+                .agent("support")
+                .signal("call", *quantity)
+                .at(ts(t(2, index as i64)))
+                .service(ServiceUsage {
+                    provider: "openai".into(),
+                    model: "gpt-4o".into(),
+                    cost_usd: format!("0.{cost_e10:010}"),
+                    ..Default::default()
+                })
+                .build()
         })
         .collect();
-    let results = app
-        .ingest(&app.secret_key)
-        .record_batch(RecordBatchRequest { records })
-        .await
-        .expect("batch")
-        .into_inner()
-        .results;
-    assert!(results.iter().all(|r| r.stored), "{results:?}");
+    app.record_all(records).await;
 }
 
 /// Revenue, plan revenue, usage revenue, cost, margin, margin %, cost %.

@@ -5,8 +5,7 @@
 use tally::pb::{
     CustomerAttribution, EventRecord, FillVolumeRequest, GetCostSeriesRequest, GetMarginRequest,
     GetNeedsAttentionRequest, GetRunRequest, ListRiskyAccountsRequest, ListTopRunsRequest,
-    MultiServiceUsage, RecordBatchRequest, ReportDimension as D, ServiceUsage, TimeGranularity,
-    event_record::Usage,
+    MultiServiceUsage, ReportDimension as D, ServiceUsage, TimeGranularity, event_record::Usage,
 };
 
 use crate::{
@@ -151,24 +150,18 @@ async fn counts(app: &TestApp) -> (Vec<u64>, String) {
 async fn events_missing_volume_are_unpriced_in_every_report(backend: Backend) {
     let app = spawn_app(backend).await;
     let results = app
-        .ingest(&app.secret_key)
-        .record_batch(RecordBatchRequest {
-            records: vec![
-                // Missing volume, in run r-1.
-                record("r-1", 0, vec![mini(false)]),
-                // No price.
-                record("", 5, vec![unknown()]),
-                // One priced line and one missing volume, in run r-1: unpriced, its priced line in
-                // the cost.
-                record("r-1", 10, vec![mini(true), mini(false)]),
-                // Priced.
-                record("", 15, vec![mini(true)]),
-            ],
-        })
-        .await
-        .expect("batch")
-        .into_inner()
-        .results;
+        .record_batch(vec![
+            // Missing volume, in run r-1.
+            record("r-1", 0, vec![mini(false)]),
+            // No price.
+            record("", 5, vec![unknown()]),
+            // One priced line and one missing volume, in run r-1: unpriced, its priced line in the
+            // cost.
+            record("r-1", 10, vec![mini(true), mini(false)]),
+            // Priced.
+            record("", 15, vec![mini(true)]),
+        ])
+        .await;
     let statuses: Vec<&str> = results.iter().map(|r| r.status().as_str_name()).collect();
     assert_eq!(
         statuses,

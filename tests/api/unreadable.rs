@@ -8,37 +8,18 @@ use bytes::Bytes;
 use prost::Message;
 use prost_types::{Struct, Value, value::Kind};
 use tally::pb::{
-    self, CompleteRunRequest, CustomerAttribution, EventRecord, Outcome, RecordBatchRequest,
-    RecordEventRequest, RecordEventsRequest, RecordEventsResponse, RecordOutcomeRequest,
-    ServiceUsage, StartRunRequest, event_record::Usage,
+    self, CompleteRunRequest, EventRecord, Outcome, RecordBatchRequest, RecordEventRequest,
+    RecordEventsRequest, RecordEventsResponse, RecordOutcomeRequest, StartRunRequest,
 };
 use tokio_stream::StreamExt;
 use tonic::Code;
 use tonic_types::StatusExt;
 
 use crate::{
+    bad_input::{record, start_run},
     helpers::{Backend, TestApp, spawn_app, violated_fields},
     raw_grpc::{self, frame, frame_with, framed},
 };
-
-fn record(key: &str) -> EventRecord {
-    EventRecord {
-        idempotency_key: key.to_owned(),
-        customer: Some(CustomerAttribution {
-            id: "workspace_42".to_owned(),
-            ..Default::default()
-        }),
-        agent_code: "support_reply".to_owned(),
-        usage: Some(Usage::Service(ServiceUsage {
-            provider: "openai".to_owned(),
-            model: "gpt-4o".to_owned(),
-            input_tokens: Some(10),
-            output_tokens: Some(1),
-            ..Default::default()
-        })),
-        ..Default::default()
-    }
-}
 
 fn batch(id: &str, records: Vec<EventRecord>) -> RecordEventsRequest {
     RecordEventsRequest {
@@ -288,15 +269,8 @@ async fn bodies_that_are_not_messages_are_invalid_arguments(backend: Backend) {
 async fn metadata_nested_too_deep_is_refused_on_every_method(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut ingest = app.ingest(&app.secret_key);
+    start_run(&app, "run-1").await;
     let mut runs = app.runs(&app.secret_key);
-    runs.start_run(StartRunRequest {
-        run_id: "run-1".to_owned(),
-        agent_code: "support_reply".to_owned(),
-        customer: record("x").customer,
-        ..Default::default()
-    })
-    .await
-    .expect("run started");
     let outcome = |metadata: Struct| Outcome {
         name: "reply_generated".to_owned(),
         metadata: Some(metadata),
@@ -359,15 +333,7 @@ async fn metadata_nested_too_deep_is_refused_on_every_method(backend: Backend) {
     );
 
     // 21 levels: readable, one past the contract's 20, refused as a violation of the field.
-    let result = ingest
-        .record_event(RecordEventRequest {
-            record: Some(with_metadata("deep-21", nested(21))),
-        })
-        .await
-        .expect("answered")
-        .into_inner()
-        .result
-        .expect("a result");
+    let result = app.record_one(with_metadata("deep-21", nested(21))).await;
     assert_eq!(
         result.status,
         pb::EventStatus::ValidationError as i32,
@@ -400,15 +366,7 @@ async fn metadata_nested_too_deep_is_refused_on_every_method(backend: Backend) {
     );
 
     // 20 levels: accepted, and returned as sent.
-    let result = ingest
-        .record_event(RecordEventRequest {
-            record: Some(with_metadata("deep-20", nested(20))),
-        })
-        .await
-        .expect("answered")
-        .into_inner()
-        .result
-        .expect("a result");
+    let result = app.record_one(with_metadata("deep-20", nested(20))).await;
     assert!(result.stored, "{result:?}");
     assert_eq!(app.event(&result.event_id).await.metadata, Some(nested(20)));
     assert_eq!(stored_keys(&app).await, ["deep-20"]);
