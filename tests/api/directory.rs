@@ -5,13 +5,15 @@ use std::collections::BTreeMap;
 
 use prost_types::{FieldMask, Timestamp};
 use tally::pb::{
-    self, CustomerAttribution, EventRecord, GetCustomerRequest, GetEventRequest, ListAgentsRequest,
-    ListCustomersRequest, ListSignalsRequest, Plan, RecordBatchRequest, ServiceUsage,
-    UpdateCustomerRequest, event_record::Usage,
+    self, EventRecord, GetCustomerRequest, ListAgentsRequest, ListCustomersRequest,
+    ListSignalsRequest, Plan, UpdateCustomerRequest,
 };
 use tonic::Code;
 
-use crate::helpers::{Backend, TestApp, scalar, spawn_app, violated_fields};
+use crate::{
+    fixtures::EventRecordBuilder,
+    helpers::{Backend, TestApp, scalar, spawn_app, violated_fields},
+};
 
 /// 2026-11-01 plus `days` days (and `hours` hours).
 fn day(days: i64, hours: i64) -> Timestamp {
@@ -57,39 +59,17 @@ impl Default for Rec<'_> {
     }
 }
 
+/// A gpt-4o-mini call of 1000 input and 100 output tokens, attributed as `rec` says.
 fn record(rec: Rec<'_>) -> EventRecord {
-    EventRecord {
-        customer: Some(CustomerAttribution {
-            id: rec.customer.to_owned(),
-            name: rec.name.to_owned(),
-            plan: rec.plan,
-        }),
-        agent_code: rec.agent.to_owned(),
-        signal_name: rec.signal.to_owned(),
-        quantity: Some(rec.quantity),
-        run_id: rec.run.to_owned(),
-        usage_time: Some(rec.at),
-        usage: Some(Usage::Service(ServiceUsage {
-            provider: "openai".to_owned(),
-            model: "gpt-4o-mini".to_owned(),
-            input_tokens: Some(1_000),
-            output_tokens: Some(100),
-            ..Default::default()
-        })),
-        ..Default::default()
-    }
-}
-
-async fn record_all(app: &TestApp, records: Vec<EventRecord>) -> Vec<pb::RecordResult> {
-    let results = app
-        .ingest(&app.secret_key)
-        .record_batch(RecordBatchRequest { records })
-        .await
-        .expect("batch answers")
-        .into_inner()
-        .results;
-    assert!(results.iter().all(|result| result.stored), "{results:?}");
-    results
+    EventRecordBuilder::new()
+        .customer(rec.customer)
+        .customer_name(rec.name)
+        .plan(rec.plan)
+        .agent(rec.agent)
+        .signal(rec.signal, rec.quantity)
+        .run(rec.run)
+        .at(rec.at)
+        .build()
 }
 
 async fn get(app: &TestApp, customer_id: &str) -> pb::Customer {
@@ -172,7 +152,7 @@ async fn customers_are_read_filtered_and_paged(backend: Backend) {
         at: day(15, 3),
         ..Rec::default()
     }));
-    record_all(&app, records).await;
+    app.record_all(records).await;
 
     let acme = get(&app, "cust-03").await;
     assert_eq!(acme.display_name, "Acme");
@@ -277,13 +257,10 @@ async fn customers_are_read_filtered_and_paged(backend: Backend) {
 
 async fn updates_change_names_and_need_a_secret_key(backend: Backend) {
     let app = spawn_app(backend).await;
-    record_all(
-        &app,
-        vec![record(Rec {
-            name: "Old Name",
-            ..Rec::default()
-        })],
-    )
+    app.record_all(vec![record(Rec {
+        name: "Old Name",
+        ..Rec::default()
+    })])
     .await;
     let denied = app
         .directory(&app.publishable_key)
@@ -420,9 +397,8 @@ async fn updates_change_names_and_need_a_secret_key(backend: Backend) {
 
 async fn a_plan_from_a_past_time_moves_the_events_of_its_span(backend: Backend) {
     let app = spawn_app(backend).await;
-    let results = record_all(
-        &app,
-        vec![
+    let results = app
+        .record_all(vec![
             record(Rec {
                 plan: plan("pro", "99"),
                 run: "run-1",
@@ -448,9 +424,8 @@ async fn a_plan_from_a_past_time_moves_the_events_of_its_span(backend: Backend) 
                 at: day(20, 0),
                 ..Rec::default()
             }),
-        ],
-    )
-    .await;
+        ])
+        .await;
     let before = app.assert_plan_totals_match_events().await;
     assert_eq!(before.get("pro"), Some(&(4, 3)), "{before:?}");
     assert_eq!(before.get("team"), Some(&(1, 0)), "{before:?}");
@@ -515,16 +490,7 @@ async fn a_plan_from_a_past_time_moves_the_events_of_its_span(backend: Backend) 
 
     let mut plans = Vec::new();
     for result in &results {
-        let event = app
-            .ingest(&app.publishable_key)
-            .get_event(GetEventRequest {
-                event_id: result.event_id.clone(),
-            })
-            .await
-            .expect("event")
-            .into_inner()
-            .event
-            .expect("event");
+        let event = app.event(&result.event_id).await;
         plans.push(
             event
                 .customer
@@ -588,7 +554,7 @@ async fn agents_and_signals_count_what_was_recorded(backend: Backend) {
             ..Rec::default()
         }));
     }
-    record_all(&app, records).await;
+    app.record_all(records).await;
     let agents = app
         .directory(&app.publishable_key)
         .list_agents(ListAgentsRequest::default())
@@ -668,14 +634,11 @@ async fn agents_and_signals_count_what_was_recorded(backend: Backend) {
 async fn a_plan_repeated_by_earlier_records_is_one_period(backend: Backend) {
     let app = spawn_app(backend).await;
     for days in [5, 3, 1] {
-        record_all(
-            &app,
-            vec![record(Rec {
-                plan: plan("pro", "99"),
-                at: day(days, 0),
-                ..Default::default()
-            })],
-        )
+        app.record_all(vec![record(Rec {
+            plan: plan("pro", "99"),
+            at: day(days, 0),
+            ..Default::default()
+        })])
         .await;
     }
     let history: Vec<(String, Option<Timestamp>)> = get(&app, "cust-01")

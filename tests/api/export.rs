@@ -8,8 +8,8 @@ use std::{collections::HashSet, time::Duration};
 use prost::Message;
 use prost_types::Timestamp;
 use tally::pb::{
-    self, CustomerAttribution, EventRecord, ExportEventsRequest, GetEventRequest,
-    MultiServiceUsage, RecordBatchRequest, RecordEventRequest, ServiceUsage, event_record::Usage,
+    self, CustomerAttribution, EventRecord, ExportEventsRequest, MultiServiceUsage, ServiceUsage,
+    event_record::Usage,
 };
 use tonic::Code;
 
@@ -70,25 +70,6 @@ fn record(n: usize, metadata: Option<prost_types::Struct>) -> EventRecord {
     }
 }
 
-async fn record_all(app: &TestApp, records: Vec<EventRecord>) {
-    for chunk in records.chunks(100) {
-        let results = app
-            .ingest(&app.secret_key)
-            .record_batch(RecordBatchRequest {
-                records: chunk.to_vec(),
-            })
-            .await
-            .expect("batch")
-            .into_inner()
-            .results;
-        assert!(
-            results.iter().all(|result| result.stored),
-            "{:?}",
-            results.iter().find(|result| !result.stored)
-        );
-    }
-}
-
 /// Takes the whole stream (or its first `take` messages) of an export.
 async fn export(
     app: &TestApp,
@@ -136,7 +117,8 @@ fn assert_in_order(events: &[pb::CostEvent]) {
 async fn every_event_is_exported_once_in_order_as_get_event_shows_it(backend: Backend) {
     let app = spawn_app(backend).await;
     let sent = 230;
-    record_all(&app, (0..sent).map(|n| record(n, None)).collect()).await;
+    app.record_all((0..sent).map(|n| record(n, None)).collect())
+        .await;
     // Reprice a few, so that events carry repricings.
     app.pricing(&app.secret_key)
         .map_model(pb::MapModelRequest {
@@ -167,17 +149,8 @@ async fn every_event_is_exported_once_in_order_as_get_event_shows_it(backend: Ba
     assert!(messages.iter().all(|m| !m.resume_token.is_empty()));
     let exported = events(&messages);
     assert_in_order(&exported);
-    let mut ingest = app.ingest(&app.publishable_key);
     for event in &exported {
-        let stored = ingest
-            .get_event(GetEventRequest {
-                event_id: event.event_id.clone(),
-            })
-            .await
-            .expect("event")
-            .into_inner()
-            .event
-            .expect("event");
+        let stored = app.event(&event.event_id).await;
         assert_eq!(event, &stored, "lines, cost and attribution as GetEvent");
     }
     assert!(exported.iter().any(|event| !event.repricings.is_empty()));
@@ -265,7 +238,8 @@ async fn every_event_is_exported_once_in_order_as_get_event_shows_it(backend: Ba
 
 async fn an_unset_end_is_the_time_of_the_call(backend: Backend) {
     let app = spawn_app(backend).await;
-    record_all(&app, (0..30).map(|n| record(n, None)).collect()).await;
+    app.record_all((0..30).map(|n| record(n, None)).collect())
+        .await;
     let asked = ExportEventsRequest {
         events_per_message: 4,
         ..Default::default()
@@ -278,15 +252,11 @@ async fn an_unset_end_is_the_time_of_the_call(backend: Backend) {
         .into_inner();
     let first = stream.message().await.expect("message").expect("first");
     // Recorded during the export, at the server's now: after the end fixed when the export began.
-    app.ingest(&app.secret_key)
-        .record_event(RecordEventRequest {
-            record: Some(EventRecord {
-                usage_time: None,
-                ..record(1_000, None)
-            }),
-        })
-        .await
-        .expect("recorded");
+    app.record_one(EventRecord {
+        usage_time: None,
+        ..record(1_000, None)
+    })
+    .await;
     let mut exported = first.events.clone();
     let mut last_token = first.resume_token.clone();
     while let Some(message) = stream.message().await.expect("message") {
@@ -337,8 +307,7 @@ async fn large_events_split_messages_under_4_mib(backend: Backend) {
         )]
         .into(),
     };
-    record_all(
-        &app,
+    app.record_all(
         (0..300)
             .map(|n| record(n, Some(metadata.clone())))
             .collect(),
@@ -367,7 +336,8 @@ async fn large_events_split_messages_under_4_mib(backend: Backend) {
 async fn thousands_of_events_read_slowly_are_all_exported(backend: Backend) {
     let app = spawn_app(backend).await;
     let sent = 3_000;
-    record_all(&app, (0..sent).map(|n| record(n, None)).collect()).await;
+    app.record_all((0..sent).map(|n| record(n, None)).collect())
+        .await;
     // The server reads 500 events at a time and keeps at most two messages ahead of a client
     // that reads slowly (bounded memory by construction, not measured here): the export still
     // completes, every event once, in order.

@@ -60,6 +60,11 @@ impl EventRecordBuilder {
         self
     }
 
+    pub fn customer_name(mut self, name: &str) -> Self {
+        self.customer_mut().name = name.to_owned();
+        self
+    }
+
     pub fn plan(mut self, plan: Option<Plan>) -> Self {
         self.customer_mut().plan = plan;
         self

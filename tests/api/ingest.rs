@@ -8,13 +8,12 @@ use std::collections::HashSet;
 use prost_types::Timestamp;
 use tally::pb::{
     self, CustomerAttribution, EventRecord, GetEventRequest, ListEventsRequest, MultiServiceUsage,
-    Plan, RecordBatchRequest, RecordEventRequest, RecordEventsRequest, ServiceUsage,
-    event_record::Usage,
+    Plan, RecordBatchRequest, RecordEventsRequest, ServiceUsage, event_record::Usage,
 };
 use tokio_stream::StreamExt;
 use tonic::Code;
 
-use crate::helpers::{Backend, TestApp, create_key, spawn_app};
+use crate::helpers::{Backend, create_key, spawn_app};
 
 fn customer(id: &str) -> Option<CustomerAttribution> {
     Some(CustomerAttribution {
@@ -43,18 +42,6 @@ fn record(key: &str, service: ServiceUsage) -> EventRecord {
     }
 }
 
-async fn one(app: &TestApp, record: EventRecord) -> pb::RecordResult {
-    app.ingest(&app.secret_key)
-        .record_event(RecordEventRequest {
-            record: Some(record),
-        })
-        .await
-        .expect("record event answers")
-        .into_inner()
-        .result
-        .expect("a result")
-}
-
 fn status(result: &pb::RecordResult) -> pb::EventStatus {
     pb::EventStatus::try_from(result.status).expect("known status")
 }
@@ -67,7 +54,7 @@ async fn openai_cached_tokens_are_billed_once_at_the_cached_rate(backend: Backen
         reasoning_tokens: Some(300),
         ..llm("OpenAI", " GPT-4o ", Some(10_000), Some(1_000))
     };
-    let result = one(&app, record("openai-1", service)).await;
+    let result = app.record_one(record("openai-1", service)).await;
     assert_eq!(status(&result), pb::EventStatus::Processed, "{result:?}");
     assert!(result.stored && !result.duplicate && result.error.is_empty());
     // (10000 − 4000) × 0.0000025 + 4000 × 0.00000125 + 1000 × 0.00001 = 0.015 + 0.005 + 0.01
@@ -143,7 +130,7 @@ async fn anthropic_counts_are_billed_each_at_its_own_rate(backend: Backend) {
         cache_creation_tokens: Some(1_000),
         ..llm("anthropic", "claude-sonnet-4-5", Some(2_000), Some(500))
     };
-    let result = one(&app, record("anthropic-1", service)).await;
+    let result = app.record_one(record("anthropic-1", service)).await;
     assert_eq!(status(&result), pb::EventStatus::Processed, "{result:?}");
     // 2000 × 0.000003 + 20000 × 0.0000003 + 1000 × 0.00000375 + 500 × 0.000015
     // = 0.006 + 0.006 + 0.00375 + 0.0075 = 0.02325
@@ -172,11 +159,12 @@ async fn anthropic_counts_are_billed_each_at_its_own_rate(backend: Backend) {
 
 async fn each_status_and_the_worst_line_rule(backend: Backend) {
     let app = spawn_app(backend).await;
-    let missing = one(
-        &app,
-        record("missing-1", llm("openai", "gpt-4o-mini", None, None)),
-    )
-    .await;
+    let missing = app
+        .record_one(record(
+            "missing-1",
+            llm("openai", "gpt-4o-mini", None, None),
+        ))
+        .await;
     assert_eq!(status(&missing), pb::EventStatus::MissingVolumeData);
     assert!(missing.stored, "parked events are stored");
     assert_eq!(
@@ -185,11 +173,9 @@ async fn each_status_and_the_worst_line_rule(backend: Backend) {
     );
     assert!(missing.error.contains("input_tokens"), "{}", missing.error);
 
-    let unknown = one(
-        &app,
-        record("unknown-1", llm("acme", "x-1", Some(10), Some(10))),
-    )
-    .await;
+    let unknown = app
+        .record_one(record("unknown-1", llm("acme", "x-1", Some(10), Some(10))))
+        .await;
     assert_eq!(status(&unknown), pb::EventStatus::NeedsCostBackfill);
     assert!(unknown.stored && unknown.total_cost_usd.is_empty());
     assert!(
@@ -213,7 +199,7 @@ async fn each_status_and_the_worst_line_rule(backend: Backend) {
         })),
         ..record("multi-1", ServiceUsage::default())
     };
-    let result = one(&app, multi).await;
+    let result = app.record_one(multi).await;
     assert_eq!(
         status(&result),
         pb::EventStatus::NeedsCostBackfill,
@@ -252,7 +238,7 @@ async fn each_status_and_the_worst_line_rule(backend: Backend) {
         })),
         ..record("multi-2", ServiceUsage::default())
     };
-    let result = one(&app, only_missing_and_priced).await;
+    let result = app.record_one(only_missing_and_priced).await;
     assert_eq!(status(&result), pb::EventStatus::MissingVolumeData);
     app.assert_totals_match_events().await;
 }
@@ -274,15 +260,7 @@ async fn every_violation_of_a_record_is_listed_and_spares_the_batch(backend: Bac
         ..Default::default()
     };
     let good = record("good-1", llm("openai", "gpt-4o", Some(10), Some(1)));
-    let results = app
-        .ingest(&app.secret_key)
-        .record_batch(RecordBatchRequest {
-            records: vec![bad, good],
-        })
-        .await
-        .expect("a batch with a bad record still answers")
-        .into_inner()
-        .results;
+    let results = app.record_batch(vec![bad, good]).await;
     assert_eq!(results.len(), 2);
     assert_eq!(status(&results[0]), pb::EventStatus::ValidationError);
     assert!(!results[0].stored && results[0].event_id.is_empty());
@@ -313,7 +291,7 @@ async fn every_violation_of_a_record_is_listed_and_spares_the_batch(backend: Bac
             ..llm("openai", "gpt-4o", Some(10), Some(1))
         },
     );
-    let result = one(&app, inconsistent).await;
+    let result = app.record_one(inconsistent).await;
     assert_eq!(status(&result), pb::EventStatus::ValidationError);
     assert_eq!(
         result.field_violations[0].field,
@@ -323,7 +301,7 @@ async fn every_violation_of_a_record_is_listed_and_spares_the_batch(backend: Bac
         usage: None,
         ..record("bad-3", ServiceUsage::default())
     };
-    let result = one(&app, no_usage).await;
+    let result = app.record_one(no_usage).await;
     assert_eq!(result.field_violations[0].field, "usage");
 
     // Two manual costs that each fit but whose total does not: refused, never a total that
@@ -338,7 +316,7 @@ async fn every_violation_of_a_record_is_listed_and_spares_the_batch(backend: Bac
         })),
         ..record("bad-4", ServiceUsage::default())
     };
-    let result = one(&app, too_much).await;
+    let result = app.record_one(too_much).await;
     assert_eq!(status(&result), pb::EventStatus::ValidationError);
     assert_eq!(result.field_violations[0].field, "services.services");
     assert!(result.error.contains("922337203"), "{}", result.error);
@@ -351,7 +329,7 @@ async fn every_violation_of_a_record_is_listed_and_spares_the_batch(backend: Bac
             ..llm("openai", "gpt-4o", Some(1_000_000_000_000), Some(1))
         },
     );
-    let result = one(&app, counts).await;
+    let result = app.record_one(counts).await;
     assert_eq!(status(&result), pb::EventStatus::ValidationError);
     let fields: Vec<&str> = result
         .field_violations
@@ -396,15 +374,10 @@ async fn batch_limits_are_enforced(backend: Backend) {
     let hundred: Vec<EventRecord> = (0..100)
         .map(|n| record(&format!("k{n}"), llm("openai", "gpt-4o", Some(1), Some(1))))
         .collect();
-    let results = client
-        .record_batch(RecordBatchRequest { records: hundred })
-        .await
-        .expect("100 records")
-        .into_inner();
-    assert_eq!(results.results.len(), 100);
+    let results = app.record_batch(hundred).await;
+    assert_eq!(results.len(), 100);
     assert!(
         results
-            .results
             .iter()
             .enumerate()
             .all(|(i, r)| r.index as usize == i && r.stored)
@@ -414,21 +387,13 @@ async fn batch_limits_are_enforced(backend: Backend) {
 async fn a_duplicate_in_one_batch_is_written_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let first = record("same-key", llm("openai", "gpt-4o", Some(100), Some(10)));
-    let results = app
-        .ingest(&app.secret_key)
-        .record_batch(RecordBatchRequest {
-            records: vec![first.clone(), first.clone()],
-        })
-        .await
-        .expect("batch")
-        .into_inner()
-        .results;
+    let results = app.record_batch(vec![first.clone(), first.clone()]).await;
     assert!(!results[0].duplicate && results[1].duplicate);
     assert_eq!(results[0].event_id, results[1].event_id);
     assert_eq!(results[1].total_cost_usd, results[0].total_cost_usd);
     assert_eq!(results[1].index, 1);
 
-    let again = one(&app, first).await;
+    let again = app.record_one(first).await;
     assert!(again.duplicate && again.stored);
     assert_eq!(again.event_id, results[0].event_id);
     assert_eq!(
@@ -449,14 +414,15 @@ async fn a_duplicate_in_one_batch_is_written_once(backend: Backend) {
         ..record("retry-key", llm("openai", "gpt-4o", Some(1), Some(1)))
     };
     assert_eq!(
-        status(&one(&app, invalid).await),
+        status(&app.record_one(invalid).await),
         pb::EventStatus::ValidationError
     );
-    let fixed = one(
-        &app,
-        record("retry-key", llm("openai", "gpt-4o", Some(1), Some(1))),
-    )
-    .await;
+    let fixed = app
+        .record_one(record(
+            "retry-key",
+            llm("openai", "gpt-4o", Some(1), Some(1)),
+        ))
+        .await;
     assert!(fixed.stored && !fixed.duplicate);
 }
 
@@ -580,7 +546,7 @@ async fn events_name_runs_and_carry_plans(backend: Backend) {
         }),
         ..record(key, llm("openai", "gpt-4o-mini", Some(10), Some(10)))
     };
-    let first = one(&app, with_plan("p-1", "pro", "99", day(1))).await;
+    let first = app.record_one(with_plan("p-1", "pro", "99", day(1))).await;
     assert!(first.stored, "{first:?}");
     // A later record of the same run needs neither customer nor agent.
     let follow_up = EventRecord {
@@ -590,18 +556,20 @@ async fn events_name_runs_and_carry_plans(backend: Backend) {
         usage_time: Some(day(3)),
         ..record("p-2", llm("openai", "gpt-4o-mini", Some(10), Some(10)))
     };
-    let second = one(&app, follow_up).await;
+    let second = app.record_one(follow_up).await;
     assert!(second.stored, "{second:?}");
     // A record that contradicts its run is refused.
     let contradicting = EventRecord {
         run_id: "run-abc".to_owned(),
         ..record("p-3", llm("openai", "gpt-4o", Some(1), Some(1)))
     };
-    let refused = one(&app, contradicting).await;
+    let refused = app.record_one(contradicting).await;
     assert_eq!(status(&refused), pb::EventStatus::ValidationError);
     assert_eq!(refused.field_violations[0].field, "customer.id");
     // A new plan from day 10 on.
-    let upgraded = one(&app, with_plan("p-4", "team", "299.50", day(10))).await;
+    let upgraded = app
+        .record_one(with_plan("p-4", "team", "299.50", day(10)))
+        .await;
     assert!(upgraded.stored);
 
     let stored = app.event(&second.event_id).await;
@@ -663,11 +631,9 @@ async fn events_name_runs_and_carry_plans(backend: Backend) {
 
 async fn a_project_never_sees_another_projects_events(backend: Backend) {
     let app = spawn_app(backend).await;
-    let stored = one(
-        &app,
-        record("mine", llm("openai", "gpt-4o", Some(1), Some(1))),
-    )
-    .await;
+    let stored = app
+        .record_one(record("mine", llm("openai", "gpt-4o", Some(1), Some(1))))
+        .await;
     let db = app.database.connect().await;
     let other = create_key(&db, "other", tally::domain::api_key::ApiKeyKind::Secret).await;
     let status = app
@@ -687,15 +653,11 @@ async fn a_project_never_sees_another_projects_events(backend: Backend) {
     assert!(listed.events.is_empty());
     // The same idempotency key in another project is another event.
     let theirs = app
-        .ingest(&other)
-        .record_event(RecordEventRequest {
-            record: Some(record("mine", llm("openai", "gpt-4o", Some(1), Some(1)))),
-        })
-        .await
-        .expect("record")
-        .into_inner()
-        .result
-        .expect("result");
+        .record_one_as(
+            &other,
+            record("mine", llm("openai", "gpt-4o", Some(1), Some(1))),
+        )
+        .await;
     assert!(theirs.stored && !theirs.duplicate);
     assert_ne!(theirs.event_id, stored.event_id);
 }
@@ -727,21 +689,9 @@ async fn duplicates_across_two_servers_are_written_once(backend: Backend) {
             )
         })
         .collect();
-    let send = |app: &TestApp, key: &str| {
-        let mut client = app.ingest(key);
-        let records = records.clone();
-        async move {
-            client
-                .record_batch(RecordBatchRequest { records })
-                .await
-                .expect("batch")
-                .into_inner()
-                .results
-        }
-    };
     let (from_first, from_second) = tokio::join!(
-        send(&first, &first.secret_key),
-        send(&second, &first.secret_key)
+        first.record_batch(records.clone()),
+        second.record_batch_as(&first.secret_key, records.clone())
     );
     let duplicates = from_first
         .iter()

@@ -4,8 +4,8 @@
 //! limit stays unpriced, never left out of a total that counts it as priced.
 
 use tally::pb::{
-    self, CustomerAttribution, EventRecord, MapModelRequest, MultiServiceUsage, RecordBatchRequest,
-    ServiceUsage, event_record::Usage,
+    self, CustomerAttribution, EventRecord, MapModelRequest, MultiServiceUsage, ServiceUsage,
+    event_record::Usage,
 };
 
 use crate::helpers::{Backend, spawn_app};
@@ -32,17 +32,11 @@ fn costly(key: &str, customer: &str, cost_usd: &str) -> EventRecord {
 
 async fn a_record_that_would_overflow_a_running_total_is_refused_alone(backend: Backend) {
     let app = spawn_app(backend).await;
-    let mut client = app.ingest(&app.secret_key);
     // Each fits an event; the three together pass every total they share (hour, month, run).
     let records = (0..3)
         .map(|n| costly(&format!("big-{n}"), "whale", "400000000"))
         .collect();
-    let results = client
-        .record_batch(RecordBatchRequest { records })
-        .await
-        .expect("the batch is answered")
-        .into_inner()
-        .results;
+    let results = app.record_batch(records).await;
     let statuses: Vec<pb::EventStatus> = results.iter().map(|r| r.status()).collect();
     assert_eq!(
         statuses,
@@ -60,14 +54,9 @@ async fn a_record_that_would_overflow_a_running_total_is_refused_alone(backend: 
     app.assert_totals_match_events().await;
 
     // Another customer's smaller costs go on being stored.
-    let results = client
-        .record_batch(RecordBatchRequest {
-            records: vec![costly("small", "minnow", "1.5")],
-        })
-        .await
-        .expect("the batch is answered")
-        .into_inner()
-        .results;
+    let results = app
+        .record_batch(vec![costly("small", "minnow", "1.5")])
+        .await;
     assert_eq!(results[0].status(), pb::EventStatus::Processed);
     assert_eq!(results[0].total_cost_usd, "1.5000000000");
     assert_eq!(app.event(&results[0].event_id).await.error, "");
@@ -97,16 +86,7 @@ async fn a_parked_line_that_would_overflow_its_event_stays_unpriced(backend: Bac
         })),
         ..costly("parked", "whale", "0")
     };
-    let result = app
-        .ingest(&app.secret_key)
-        .record_batch(RecordBatchRequest {
-            records: vec![record],
-        })
-        .await
-        .expect("the batch is answered")
-        .into_inner()
-        .results
-        .remove(0);
+    let result = app.record_batch(vec![record]).await.remove(0);
     assert_eq!(
         result.status(),
         pb::EventStatus::NeedsCostBackfill,

@@ -394,32 +394,25 @@ async fn margin_requests_are_validated_naming_the_field(backend: Backend) {
 /// the report follows.
 async fn margin_follows_fill_volume(backend: Backend) {
     use tally::pb::{
-        CustomerAttribution, EventRecord, FillVolumeRequest, RecordBatchRequest, ServiceUsage,
-        event_record::Usage,
+        CustomerAttribution, EventRecord, FillVolumeRequest, ServiceUsage, event_record::Usage,
     };
     let app = spawn_app(backend).await;
     let result = app
-        .ingest(&app.secret_key)
-        .record_batch(RecordBatchRequest {
-            records: vec![EventRecord {
-                customer: Some(CustomerAttribution {
-                    id: "zeta".into(),
-                    ..Default::default()
-                }),
-                agent_code: "support".into(),
-                usage_time: Some(ts(t(2, 7))),
-                usage: Some(Usage::Service(ServiceUsage {
-                    provider: "openai".into(),
-                    model: "gpt-4o-mini".into(),
-                    ..Default::default()
-                })),
+        .record_batch(vec![EventRecord {
+            customer: Some(CustomerAttribution {
+                id: "zeta".into(),
                 ..Default::default()
-            }],
-        })
+            }),
+            agent_code: "support".into(),
+            usage_time: Some(ts(t(2, 7))),
+            usage: Some(Usage::Service(ServiceUsage {
+                provider: "openai".into(),
+                model: "gpt-4o-mini".into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }])
         .await
-        .expect("batch")
-        .into_inner()
-        .results
         .remove(0);
     assert!(result.stored, "{result:?}");
     let figures = |response: tally::pb::GetMarginResponse| {

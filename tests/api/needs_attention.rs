@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use prost_types::Timestamp;
 use tally::pb::{
     self, CustomerAttribution, EventRecord, FillVolumeRequest, GetNeedsAttentionRequest,
-    ListUnpricedModelsRequest, MapModelRequest, MultiServiceUsage, RecordBatchRequest,
-    ServiceUsage, event_record::Usage,
+    ListUnpricedModelsRequest, MapModelRequest, MultiServiceUsage, ServiceUsage,
+    event_record::Usage,
 };
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -85,7 +85,8 @@ fn data_set() -> Vec<Sent> {
     sent
 }
 
-async fn record_all(app: &TestApp, sent: &[Sent]) -> Vec<String> {
+/// Records the sent events (idempotency keys `k-<n>`); their event ids.
+async fn record_sent(app: &TestApp, sent: &[Sent]) -> Vec<String> {
     let records = sent
         .iter()
         .enumerate()
@@ -106,15 +107,7 @@ async fn record_all(app: &TestApp, sent: &[Sent]) -> Vec<String> {
             ..Default::default()
         })
         .collect();
-    let results = app
-        .ingest(&app.secret_key)
-        .record_batch(RecordBatchRequest { records })
-        .await
-        .expect("batch")
-        .into_inner()
-        .results;
-    assert!(results.iter().all(|result| result.stored), "{results:?}");
-    results.into_iter().map(|result| result.event_id).collect()
+    app.record_stored(records).await
 }
 
 /// A missing-volume group as expected: (agent, provider, model) → (first, last, ids newest first).
@@ -214,7 +207,7 @@ async fn check(
 async fn what_needs_attention_matches_what_was_sent(backend: Backend) {
     let app = spawn_app(backend).await;
     let sent = data_set();
-    let ids = record_all(&app, &sent).await;
+    let ids = record_sent(&app, &sent).await;
     let all = (i64::MIN, i64::MAX);
 
     let whole = check(

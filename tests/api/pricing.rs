@@ -7,7 +7,7 @@ use prost_types::Timestamp;
 use tally::pb::{
     self, EventRecord, FillVolumeRequest, GetPriceRequest, ListEventsRequest,
     ListModelMappingsRequest, ListPricesRequest, ListUnpricedModelsRequest, MapModelRequest,
-    QuoteCostRequest, RecordEventRequest, ServiceUsage, SetPriceRequest, event_record::Usage,
+    QuoteCostRequest, ServiceUsage, SetPriceRequest, event_record::Usage,
 };
 use tonic::Code;
 
@@ -51,15 +51,7 @@ pub async fn record(
         usage: Some(Usage::Service(service)),
         ..Default::default()
     };
-    app.ingest(&app.secret_key)
-        .record_event(RecordEventRequest {
-            record: Some(record),
-        })
-        .await
-        .expect("recorded")
-        .into_inner()
-        .result
-        .expect("result")
+    app.record_one(record).await
 }
 
 async fn an_unknown_model_is_parked_listed_mapped_and_priced(backend: Backend) {

@@ -19,9 +19,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use prost_types::Timestamp;
 use rust_decimal::{Decimal, RoundingStrategy};
 use tally::pb::{
-    self, CustomerAttribution, EventRecord, MapModelRequest, MultiServiceUsage, Plan,
-    RecordBatchRequest, ServiceUsage, SetSignalPriceRequest, SignalPrice, UpdateCustomerRequest,
-    event_record::Usage, reports_client::ReportsClient,
+    self, CustomerAttribution, EventRecord, MapModelRequest, MultiServiceUsage, Plan, ServiceUsage,
+    SetSignalPriceRequest, SignalPrice, UpdateCustomerRequest, event_record::Usage,
+    reports_client::ReportsClient,
 };
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
@@ -319,14 +319,7 @@ pub async fn load(app: &TestApp, mapped: bool) {
             record(event, first)
         })
         .collect();
-    let results = app
-        .ingest(&app.secret_key)
-        .record_batch(RecordBatchRequest { records })
-        .await
-        .expect("batch")
-        .into_inner()
-        .results;
-    assert!(results.iter().all(|r| r.stored), "{results:?}");
+    app.record_all(records).await;
     let mut directory = app.directory(&app.secret_key);
     for (customer, plan, monthly, start, allow_missing) in [
         ("acme", "team", "300", t(14, 0), false),

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use prost_types::Timestamp;
 use tally::pb::{
     self, CompleteRunRequest, CustomerAttribution, EventRecord, FailRunRequest, GetRunRequest,
-    ListRunsRequest, Outcome, RecordBatchRequest, RecordOutcomeRequest, ServiceUsage,
-    StartRunRequest, event_record::Usage,
+    ListRunsRequest, Outcome, RecordOutcomeRequest, ServiceUsage, StartRunRequest,
+    event_record::Usage,
 };
 use tonic::Code;
 
@@ -59,24 +59,6 @@ fn step(
         })),
         ..Default::default()
     }
-}
-
-async fn record_all(app: &TestApp, records: Vec<EventRecord>) -> Vec<pb::RecordResult> {
-    let mut results = Vec::new();
-    for chunk in records.chunks(100) {
-        let batch = app
-            .ingest(&app.secret_key)
-            .record_batch(RecordBatchRequest {
-                records: chunk.to_vec(),
-            })
-            .await
-            .expect("batch")
-            .into_inner()
-            .results;
-        assert!(batch.iter().all(|result| result.stored), "{batch:?}");
-        results.extend(batch);
-    }
-    results
 }
 
 async fn get(app: &TestApp, run_id: &str) -> pb::Run {
@@ -299,11 +281,8 @@ async fn terminal_transitions_and_outcomes(backend: Backend) {
     assert_eq!(names, ["report_exported", "lead_qualified"]);
 
     // Events after the end are still stored and counted.
-    record_all(
-        &app,
-        vec![step("done", "late-1", "gpt-4o-mini", 1_000, 100, 10)],
-    )
-    .await;
+    app.record_all(vec![step("done", "late-1", "gpt-4o-mini", 1_000, 100, 10)])
+        .await;
     assert_eq!(get(&app, "done").await.event_count, 1);
 }
 
@@ -326,7 +305,7 @@ async fn a_run_summary_adds_up_its_events(backend: Backend) {
             60 * (n as i64 + 1),
         ));
     }
-    let results = record_all(&app, records.clone()).await;
+    let results = app.record_all(records.clone()).await;
     let run = get(&app, "implicit-1").await;
     assert_eq!(
         (run.status, run.agent_code.as_str()),
@@ -424,9 +403,9 @@ async fn waste_flags_are_raised_by_constructed_runs(backend: Backend) {
             n as i64,
         ));
     }
-    record_all(&app, bloat).await;
-    record_all(&app, looping).await;
-    record_all(&app, long).await;
+    app.record_all(bloat).await;
+    app.record_all(looping).await;
+    app.record_all(long).await;
 
     let run = get(&app, "bloat").await;
     assert_eq!(flags(&run), [pb::RunFlag::ContextBloat]);
@@ -451,7 +430,7 @@ async fn waste_flags_are_raised_by_constructed_runs(backend: Backend) {
         }),
         ..first("stale", "q-0", 100)
     };
-    record_all(&app, vec![stale]).await;
+    app.record_all(vec![stale]).await;
     assert_eq!(flags(&get(&app, "stale").await), [pb::RunFlag::Stale]);
     app.runs(&app.secret_key)
         .complete_run(CompleteRunRequest {
@@ -521,7 +500,7 @@ async fn runs_are_listed_filtered_sorted_and_paged(backend: Backend) {
                 n as i64 * 60,
             )
         };
-        record_all(&app, vec![record]).await;
+        app.record_all(vec![record]).await;
     }
     let mut runs = app.runs(&app.publishable_key);
     let by_cost = runs

@@ -3,13 +3,13 @@
 //! each run identical to what `GetRun` shows (flags included), and violations naming their field.
 
 use prost_types::Timestamp;
-use tally::pb::{
-    self, CustomerAttribution, EventRecord, GetRunRequest, ListTopRunsRequest, RecordBatchRequest,
-    ServiceUsage, event_record::Usage,
-};
+use tally::pb::{self, EventRecord, GetRunRequest, ListTopRunsRequest};
 use tonic::Code;
 
-use crate::helpers::{Backend, TestApp, spawn_app, violated_fields};
+use crate::{
+    fixtures::EventRecordBuilder,
+    helpers::{Backend, TestApp, spawn_app, violated_fields},
+};
 
 /// 2026-06-01T00:00:00Z: the window's start.
 const BASE: i64 = 1_780_272_000;
@@ -23,39 +23,15 @@ fn at(seconds: i64) -> Option<Timestamp> {
 
 /// One step of a run: gpt-4o, `input` tokens in, 10 out, `offset` seconds after `BASE`.
 fn step(run: &str, key: &str, customer: &str, agent: &str, input: u64, offset: i64) -> EventRecord {
-    EventRecord {
-        idempotency_key: key.to_owned(),
-        run_id: run.to_owned(),
-        customer: Some(CustomerAttribution {
-            id: customer.to_owned(),
-            ..Default::default()
-        }),
-        agent_code: agent.to_owned(),
-        usage_time: at(offset),
-        usage: Some(Usage::Service(ServiceUsage {
-            provider: "openai".to_owned(),
-            model: "gpt-4o".to_owned(),
-            input_tokens: Some(input),
-            output_tokens: Some(10),
-            ..Default::default()
-        })),
-        ..Default::default()
-    }
-}
-
-async fn record_all(app: &TestApp, records: Vec<EventRecord>) {
-    for chunk in records.chunks(100) {
-        let results = app
-            .ingest(&app.secret_key)
-            .record_batch(RecordBatchRequest {
-                records: chunk.to_vec(),
-            })
-            .await
-            .expect("batch")
-            .into_inner()
-            .results;
-        assert!(results.iter().all(|result| result.stored), "{results:?}");
-    }
+    EventRecordBuilder::new()
+        .key(key)
+        .run(run)
+        .customer(customer)
+        .agent(agent)
+        .at(at(offset))
+        .model("openai", "gpt-4o")
+        .tokens(input, 10)
+        .build()
 }
 
 async fn get_run(app: &TestApp, run_id: &str) -> pb::Run {
@@ -128,7 +104,7 @@ async fn the_most_expensive_runs_of_a_window_are_listed_with_their_flags(backend
             ));
         }
     }
-    record_all(&app, records).await;
+    app.record_all(records).await;
 
     // The expected ranking, from each run's summary.
     let mut summaries = Vec::new();
