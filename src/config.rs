@@ -42,6 +42,9 @@ pub struct Settings {
     pub database_check_interval: Duration,
     /// The thresholds of runs' waste flags.
     pub run_flags: crate::domain::run_flags::FlagSettings,
+    /// Whether queued events are folded into the totals as they arrive (PostgreSQL). When off they
+    /// are folded only when a read of the totals needs them: for tests of the queued tail.
+    pub fold_in_background: bool,
     /// How long a verified API key is trusted without asking the database again; a revoked key
     /// stops working within this time. Zero asks every time.
     pub key_cache_ttl: Duration,
@@ -64,6 +67,7 @@ impl Settings {
             database_retry: Duration::from_secs(1),
             database_check_interval: Duration::from_secs(5),
             run_flags: crate::domain::run_flags::FlagSettings::default(),
+            fold_in_background: true,
             key_cache_ttl: Duration::from_secs(10),
             tls: None,
         }

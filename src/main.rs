@@ -71,6 +71,10 @@ struct ServeArgs {
     /// Require client certificates that chain to these CA certificates (PEM): mutual TLS.
     #[arg(long, env = "TALLY_TLS_CLIENT_CA", requires = "tls_cert")]
     tls_client_ca: Option<PathBuf>,
+    /// Queue events for the running totals without folding them as they arrive (PostgreSQL):
+    /// they are folded when a read of the totals needs them. For tests of the queued tail.
+    #[arg(long, env = "TALLY_PAUSE_FOLDING", hide = true)]
+    pause_folding: bool,
     #[command(flatten)]
     run_flags: RunFlagArgs,
 }
@@ -199,6 +203,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     client_ca: args.tls_client_ca,
                 }),
                 run_flags: args.run_flags.settings()?,
+                fold_in_background: !args.pause_folding,
                 ..Settings::with_database(cli.database_url)
             };
             App::build(settings)

@@ -91,7 +91,8 @@ impl App {
         if let Some(tls) = tls {
             server = server.tls_config(tls)?;
         }
-        let state = grpc::AppState::new(db.clone(), settings.run_flags);
+        let state =
+            grpc::AppState::new(db.clone(), settings.run_flags, settings.fold_in_background);
         let router = server
             .trace_fn(call_span)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -228,6 +229,8 @@ async fn watch_database(
     ready.set(true);
     health.serving(true).await;
     tracing::info!("database ready; SERVING");
+    // With the schema in place: folds what a crash or another replica left queued, then sweeps.
+    state.folder.start_sweep();
 
     let mut serving = true;
     loop {

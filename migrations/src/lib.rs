@@ -29,6 +29,7 @@ mod m20261129_000008_rollups;
 mod m20261129_000009_sum_aggregate;
 mod m20261129_000010_customer_spend;
 mod m20261204_000011_tier_price_missing;
+mod m20261205_000012_fold_queue;
 
 /// Applies and rolls back Tally's schema (`Migrator::up(&db, None)` applies what is pending).
 pub struct Migrator;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000009_sum_aggregate::Migration),
             Box::new(m20261129_000010_customer_spend::Migration),
             Box::new(m20261204_000011_tier_price_missing::Migration),
+            Box::new(m20261205_000012_fold_queue::Migration),
         ]
     }
 }

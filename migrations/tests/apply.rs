@@ -18,7 +18,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 /// Every table the migrations create.
-const TABLES: [&str; 27] = [
+const TABLES: [&str; 28] = [
     "agents",
     "api_keys",
     "budgets",
@@ -30,6 +30,7 @@ const TABLES: [&str; 27] = [
     "event_daily",
     "event_hourly",
     "event_monthly",
+    "fold_queue",
     "line_cost_items",
     "line_daily",
     "line_hourly",

@@ -1,9 +1,12 @@
 //! The `tally.v1.Directory` service: customers, agents and signals of the caller's project.
 
+use std::sync::Arc;
+
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
 use super::{
+    caught_up,
     convert::{time, timestamp},
     status::tenant,
 };
@@ -17,18 +20,23 @@ use crate::{
         text,
     },
     pb::{self, directory_server::Directory},
-    service::directory::{self as service, CustomerFilter, CustomerView},
+    service::{
+        directory::{self as service, CustomerFilter, CustomerView},
+        fold::Folder,
+    },
     store::directory::{AgentRecord, SignalRecord},
 };
 
 /// Adapter from the `Directory` contract to the directory service.
 pub struct DirectoryApi {
     db: DatabaseConnection,
+    /// The customers', agents' and signals' totals are read after queued events are folded.
+    folder: Arc<Folder>,
 }
 
 impl DirectoryApi {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, folder: Arc<Folder>) -> Self {
+        Self { db, folder }
     }
 }
 
@@ -40,6 +48,7 @@ impl Directory for DirectoryApi {
         request: Request<pb::GetCustomerRequest>,
     ) -> Result<Response<pb::GetCustomerResponse>, Status> {
         let tenant = tenant(&request)?;
+        caught_up(&self.folder, &request).await?;
         let pb::GetCustomerRequest { customer_id } = request.into_inner();
         let customer_id = text::identifier(&customer_id, "customer_id")
             .map_err(|violation| DomainError::Invalid(vec![violation]))?;
@@ -55,6 +64,7 @@ impl Directory for DirectoryApi {
         request: Request<pb::ListCustomersRequest>,
     ) -> Result<Response<pb::ListCustomersResponse>, Status> {
         let tenant = tenant(&request)?;
+        caught_up(&self.folder, &request).await?;
         let pb::ListCustomersRequest {
             page_size,
             page_token,
@@ -85,6 +95,7 @@ impl Directory for DirectoryApi {
         request: Request<pb::UpdateCustomerRequest>,
     ) -> Result<Response<pb::UpdateCustomerResponse>, Status> {
         let tenant = tenant(&request)?;
+        caught_up(&self.folder, &request).await?;
         let changes = customer_changes(request.into_inner())?;
         let customer = service::update(&self.db, tenant, changes).await?;
         Ok(Response::new(pb::UpdateCustomerResponse {
@@ -98,6 +109,7 @@ impl Directory for DirectoryApi {
         request: Request<pb::ListAgentsRequest>,
     ) -> Result<Response<pb::ListAgentsResponse>, Status> {
         let tenant = tenant(&request)?;
+        caught_up(&self.folder, &request).await?;
         let pb::ListAgentsRequest {
             page_size,
             page_token,
@@ -116,6 +128,7 @@ impl Directory for DirectoryApi {
         request: Request<pb::ListSignalsRequest>,
     ) -> Result<Response<pb::ListSignalsResponse>, Status> {
         let tenant = tenant(&request)?;
+        caught_up(&self.folder, &request).await?;
         let pb::ListSignalsRequest {
             page_size,
             page_token,

@@ -38,7 +38,8 @@ use crate::{
     domain::run_flags::FlagSettings,
     health::DatabaseReady,
     service::{
-        ingest::IngestService, price_book::PriceBook, pricing::PricingService, runs::RunsService,
+        fold::Folder, ingest::IngestService, price_book::PriceBook, pricing::PricingService,
+        runs::RunsService,
     },
 };
 
@@ -70,21 +71,25 @@ pub struct AppState {
     pub runs: Arc<RunsService>,
     /// Whether the database answered its last check (set by the readiness watcher).
     pub ready: DatabaseReady,
+    /// Folds queued events into the running totals.
+    pub folder: Arc<Folder>,
 }
 
 impl AppState {
     /// The state over a pool; the price book stays empty until [`PriceBook::reload`].
-    pub fn new(db: DatabaseConnection, run_flags: FlagSettings) -> Self {
+    pub fn new(db: DatabaseConnection, run_flags: FlagSettings, fold_in_background: bool) -> Self {
         let prices = Arc::new(PriceBook::empty());
         let ready = DatabaseReady::default();
+        let folder = Folder::new(db.clone(), run_flags, fold_in_background);
         let ingest = Arc::new(IngestService::new(
             db.clone(),
             prices.clone(),
             run_flags,
             ready.clone(),
+            folder.clone(),
         ));
         let pricing = Arc::new(PricingService::new(db.clone(), prices.clone()));
-        let runs = Arc::new(RunsService::new(db.clone(), run_flags));
+        let runs = Arc::new(RunsService::new(db.clone(), run_flags, folder.clone()));
         Self {
             db,
             prices,
@@ -92,8 +97,20 @@ impl AppState {
             pricing,
             runs,
             ready,
+            folder,
         }
     }
+}
+
+/// Folds the caller's queued events into the running totals, so that the read that follows sees
+/// every event already answered (`service::fold`).
+async fn caught_up<T>(folder: &Folder, request: &tonic::Request<T>) -> Result<(), tonic::Status> {
+    let tenant = status::tenant(request)?;
+    folder
+        .catch_up(tenant.project_id)
+        .await
+        .map_err(crate::domain::DomainError::from)?;
+    Ok(())
 }
 
 /// Adds Tally's six services to the router.
@@ -125,8 +142,11 @@ pub fn add_services(router: Router<Layers>, state: &AppState) -> Router<Layers> 
             .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(
-            DirectoryServer::new(directory::DirectoryApi::new(db.clone()))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            DirectoryServer::new(directory::DirectoryApi::new(
+                db.clone(),
+                state.folder.clone(),
+            ))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(
             ReportsServer::new(reports::ReportsApi::new(state))

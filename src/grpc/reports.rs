@@ -5,17 +5,20 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
-use super::{AppState, cost_series, export, margin, needs_attention, risky_accounts, top_runs};
+use super::{
+    AppState, caught_up, cost_series, export, margin, needs_attention, risky_accounts, top_runs,
+};
 use crate::{
     pb::{self, reports_server::Reports},
-    service::runs::RunsService,
+    service::{fold::Folder, runs::RunsService},
 };
 
 /// Adapter from the `Reports` contract to the domain and store.
 pub struct ReportsApi {
-    #[allow(dead_code)]
     db: DatabaseConnection,
     runs: Arc<RunsService>,
+    /// Reports read the totals after the caller's queued events are folded.
+    folder: Arc<Folder>,
 }
 
 impl ReportsApi {
@@ -23,6 +26,7 @@ impl ReportsApi {
         Self {
             db: state.db.clone(),
             runs: state.runs.clone(),
+            folder: state.folder.clone(),
         }
     }
 }
@@ -34,6 +38,7 @@ impl Reports for ReportsApi {
         &self,
         request: Request<pb::GetMarginRequest>,
     ) -> Result<Response<pb::GetMarginResponse>, Status> {
+        caught_up(&self.folder, &request).await?;
         margin::get_margin(&self.db, request).await
     }
 
@@ -42,6 +47,7 @@ impl Reports for ReportsApi {
         &self,
         request: Request<pb::GetCostSeriesRequest>,
     ) -> Result<Response<pb::GetCostSeriesResponse>, Status> {
+        caught_up(&self.folder, &request).await?;
         cost_series::get_cost_series(&self.db, request).await
     }
 
@@ -50,6 +56,7 @@ impl Reports for ReportsApi {
         &self,
         request: Request<pb::ListRiskyAccountsRequest>,
     ) -> Result<Response<pb::ListRiskyAccountsResponse>, Status> {
+        caught_up(&self.folder, &request).await?;
         risky_accounts::list_risky_accounts(&self.db, request).await
     }
 
@@ -66,6 +73,7 @@ impl Reports for ReportsApi {
         &self,
         request: Request<pb::GetNeedsAttentionRequest>,
     ) -> Result<Response<pb::GetNeedsAttentionResponse>, Status> {
+        caught_up(&self.folder, &request).await?;
         needs_attention::get_needs_attention(&self.db, request).await
     }
 

@@ -11,6 +11,7 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::{
+    fold::Folder,
     ingest_batch::{BatchWriter, Received},
     ingest_groups::{Groups, Owners},
     price_book::PriceBook,
@@ -58,9 +59,16 @@ impl IngestService {
         prices: Arc<PriceBook>,
         flags: FlagSettings,
         ready: DatabaseReady,
+        folder: Arc<Folder>,
     ) -> Self {
+        let writer = BatchWriter {
+            db,
+            prices,
+            flags,
+            folder,
+        };
         Self {
-            groups: Arc::new(Groups::new(BatchWriter { db, prices, flags })),
+            groups: Arc::new(Groups::new(writer)),
             ready,
         }
     }

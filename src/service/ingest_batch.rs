@@ -6,13 +6,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr};
 use uuid::Uuid;
 
 use super::{
+    fold::{self, Folder},
     ingest::RecordOutcome,
     ingest_attribution::{Attribution, attribute},
-    ingest_flags::{BudgetFlagging, observe_steps},
     line_pricing::price_lines,
     plan_moves::{HistoryChange, move_stored},
     price_book::PriceBook,
@@ -27,6 +27,7 @@ use crate::{
     },
     store::{
         self, StoreError,
+        fold_queue::BatchCosts,
         ingest::{self as writes, NewEvent, NewRun, RunRef, Seen},
     },
 };
@@ -43,6 +44,7 @@ pub(super) struct BatchWriter {
     pub db: DatabaseConnection,
     pub prices: std::sync::Arc<PriceBook>,
     pub flags: FlagSettings,
+    pub folder: std::sync::Arc<Folder>,
 }
 
 impl BatchWriter {
@@ -185,8 +187,12 @@ impl BatchWriter {
 
         let txn = store::begin_write(db).await?;
         batch.store_events(&txn, project_id, &self.flags).await?;
+        let queued = !batch.inserted.is_empty();
         let outcomes = batch.finish(&txn, project_id).await?;
         txn.commit().await?;
+        if queued {
+            self.folder.poke(project_id);
+        }
         Ok(outcomes)
     }
 }
@@ -549,27 +555,36 @@ impl Batch<'_> {
             .filter(|event| self.inserted.contains(&event.id))
             .collect();
         writes::insert_lines(txn, project_id, &stored).await?;
-        let mut deltas = Deltas::default();
-        for event in &stored {
-            deltas.add_event(event, 1)?;
-        }
-        let flagging = BudgetFlagging::read(txn, project_id, &stored, &deltas).await?;
-        store::totals::apply_hourly_deltas(txn, project_id, &deltas).await?;
-        // The runs' rows are locked from here until commit, always in id order so that batches
-        // of one run take their turn and never deadlock; late, so that they are held briefly.
-        let runs: Vec<Uuid> = stored
-            .iter()
-            .filter_map(|event| event.run)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let mut counters = store::runs::lock_counters(txn, &runs).await?;
-        observe_steps(&mut counters, &stored, flags);
-        // Runs' totals and counters, then the shared rows (the hourly ones are written): one
-        // statement on PostgreSQL, so the hot rows are held for as few round trips as can be.
-        store::totals::apply_batch_deltas(txn, project_id, &deltas, &counters).await?;
-        if let Some(flagging) = flagging {
-            flagging.flag(txn).await?;
+        if txn.get_database_backend() == DbBackend::Postgres {
+            // Costs that would carry a total past its limit are refused here, record by record,
+            // rather than when folded.
+            let mut deltas = Deltas::default();
+            for event in &stored {
+                deltas.add_event(event, 1)?;
+            }
+            if !stored.is_empty() {
+                let costs = BatchCosts {
+                    months: deltas
+                        .spend
+                        .iter()
+                        .filter(|(key, _)| key.customer_id.is_empty() && key.agent_code.is_empty())
+                        .map(|(key, cost)| (key.month_start, *cost))
+                        .collect(),
+                    runs: deltas
+                        .runs
+                        .iter()
+                        .map(|(run, figures)| (*run, figures.cost_e10))
+                        .collect(),
+                    total: stored
+                        .iter()
+                        .filter_map(|event| event.total())
+                        .fold(0_i64, |sum, cost| sum.saturating_add(cost.e10())),
+                };
+                let ids = stored.iter().map(|event| event.id);
+                store::fold_queue::enqueue(txn, project_id, ids, &costs, store::now()).await?;
+            }
+        } else {
+            fold::add_to_totals(txn, project_id, &stored, flags).await?;
         }
         Ok(())
     }

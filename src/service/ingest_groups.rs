@@ -21,9 +21,16 @@ use crate::domain::DomainError;
 /// The most records written in one group (whole batches: a group holds at least one).
 pub const MAX_GROUP_RECORDS: usize = 1_000;
 /// Writers of one project at a time, so that one group's database work overlaps other groups'
-/// reads, pricing and commits. Three kept both cores of the benchmark machine busier than two
-/// (idle CPU 22 % → 10 %, 6–10 % more events/s, BENCHMARKS.md); four were no better.
-pub const WRITERS_PER_PROJECT: usize = 3;
+/// reads, pricing and commits: half the cores, at least three (on two cores three kept both busier
+/// than two, BENCHMARKS.md) and at most eight (each holds a pooled connection while it writes).
+/// Writers share no row since the running totals are folded apart (`fold`), so more cores take more.
+pub fn writers_per_project() -> usize {
+    static WRITERS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *WRITERS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        (cores / 2).clamp(3, 8)
+    })
+}
 
 /// A batch waiting for a writer, and where its answer goes.
 struct Waiting {
@@ -63,7 +70,7 @@ impl Groups {
             let mut queues = self.lock();
             let queue = queues.entry(project_id).or_default();
             queue.waiting.push_back(Waiting { records, answer });
-            let start = queue.writers < WRITERS_PER_PROJECT;
+            let start = queue.writers < writers_per_project();
             if start {
                 queue.writers += 1;
             }

@@ -6,6 +6,7 @@ pub mod budgets;
 pub mod cost_series;
 pub mod directory;
 pub mod export;
+pub mod fold;
 pub mod ingest;
 mod ingest_attribution;
 mod ingest_batch;

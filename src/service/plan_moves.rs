@@ -16,6 +16,7 @@ use crate::{
     store::{
         self, StoreError,
         customer_writes::{self, Span},
+        fold_queue,
     },
 };
 
@@ -43,7 +44,13 @@ pub(super) async fn move_stored(
     counted_later: &HashSet<Uuid>,
     deltas: &mut Deltas,
 ) -> Result<(), StoreError> {
-    for moved in moved_spans(change.before, change.after) {
+    let spans = moved_spans(change.before, change.after);
+    if !spans.is_empty() {
+        // Events still queued are not in the totals yet: only their rows move, and the fold adds
+        // them under the new plan. The lock keeps the queue as read until the transaction ends.
+        fold_queue::lock(txn, project_id).await?;
+    }
+    for moved in spans {
         let span = Span {
             from: moved.from,
             until: moved.until,
@@ -53,7 +60,11 @@ pub(super) async fn move_stored(
             customer_writes::events_to_move(txn, project_id, change.customer_ref, span, new_plan)
                 .await?;
         for chunk in ids.chunks(MOVE_CHUNK) {
+            let queued = fold_queue::still_queued(txn, project_id, chunk).await?;
             for stored in store::events::load(txn, project_id, chunk).await? {
+                if queued.contains(&stored.priced.id) {
+                    continue;
+                }
                 // Without its run, so that only the totals by plan move.
                 let mut old = stored.priced;
                 old.run = None;

@@ -1,12 +1,18 @@
 //! Runs: starting them explicitly (idempotent), ending them, their outcomes, and their summaries.
 
-use std::collections::{BTreeMap, HashSet};
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::Arc,
+};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use uuid::Uuid;
 
-use super::plan_moves::{HistoryChange, move_stored};
+use super::{
+    fold::Folder,
+    plan_moves::{HistoryChange, move_stored},
+};
 use crate::{
     domain::{
         DomainError, FieldViolation,
@@ -53,11 +59,17 @@ pub enum Ending {
 pub struct RunsService {
     db: DatabaseConnection,
     settings: FlagSettings,
+    /// Runs' totals and flags are read after the project's queued events are folded.
+    folder: Arc<Folder>,
 }
 
 impl RunsService {
-    pub fn new(db: DatabaseConnection, settings: FlagSettings) -> Self {
-        Self { db, settings }
+    pub fn new(db: DatabaseConnection, settings: FlagSettings, folder: Arc<Folder>) -> Self {
+        Self {
+            db,
+            settings,
+            folder,
+        }
     }
 
     /// The thresholds flags are raised with.
@@ -73,6 +85,7 @@ impl RunsService {
         run: StartRun,
     ) -> Result<(RunRecord, bool), DomainError> {
         let project_id = tenant.project_id;
+        self.folder.catch_up(project_id).await?;
         let now = store::now();
         let txn = store::begin_write(&self.db).await?;
         let run_key = run
@@ -182,6 +195,7 @@ impl RunsService {
         end_time: DateTime<Utc>,
     ) -> Result<RunRecord, DomainError> {
         let project_id = tenant.project_id;
+        self.folder.catch_up(project_id).await?;
         let txn = store::begin_write(&self.db).await?;
         let run = find_or_not_found(&txn, project_id, run_key).await?;
         let target = match ending {
@@ -241,6 +255,7 @@ impl RunsService {
 
     /// A run's summary.
     pub async fn get(&self, tenant: Tenant, run_key: &str) -> Result<RunRecord, DomainError> {
+        self.folder.catch_up(tenant.project_id).await?;
         find_or_not_found(&self.db, tenant.project_id, run_key).await
     }
 
@@ -252,6 +267,7 @@ impl RunsService {
         page_size: i32,
         token: &str,
     ) -> Result<(Vec<RunRecord>, String), DomainError> {
+        self.folder.catch_up(tenant.project_id).await?;
         let fingerprint = format!("{filter:?}");
         let invalid = || {
             DomainError::Invalid(vec![FieldViolation::new(

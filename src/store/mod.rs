@@ -9,6 +9,7 @@ pub mod directory;
 pub mod entities;
 mod error;
 pub mod events;
+pub mod fold_queue;
 pub mod ingest;
 mod migrate;
 pub mod prices;

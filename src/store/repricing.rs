@@ -12,7 +12,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    StoreError,
+    StoreError, fold_queue,
     ingest::{LINE_COST_ITEMS, item_row},
     sql::{Table, val},
     totals::apply_deltas,
@@ -86,6 +86,10 @@ pub async fn rewrite(
         return Ok(());
     }
     let ids: Vec<Uuid> = changes.iter().map(|(old, _)| old.id).collect();
+    // Events still queued are not in the totals yet: the fold adds them as rewritten here. The
+    // lock keeps the queue as read until the transaction ends.
+    fold_queue::lock(db, project_id).await?;
+    let queued = fold_queue::still_queued(db, project_id, &ids).await?;
     let select = Query::select()
         .columns([
             Alias::new("id"),
@@ -178,8 +182,10 @@ pub async fn rewrite(
             .and_where(Expr::col(Alias::new("project_id")).eq(project_id))
             .to_owned();
         db.execute(&update).await?;
-        deltas.add_event(old, -1)?;
-        deltas.add_event(new, 1)?;
+        if !queued.contains(&old.id) {
+            deltas.add_event(old, -1)?;
+            deltas.add_event(new, 1)?;
+        }
     }
     if !rewritten_lines.is_empty() {
         let delete = Query::delete()

@@ -115,6 +115,7 @@ async fn the_raw_baseline_writes_the_rows_ingest_writes(backend: Backend) {
     let ingest = workload("ingest");
     stream(&app, &ingest).await;
     let db = app.database.connect().await;
+    crate::helpers::wait_folded(&db).await;
     let methods: &[(RawMethod, bool)] = match backend {
         Backend::Sqlite => &[(RawMethod::Insert, false), (RawMethod::Insert, true)],
         Backend::Postgres => &[

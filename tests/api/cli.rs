@@ -129,6 +129,21 @@ impl Served {
         BudgetsClient::with_interceptor(channel, ApiKey::bearer(key))
     }
 
+    /// The address it listens on.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Kills it with SIGKILL, as a crash would, and waits for it to be gone.
+    pub async fn kill_now(mut self) {
+        let pid = Pid::from_raw(self.child.id().expect("running") as i32);
+        kill(pid, Signal::SIGKILL).expect("signal sent");
+        tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("exits in time")
+            .expect("wait");
+    }
+
     pub async fn stdout_line(&mut self) -> String {
         tokio::time::timeout(WAIT, self.stdout.recv())
             .await

@@ -203,6 +203,24 @@ pub async fn scalar(db: &DatabaseConnection, sql: &str) -> i64 {
     .expect(sql)
 }
 
+/// Waits until no event waits to be folded into the running totals (PostgreSQL folds them soon
+/// after they are stored; SQLite as it stores them), so that the stored totals can be compared
+/// with the events.
+pub async fn wait_folded(db: &DatabaseConnection) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let queued = scalar(db, "SELECT CAST(COUNT(*) AS BIGINT) FROM fold_queue").await;
+        if queued == 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{queued} transactions' events still wait to be folded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub fn test_settings(database_url: &str) -> Settings {
     Settings {
         listen: "127.0.0.1:0".parse().expect("address"),
@@ -238,7 +256,15 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Starts the server over the given database (migrations applied by the server itself).
 pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
-    let mut app = start_server(database, test_settings).await;
+    spawn_app_with(database, test_settings).await
+}
+
+/// Like [`spawn_app_on`], with adjusted settings.
+pub async fn spawn_app_with(
+    database: TestDatabase,
+    settings: impl FnOnce(&str) -> Settings,
+) -> TestApp {
+    let mut app = start_server(database, settings).await;
     app.wait_until_serving().await;
     let db = app.database.connect().await;
     app.secret_key = create_key(&db, "test", ApiKeyKind::Secret).await;
@@ -352,6 +378,7 @@ impl TestApp {
     /// lines of unknown cost (no price or no volume) included.
     pub async fn assert_totals_match_events(&self) {
         let db = self.database.connect().await;
+        wait_folded(&db).await;
         let one = |sql: &'static str| scalar(&db, sql);
         let pairs = [
             (
@@ -442,6 +469,7 @@ impl TestApp {
         &self,
     ) -> std::collections::BTreeMap<String, (i64, i64)> {
         let db = self.database.connect().await;
+        wait_folded(&db).await;
         let rows = |sql: &'static str| {
             let db = db.clone();
             async move {

@@ -14,6 +14,7 @@ mod database_outage;
 mod directory;
 mod export;
 mod fixtures;
+mod folding;
 mod fuzz;
 mod health;
 mod helpers;

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::{Budget, from_row};
 use crate::{
-    domain::money::Usd,
+    domain::{money::Usd, report::next_month},
     store::{StoreError, entities::budgets, runs::RunBrief, sql::sum_bigint},
 };
 
@@ -33,27 +33,30 @@ pub struct CheckReading {
 /// customer and agent win over the given ones. A budget's spend: `monthly_spend` for the scopes
 /// without a customer (`''` for "all agents"), a customer's from `customer_monthly` (over plans)
 /// or, with an agent, `event_monthly` (over plans and signals); `{sum}` is `sql::sum_bigint`.
+/// On PostgreSQL the events still queued for folding (`fold_queue`) are added: `{tail}` reads
+/// them once (`$6` is the next month's start), `{run_tail}` and `{scope_tail}` add their costs to
+/// the run's and each budget's spend. SQLite folds as it writes: the three are empty there.
 const CHECK_SQL: &str = "WITH r AS MATERIALIZED (SELECT \
       (SELECT c.customer_id FROM customers c WHERE c.id = runs.customer_ref) AS customer_id, \
       (SELECT a.agent_code FROM agents a WHERE a.id = runs.agent_ref) AS agent_code, \
-      runs.total_cost_e10, runs.start_time FROM runs \
-      WHERE runs.project_id = $1 AND runs.run_key = $2) \
+      runs.id, runs.total_cost_e10, runs.start_time FROM runs \
+      WHERE runs.project_id = $1 AND runs.run_key = $2){tail} \
     SELECT r.customer_id AS r_customer_id, r.agent_code AS r_agent_code, \
-    r.total_cost_e10 AS r_total_cost_e10, r.start_time AS r_start_time, \
+    r.total_cost_e10{run_tail} AS r_total_cost_e10, r.start_time AS r_start_time, \
     b.id AS b_id, b.project_id AS b_project_id, b.name AS b_name, \
     b.scope_kind AS b_scope_kind, b.customer_id AS b_customer_id, \
     b.agent_code AS b_agent_code, b.monthly_limit_e10 AS b_monthly_limit_e10, \
     b.per_run_limit_e10 AS b_per_run_limit_e10, b.enforcement AS b_enforcement, \
     b.create_time AS b_create_time, b.update_time AS b_update_time, \
     CASE WHEN b.monthly_limit_e10 IS NULL THEN NULL \
-      WHEN b.customer_id IS NULL THEN (SELECT s.cost_e10 FROM monthly_spend s \
+      WHEN b.customer_id IS NULL THEN COALESCE((SELECT s.cost_e10 FROM monthly_spend s \
         WHERE s.project_id = $1 AND s.month_start = $5 AND s.customer_id = '' \
-        AND s.agent_code = COALESCE(b.agent_code, '')) \
+        AND s.agent_code = COALESCE(b.agent_code, '')), 0) \
       WHEN b.agent_code IS NULL THEN (SELECT {sum} FROM customer_monthly m \
         WHERE m.project_id = $1 AND m.month_start = $5 AND m.customer_id = b.customer_id) \
       ELSE (SELECT {sum} FROM event_monthly m \
         WHERE m.project_id = $1 AND m.month_start = $5 AND m.customer_id = b.customer_id \
-        AND m.agent_code = b.agent_code) END AS s_cost_e10 \
+        AND m.agent_code = b.agent_code) END{scope_tail} AS s_cost_e10 \
     FROM (SELECT 1 AS one) AS one \
     LEFT JOIN r ON 1 = 1 \
     LEFT JOIN budgets b ON b.project_id = $1 \
@@ -79,13 +82,16 @@ pub async fn check_reading(
         DbBackend::Postgres => POSTGRES.clone(),
         _ => SQLITE.clone(),
     };
-    let values: Vec<sea_orm::Value> = vec![
+    let mut values: Vec<sea_orm::Value> = vec![
         project_id.into(),
         run_key.map(str::to_owned).into(),
         customer_id.map(str::to_owned).into(),
         agent_code.map(str::to_owned).into(),
         month_start.into(),
     ];
+    if backend == DbBackend::Postgres {
+        values.push(next_month(month_start).into());
+    }
     let statement = Statement::from_sql_and_values(backend, sql, values);
     let rows = db.query_all_raw(statement).await?;
     let mut reading = CheckReading {
@@ -107,9 +113,38 @@ pub async fn check_reading(
     Ok(reading)
 }
 
+/// The queued events with a cost: each one's cost, run, customer and agent, and whether it falls
+/// in the month (`$5` to `$6`).
+const TAIL_CTE: &str = ", tail AS MATERIALIZED (SELECT e.total_cost_e10 AS cost, e.run_ref, \
+      e.customer_ref, e.agent_ref, e.usage_time >= $5 AND e.usage_time < $6 AS in_month \
+      FROM fold_queue q CROSS JOIN LATERAL unnest(q.event_ids) AS t(id) \
+      JOIN cost_events e ON e.id = t.id \
+      WHERE q.project_id = $1 AND e.total_cost_e10 IS NOT NULL)";
+
+/// A budget's share of the tail: the month's costs of its customer and agent (or of all).
+const SCOPE_TAIL: &str = " + (SELECT {tail_sum} FROM tail WHERE tail.in_month \
+      AND (b.customer_id IS NULL OR tail.customer_ref = (SELECT c.id FROM customers c \
+        WHERE c.project_id = $1 AND c.customer_id = b.customer_id)) \
+      AND (b.agent_code IS NULL OR tail.agent_ref = (SELECT a.id FROM agents a \
+        WHERE a.project_id = $1 AND a.agent_code = b.agent_code)))";
+
 /// [`CHECK_SQL`] for `backend`.
 fn check_sql(backend: DbBackend) -> String {
-    let sql = CHECK_SQL.replace("{sum}", &sum_bigint(backend, "m.cost_e10"));
+    let sql = match backend {
+        DbBackend::Postgres => CHECK_SQL
+            .replace("{tail}", TAIL_CTE)
+            .replace(
+                "{run_tail}",
+                " + (SELECT {tail_sum} FROM tail WHERE tail.run_ref = r.id)",
+            )
+            .replace("{scope_tail}", SCOPE_TAIL)
+            .replace("{tail_sum}", &sum_bigint(backend, "tail.cost")),
+        _ => CHECK_SQL
+            .replace("{tail}", "")
+            .replace("{run_tail}", "")
+            .replace("{scope_tail}", ""),
+    };
+    let sql = sql.replace("{sum}", &sum_bigint(backend, "m.cost_e10"));
     match backend {
         DbBackend::Postgres => sql,
         _ => sql.replace('$', "?"),

@@ -1,0 +1,202 @@
+//! Folding: stored events added to the running totals (runs' totals and flag counters, the hourly,
+//! daily and monthly aggregates, monthly spend, runs flagged past a budget). SQLite, with one
+//! writer, folds each batch in the transaction that stores it. On PostgreSQL ingest only stores the
+//! events and queues them (`store::fold_queue`), so that concurrent batches of a project share no
+//! row; a folder per project (one at a time across replicas, under an advisory lock) takes the
+//! queue in large folds, each in one transaction with the deletion of its queue rows: every event is
+//! folded exactly once, and a crash folds nothing twice. `CheckBudget` reads the totals and the
+//! queued tail in one statement; the other reads of totals first fold what is queued
+//! ([`Folder::catch_up`]), so that each sees every event already answered.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend};
+use uuid::Uuid;
+
+use super::ingest_flags::{BudgetFlagging, observe_steps};
+use crate::{
+    domain::{ledger::Deltas, ledger::PricedEvent, run_flags::FlagSettings},
+    store::{self, StoreError, fold_queue},
+};
+
+/// The most events one fold adds (whole queue rows: a fold holds at least one).
+pub const MAX_FOLD_EVENTS: usize = 5_000;
+
+/// How often the queue is swept for projects whose folding no writer of this process started
+/// (queued by another replica that stopped, or left by a crash).
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Adds stored events to every running total in `txn`. The runs' rows are locked from their
+/// counters' read until commit, in id order.
+pub(super) async fn add_to_totals(
+    txn: &DatabaseTransaction,
+    project_id: Uuid,
+    stored: &[&PricedEvent],
+    flags: &FlagSettings,
+) -> Result<(), StoreError> {
+    let mut deltas = Deltas::default();
+    for event in stored {
+        deltas.add_event(event, 1)?;
+    }
+    let flagging = BudgetFlagging::read(txn, project_id, stored, &deltas).await?;
+    store::totals::apply_hourly_deltas(txn, project_id, &deltas).await?;
+    let runs: Vec<Uuid> = stored
+        .iter()
+        .filter_map(|event| event.run)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut counters = store::runs::lock_counters(txn, &runs).await?;
+    observe_steps(&mut counters, stored, flags);
+    store::totals::apply_batch_deltas(txn, project_id, &deltas, &counters).await?;
+    if let Some(flagging) = flagging {
+        flagging.flag(txn).await?;
+    }
+    Ok(())
+}
+
+/// Whether a project's folding task is running, and whether it was asked again meanwhile.
+#[derive(Default)]
+struct Folding {
+    again: bool,
+}
+
+/// Folds the projects' queued events, in the background and on demand.
+pub struct Folder {
+    db: DatabaseConnection,
+    flags: FlagSettings,
+    /// Whether writes start folding at once (tests pause it to read the queued tail).
+    background: bool,
+    running: Mutex<HashMap<Uuid, Folding>>,
+}
+
+impl Folder {
+    pub fn new(db: DatabaseConnection, flags: FlagSettings, background: bool) -> Arc<Self> {
+        Arc::new(Self {
+            db,
+            flags,
+            background,
+            running: Mutex::default(),
+        })
+    }
+
+    /// Whether this database queues events (PostgreSQL) rather than folding them as it stores them.
+    pub fn queues(&self) -> bool {
+        self.db.get_database_backend() == DbBackend::Postgres
+    }
+
+    /// Starts the sweep that folds every project with queued events, every [`SWEEP_INTERVAL`].
+    pub fn start_sweep(self: &Arc<Self>) {
+        if !self.queues() || !self.background {
+            return;
+        }
+        let folder = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(folder) = folder.upgrade() else {
+                    return;
+                };
+                match fold_queue::projects(&folder.db).await {
+                    Ok(projects) => {
+                        for project_id in projects {
+                            folder.poke(project_id);
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "reading the fold queue failed"),
+                }
+            }
+        });
+    }
+
+    /// Folds the project's queued events soon (after a write queued some).
+    pub fn poke(self: &Arc<Self>, project_id: Uuid) {
+        if !self.queues() || !self.background {
+            return;
+        }
+        {
+            let mut running = self.lock();
+            if let Some(folding) = running.get_mut(&project_id) {
+                folding.again = true;
+                return;
+            }
+            running.insert(project_id, Folding::default());
+        }
+        let folder = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) = folder.fold(project_id, false).await {
+                    tracing::warn!(%error, %project_id, "folding failed; the next sweep tries again");
+                }
+                let mut running = folder.lock();
+                let again = running
+                    .get_mut(&project_id)
+                    .is_some_and(|folding| std::mem::take(&mut folding.again));
+                if !again {
+                    running.remove(&project_id);
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Folds every event of the project queued before the call, waiting for a fold running
+    /// elsewhere: a read of the totals after it sees every event already answered.
+    pub async fn catch_up(&self, project_id: Uuid) -> Result<(), StoreError> {
+        if !self.queues() || !fold_queue::has_queued(&self.db, project_id).await? {
+            return Ok(());
+        }
+        self.fold(project_id, true).await.map(|_| ())
+    }
+
+    /// Folds the project's queue until a fold finds it drained; `wait`: for the lock, else give up
+    /// when another transaction holds it. Returns the events folded.
+    async fn fold(&self, project_id: Uuid, wait: bool) -> Result<usize, StoreError> {
+        let mut folded = 0;
+        loop {
+            let txn = store::begin_write(&self.db).await?;
+            if wait {
+                fold_queue::lock(&txn, project_id).await?;
+            } else if !fold_queue::try_lock(&txn, project_id).await? {
+                return Ok(folded);
+            }
+            let (count, more) = fold_in(&txn, project_id, &self.flags).await?;
+            txn.commit().await?;
+            folded += count;
+            if !more {
+                return Ok(folded);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Folding>> {
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// One fold in `txn`, which holds the project's fold lock: the oldest queued events (up to
+/// [`MAX_FOLD_EVENTS`]) added to the totals and their queue rows deleted. Returns how many events
+/// it folded and whether more are queued.
+pub(super) async fn fold_in(
+    txn: &DatabaseTransaction,
+    project_id: Uuid,
+    flags: &FlagSettings,
+) -> Result<(usize, bool), StoreError> {
+    let taken = fold_queue::take(txn, project_id, MAX_FOLD_EVENTS).await?;
+    if taken.rows.is_empty() {
+        return Ok((0, false));
+    }
+    let events = store::events::load(txn, project_id, &taken.events).await?;
+    let priced: Vec<&PricedEvent> = events.iter().map(|stored| &stored.priced).collect();
+    add_to_totals(txn, project_id, &priced, flags).await?;
+    fold_queue::remove(txn, &taken.rows).await?;
+    Ok((priced.len(), taken.more))
+}

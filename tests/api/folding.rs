@@ -1,0 +1,318 @@
+//! Folding (`service::fold`): on PostgreSQL ingest only stores and queues the events, and a folder
+//! adds them to the running totals afterwards. With the folder paused, every read still counts every
+//! event already answered `stored` (`CheckBudget` reads the queued tail; the other reads fold it
+//! first), and the stored totals equal the events once folded. A folder killed (SIGKILL) in the
+//! middle of its folds loses nothing and folds nothing twice. SQLite folds as it writes: the same
+//! reads hold there.
+
+use chrono::{Datelike, TimeZone, Utc};
+use nix::sys::signal::Signal;
+use prost_types::Timestamp;
+use tally::pb::{
+    self, CheckBudgetRequest, CreateBudgetRequest, GetCostSeriesRequest, GetMarginRequest,
+    GetRunRequest, RecordBatchRequest, ingest_client::IngestClient,
+};
+use tonic::transport::Channel;
+
+use crate::{
+    cli::{Served, key_after, serve_with_env},
+    fixtures::EventRecordBuilder,
+    helpers::{
+        ApiKey, Backend, TestApp, TestDatabase, scalar, spawn_app_with, test_settings, wait_folded,
+    },
+};
+
+/// gpt-4o-mini, 1000 input and 100 output tokens (catalog/litellm_prices.json: 1.5e-7 USD per
+/// input token, 6e-7 per output token): 0.00015 + 0.00006 = 0.00021 USD, in 1e-10 USD.
+const STEP_E10: i64 = 2_100_000;
+
+/// `e10` units of 1e-10 USD as the API writes an amount.
+fn usd(e10: i64) -> String {
+    format!("{}.{:010}", e10 / 10_000_000_000, e10 % 10_000_000_000)
+}
+
+fn month_window() -> (Timestamp, Timestamp) {
+    let now = Utc::now();
+    let start = Utc
+        .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+        .unwrap();
+    let end = if now.month() == 12 {
+        Utc.with_ymd_and_hms(now.year() + 1, 1, 1, 0, 0, 0).unwrap()
+    } else {
+        Utc.with_ymd_and_hms(now.year(), now.month() + 1, 1, 0, 0, 0)
+            .unwrap()
+    };
+    let ts = |t: chrono::DateTime<Utc>| Timestamp {
+        seconds: t.timestamp(),
+        nanos: 0,
+    };
+    (ts(start), ts(end))
+}
+
+async fn queued(app: &TestApp) -> i64 {
+    let db = app.database.connect().await;
+    let count = scalar(&db, "SELECT CAST(COUNT(*) AS BIGINT) FROM fold_queue").await;
+    db.close().await.ok();
+    count
+}
+
+async fn budget(
+    app: &TestApp,
+    name: &str,
+    kind: pb::BudgetScopeKind,
+    customer: &str,
+    per_run: &str,
+) {
+    app.budgets(&app.secret_key)
+        .create_budget(CreateBudgetRequest {
+            budget: Some(pb::Budget {
+                name: name.to_owned(),
+                scope: Some(pb::BudgetScope {
+                    kind: kind as i32,
+                    customer_id: customer.to_owned(),
+                    agent_code: String::new(),
+                }),
+                monthly_limit_usd: "10".to_owned(),
+                per_run_limit_usd: per_run.to_owned(),
+                enforcement: pb::BudgetEnforcement::Block as i32,
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("budget created");
+}
+
+async fn reads_count_the_events_the_folder_has_not_reached(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let app = spawn_app_with(database, |url| tally::config::Settings {
+        fold_in_background: false,
+        ..test_settings(url)
+    })
+    .await;
+    budget(&app, "project", pb::BudgetScopeKind::Project, "", "").await;
+    budget(&app, "acme", pb::BudgetScopeKind::Customer, "acme", "10").await;
+    // acme: 20 steps of run r1; globex: 10 steps of run r2.
+    let records = (0..30)
+        .map(|n| {
+            let (customer, run) = if n < 20 {
+                ("acme", "r1")
+            } else {
+                ("globex", "r2")
+            };
+            EventRecordBuilder::new()
+                .key(&format!("e{n}"))
+                .customer(customer)
+                .run(run)
+                .build()
+        })
+        .collect();
+    app.record_all(records).await;
+    if backend == Backend::Postgres {
+        assert!(queued(&app).await > 0, "the events wait in the queue");
+    }
+
+    let check = app
+        .budgets(&app.publishable_key)
+        .check_budget(CheckBudgetRequest {
+            run_id: "r1".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("check")
+        .into_inner();
+    let spent: Vec<(i32, &str)> = check
+        .checks
+        .iter()
+        .map(|c| (c.window, c.spent_usd.as_str()))
+        .collect();
+    let (month, run) = (pb::BudgetWindow::Month as i32, pb::BudgetWindow::Run as i32);
+    let (all, acme) = (usd(30 * STEP_E10), usd(20 * STEP_E10));
+    for expected in [
+        (month, all.as_str()),
+        (month, acme.as_str()),
+        (run, acme.as_str()),
+    ] {
+        assert!(spent.contains(&expected), "{expected:?} in {spent:?}");
+    }
+    if backend == Backend::Postgres {
+        assert!(
+            queued(&app).await > 0,
+            "a check reads the queue and folds nothing"
+        );
+    }
+
+    let run = app
+        .runs(&app.publishable_key)
+        .get_run(GetRunRequest {
+            run_id: "r1".to_owned(),
+        })
+        .await
+        .expect("run")
+        .into_inner()
+        .run
+        .expect("run");
+    assert_eq!(
+        (run.total_cost_usd.as_str(), run.event_count),
+        (acme.as_str(), 20)
+    );
+
+    // Twelve more after the fold: the margin and the series count them too.
+    app.record_all(
+        (30..42)
+            .map(|n| EventRecordBuilder::new().key(&format!("e{n}")).build())
+            .collect(),
+    )
+    .await;
+    let (start, end) = month_window();
+    let margin = app
+        .reports(&app.publishable_key)
+        .get_margin(GetMarginRequest {
+            start_time: Some(start),
+            end_time: Some(end),
+            ..Default::default()
+        })
+        .await
+        .expect("margin")
+        .into_inner();
+    assert_eq!(margin.totals.expect("totals").cost_usd, usd(42 * STEP_E10));
+    app.record_all(vec![EventRecordBuilder::new().key("e42").build()])
+        .await;
+    let series = app
+        .reports(&app.publishable_key)
+        .get_cost_series(GetCostSeriesRequest {
+            start_time: Some(start),
+            end_time: Some(end),
+            granularity: pb::TimeGranularity::Month as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("series")
+        .into_inner();
+    let bucket = &series.series[0].buckets[0];
+    assert_eq!(
+        (bucket.cost_usd.as_str(), bucket.event_count),
+        (usd(43 * STEP_E10).as_str(), 43)
+    );
+    assert_eq!(queued(&app).await, 0, "the reads folded the queue");
+    app.assert_totals_match_events().await;
+}
+
+crate::on_both_databases!(reads_count_the_events_the_folder_has_not_reached);
+
+fn ingest_client(
+    served: &Served,
+    key: &str,
+) -> IngestClient<tonic::service::interceptor::InterceptedService<Channel, ApiKey>> {
+    let channel = Channel::from_shared(format!("http://{}", served.address()))
+        .expect("uri")
+        .connect_lazy();
+    IngestClient::with_interceptor(channel, ApiKey::bearer(key))
+}
+
+/// Events whose figures are in the stored totals (not queued) against those totals: equal when
+/// every fold committed whole and none twice.
+async fn assert_folded_totals_exact(db: &sea_orm::DatabaseConnection) {
+    let pairs = [
+        (
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM cost_events e WHERE NOT EXISTS \
+             (SELECT 1 FROM fold_queue q WHERE e.id = ANY(q.event_ids))",
+            "SELECT CAST(COALESCE(SUM(events), 0) AS BIGINT) FROM event_hourly",
+        ),
+        (
+            "SELECT CAST(COALESCE(SUM(total_cost_e10), 0) AS BIGINT) FROM cost_events e WHERE \
+             NOT EXISTS (SELECT 1 FROM fold_queue q WHERE e.id = ANY(q.event_ids))",
+            "SELECT CAST(COALESCE(SUM(cost_e10), 0) AS BIGINT) FROM monthly_spend \
+             WHERE customer_id = '' AND agent_code = ''",
+        ),
+        (
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM cost_events e WHERE run_ref IS NOT NULL AND \
+             NOT EXISTS (SELECT 1 FROM fold_queue q WHERE e.id = ANY(q.event_ids))",
+            "SELECT CAST(COALESCE(SUM(event_count), 0) AS BIGINT) FROM runs",
+        ),
+    ];
+    for (events, totals) in pairs {
+        assert_eq!(
+            scalar(db, events).await,
+            scalar(db, totals).await,
+            "{totals}"
+        );
+    }
+}
+
+/// PostgreSQL only: SQLite never queues.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_killed_mid_fold_loses_nothing_and_folds_nothing_twice() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    // Stored with folding paused: 6,000 events in 60 transactions wait in the queue.
+    let mut paused = serve_with_env(&database.url, &[("TALLY_PAUSE_FOLDING", "true")]).await;
+    let mut printed = Vec::new();
+    for _ in 0..3 {
+        printed.push(paused.stdout_line().await);
+    }
+    let key = key_after(&printed, "secret key");
+    let mut ingest = ingest_client(&paused, &key);
+    for batch in 0..60 {
+        let records = (0..100)
+            .map(|n| {
+                EventRecordBuilder::new()
+                    .key(&format!("k{batch}-{n}"))
+                    .customer(&format!("c{}", n % 13 % 7))
+                    .run(&format!("run{}", n % 13))
+                    .build()
+            })
+            .collect();
+        let results = ingest
+            .record_batch(RecordBatchRequest { records })
+            .await
+            .expect("batch")
+            .into_inner()
+            .results;
+        assert!(results.iter().all(|r| r.stored), "{results:?}");
+    }
+    paused.stop_with(Signal::SIGTERM).await;
+    let db = database.connect().await;
+    assert_eq!(
+        scalar(&db, "SELECT CAST(COUNT(*) AS BIGINT) FROM fold_queue").await,
+        60
+    );
+
+    // Servers that start folding at once and are killed at different points of it.
+    let mut interrupted = 0;
+    for delay_ms in [0, 40, 80, 150, 250, 400, 700] {
+        let before = scalar(&db, "SELECT CAST(COUNT(*) AS BIGINT) FROM fold_queue").await;
+        if before == 0 {
+            break;
+        }
+        let folding = serve_with_env(&database.url, &[]).await;
+        tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+        folding.kill_now().await;
+        let after = scalar(&db, "SELECT CAST(COUNT(*) AS BIGINT) FROM fold_queue").await;
+        if after > 0 {
+            interrupted += 1;
+        }
+        assert_folded_totals_exact(&db).await;
+    }
+    assert!(
+        interrupted > 0,
+        "at least one kill came before the queue was folded"
+    );
+
+    // A last server folds the rest: every event once.
+    let last = serve_with_env(&database.url, &[]).await;
+    wait_folded(&db).await;
+    assert_folded_totals_exact(&db).await;
+    assert_eq!(
+        scalar(&db, "SELECT CAST(COUNT(*) AS BIGINT) FROM cost_events").await,
+        6_000
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT CAST(COALESCE(SUM(cost_e10), 0) AS BIGINT) FROM event_hourly"
+        )
+        .await,
+        6_000 * STEP_E10
+    );
+    last.stop_with(Signal::SIGTERM).await;
+    db.close().await.ok();
+}
