@@ -4,7 +4,8 @@
 //! their queue row in one transaction, so each event is folded exactly once. Reads add the events
 //! still queued (the tail) to the totals. SQLite, with one writer, folds in the writing
 //! transaction and never queues; its table holds the ids as JSON text only so that the schema is
-//! the same. `cost_e10` is what the row's events cost in all (saturating): ingest bounds the queued
+//! the same. `run_ids` are the runs a transaction started, whose starts the folder counts
+//! (`runs_started`) at their first event's attribution. `cost_e10` is what the row's events cost in all (saturating): ingest bounds the queued
 //! tail with it when it checks that a batch keeps the totals in range.
 
 use sea_orm_migration::prelude::*;
@@ -21,6 +22,7 @@ pub enum FoldQueue {
     Id,
     ProjectId,
     EventIds,
+    RunIds,
     CostE10,
     CreateTime,
 }
@@ -31,10 +33,13 @@ const INDEX: &str = "fold_queue_project_idx";
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let mut event_ids = ColumnDef::new(FoldQueue::EventIds);
-        match manager.get_database_backend() {
-            DbBackend::Postgres => event_ids.array(ColumnType::Uuid),
-            _ => event_ids.text(),
-        };
+        let mut run_ids = ColumnDef::new(FoldQueue::RunIds);
+        for ids in [&mut event_ids, &mut run_ids] {
+            match manager.get_database_backend() {
+                DbBackend::Postgres => ids.array(ColumnType::Uuid),
+                _ => ids.text(),
+            };
+        }
         manager
             .create_table(
                 Table::create()
@@ -43,6 +48,7 @@ impl MigrationTrait for Migration {
                     .col(id(FoldQueue::Id))
                     .col(uuid_ref(FoldQueue::ProjectId))
                     .col(event_ids.not_null())
+                    .col(run_ids.not_null())
                     .col(money(FoldQueue::CostE10))
                     .col(time(FoldQueue::CreateTime))
                     .foreign_key(&mut project_fk(FoldQueue::Table, FoldQueue::ProjectId))

@@ -14,12 +14,16 @@ use std::{
     time::Duration,
 };
 
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend};
 use uuid::Uuid;
 
 use super::ingest_flags::{BudgetFlagging, observe_steps};
 use crate::{
-    domain::{ledger::Deltas, ledger::PricedEvent, run_flags::FlagSettings},
+    domain::{
+        ledger::{Deltas, PricedEvent},
+        plan::plan_at,
+        run_flags::FlagSettings,
+    },
     store::{self, StoreError, fold_queue},
 };
 
@@ -30,15 +34,15 @@ pub const MAX_FOLD_EVENTS: usize = 5_000;
 /// (queued by another replica that stopped, or left by a crash).
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Adds stored events to every running total in `txn`. The runs' rows are locked from their
-/// counters' read until commit, in id order.
+/// Adds stored events, with `deltas` (runs started), to every running total in `txn`. The runs'
+/// rows are locked from their counters' read until commit, in id order.
 pub(super) async fn add_to_totals(
     txn: &DatabaseTransaction,
     project_id: Uuid,
     stored: &[&PricedEvent],
+    mut deltas: Deltas,
     flags: &FlagSettings,
 ) -> Result<(), StoreError> {
-    let mut deltas = Deltas::default();
     for event in stored {
         deltas.add_event(event, 1)?;
     }
@@ -55,6 +59,44 @@ pub(super) async fn add_to_totals(
     store::totals::apply_batch_deltas(txn, project_id, &deltas, &counters).await?;
     if let Some(flagging) = flagging {
         flagging.flag(txn).await?;
+    }
+    Ok(())
+}
+
+/// A run just started, to count in `runs_started` at its start and attribution.
+pub(super) struct StartedRun<'a> {
+    pub id: Uuid,
+    pub start_time: chrono::DateTime<chrono::Utc>,
+    pub customer_id: &'a str,
+    pub plan_name: Option<&'a str>,
+    pub agent_code: &'a str,
+    pub user_id: Option<&'a str>,
+}
+
+/// Counts runs just started in `txn`: on SQLite at once (added to `deltas`, which the caller
+/// writes), on PostgreSQL through the queue, so that starting a run writes no shared row (the fold
+/// counts it under the plan in force at its start).
+pub(super) async fn count_started(
+    txn: &DatabaseTransaction,
+    project_id: Uuid,
+    runs: &[StartedRun<'_>],
+    deltas: &mut Deltas,
+) -> Result<(), StoreError> {
+    if runs.is_empty() {
+        return Ok(());
+    }
+    if txn.get_database_backend() == DbBackend::Postgres {
+        let ids = runs.iter().map(|run| run.id);
+        return fold_queue::enqueue_runs(txn, project_id, ids, store::now()).await;
+    }
+    for run in runs {
+        deltas.add_started_run(
+            run.start_time,
+            run.customer_id,
+            run.plan_name,
+            run.agent_code,
+            run.user_id,
+        );
     }
     Ok(())
 }
@@ -182,6 +224,36 @@ impl Folder {
     }
 }
 
+/// The starts of queued runs, counted at their start and attribution under the plan in force then.
+async fn runs_started(
+    txn: &DatabaseTransaction,
+    project_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Deltas, StoreError> {
+    let mut deltas = Deltas::default();
+    let runs = store::customer_writes::started_runs(txn, project_id, ids).await?;
+    let customers: Vec<Uuid> = runs
+        .iter()
+        .map(|(customer_ref, _, _)| *customer_ref)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let plans = store::ingest::plan_periods(txn, &customers).await?;
+    for (customer_ref, customer_id, run) in &runs {
+        let plan = plans
+            .get(customer_ref)
+            .and_then(|history| plan_at(history, run.start_time));
+        deltas.add_started_run(
+            run.start_time,
+            customer_id,
+            plan.map(|period| period.plan.name.as_str()),
+            &run.agent_code,
+            run.user_id.as_deref(),
+        );
+    }
+    Ok(deltas)
+}
+
 /// One fold in `txn`, which holds the project's fold lock: the oldest queued events (up to
 /// [`MAX_FOLD_EVENTS`]) added to the totals and their queue rows deleted. Returns how many events
 /// it folded and whether more are queued.
@@ -194,9 +266,10 @@ pub(super) async fn fold_in(
     if taken.rows.is_empty() {
         return Ok((0, false));
     }
-    let events = store::events::load(txn, project_id, &taken.events).await?;
-    let priced: Vec<&PricedEvent> = events.iter().map(|stored| &stored.priced).collect();
-    add_to_totals(txn, project_id, &priced, flags).await?;
+    let started = runs_started(txn, project_id, &taken.runs).await?;
+    let events = store::events::load_priced(txn, project_id, &taken.events).await?;
+    let priced: Vec<&PricedEvent> = events.iter().collect();
+    add_to_totals(txn, project_id, &priced, started, flags).await?;
     fold_queue::remove(txn, &taken.rows).await?;
     Ok((priced.len(), taken.more))
 }

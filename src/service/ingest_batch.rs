@@ -10,7 +10,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBacken
 use uuid::Uuid;
 
 use super::{
-    fold::{self, Folder},
+    fold::{self, Folder, StartedRun},
     ingest::RecordOutcome,
     ingest_attribution::{Attribution, attribute},
     line_pricing::price_lines,
@@ -187,7 +187,7 @@ impl BatchWriter {
 
         let txn = store::begin_write(db).await?;
         batch.store_events(&txn, project_id, &self.flags).await?;
-        let queued = !batch.inserted.is_empty();
+        let queued = !batch.inserted.is_empty() || !batch.created_runs.is_empty();
         let outcomes = batch.finish(&txn, project_id).await?;
         txn.commit().await?;
         if queued {
@@ -447,20 +447,23 @@ impl Batch<'_> {
                 *earliest = accepted;
             }
         }
-        for accepted in first.into_values() {
+        let mut started = Vec::with_capacity(first.len());
+        for (key, accepted) in first {
             let time = accepted.input.usage_time;
             let plan = self
                 .plans
                 .get(&self.customers[&accepted.attribution.customer_id])
                 .and_then(|history| plan_at(history, time));
-            deltas.add_started_run(
-                time,
-                &accepted.attribution.customer_id,
-                plan.map(|period| period.plan.name.as_str()),
-                &accepted.attribution.agent_code,
-                accepted.attribution.user_id.as_deref(),
-            );
+            started.push(StartedRun {
+                id: self.runs[key].id,
+                start_time: time,
+                customer_id: &accepted.attribution.customer_id,
+                plan_name: plan.map(|period| period.plan.name.as_str()),
+                agent_code: &accepted.attribution.agent_code,
+                user_id: accepted.attribution.user_id.as_deref(),
+            });
         }
+        fold::count_started(txn, project_id, &started, &mut deltas).await?;
         deltas.prune();
         store::totals::apply_shared_deltas(txn, project_id, &deltas).await
     }
@@ -584,7 +587,7 @@ impl Batch<'_> {
                 store::fold_queue::enqueue(txn, project_id, ids, &costs, store::now()).await?;
             }
         } else {
-            fold::add_to_totals(txn, project_id, &stored, flags).await?;
+            fold::add_to_totals(txn, project_id, &stored, Deltas::default(), flags).await?;
         }
         Ok(())
     }

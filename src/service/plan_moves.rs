@@ -77,8 +77,11 @@ pub(super) async fn move_stored(
         }
         let runs =
             customer_writes::runs_started_in(txn, project_id, change.customer_ref, span).await?;
+        let ids: Vec<Uuid> = runs.iter().map(|run| run.id).collect();
+        // A start still queued is counted by the fold, under the history as it is then.
+        let queued = fold_queue::runs_still_queued(txn, project_id, &ids).await?;
         for run in runs {
-            if counted_later.contains(&run.id) {
+            if counted_later.contains(&run.id) || queued.contains(&run.id) {
                 continue;
             }
             let old_plan = plan_at(change.before, run.start_time).map(|p| p.plan.name.as_str());

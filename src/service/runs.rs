@@ -10,7 +10,7 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use uuid::Uuid;
 
 use super::{
-    fold::Folder,
+    fold::{self, Folder, StartedRun},
     plan_moves::{HistoryChange, move_stored},
 };
 use crate::{
@@ -137,16 +137,19 @@ impl RunsService {
             // Another writer started it meanwhile.
             return same_run(record, &run);
         }
-        deltas.add_started_run(
-            run.start_time,
-            &run.customer.id,
-            plan_name.as_deref(),
-            &run.agent_code,
-            run.user_id.as_deref(),
-        );
+        let started = StartedRun {
+            id: record.id,
+            start_time: run.start_time,
+            customer_id: &run.customer.id,
+            plan_name: plan_name.as_deref(),
+            agent_code: &run.agent_code,
+            user_id: run.user_id.as_deref(),
+        };
+        fold::count_started(&txn, project_id, &[started], &mut deltas).await?;
         deltas.prune();
         store::totals::apply_deltas(&txn, project_id, &deltas).await?;
         txn.commit().await.map_err(StoreError::from)?;
+        self.folder.poke(project_id);
         Ok((record, true))
     }
 

@@ -109,6 +109,56 @@ pub struct StartedRun {
     pub user_id: Option<String>,
 }
 
+/// Runs by id, with their customer (row and id).
+pub async fn started_runs(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, String, StartedRun)>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (r, a, c) = (
+        Alias::new("runs"),
+        Alias::new("agents"),
+        Alias::new("customers"),
+    );
+    let select = Query::select()
+        .column((r.clone(), Alias::new("id")))
+        .column((r.clone(), Alias::new("start_time")))
+        .column((r.clone(), Alias::new("user_id")))
+        .column((r.clone(), Alias::new("customer_ref")))
+        .column((c.clone(), Alias::new("customer_id")))
+        .column((a.clone(), Alias::new("agent_code")))
+        .from(r.clone())
+        .inner_join(
+            a.clone(),
+            Expr::col((a, Alias::new("id"))).equals((r.clone(), Alias::new("agent_ref"))),
+        )
+        .inner_join(
+            c.clone(),
+            Expr::col((c, Alias::new("id"))).equals((r.clone(), Alias::new("customer_ref"))),
+        )
+        .and_where(Expr::col((r.clone(), Alias::new("project_id"))).eq(project_id))
+        .and_where(Expr::col((r, Alias::new("id"))).is_in(ids.iter().copied()))
+        .to_owned();
+    let rows = db.query_all(&select).await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("", "customer_ref")?,
+                row.try_get("", "customer_id")?,
+                StartedRun {
+                    id: row.try_get("", "id")?,
+                    start_time: row.try_get("", "start_time")?,
+                    agent_code: row.try_get("", "agent_code")?,
+                    user_id: row.try_get("", "user_id")?,
+                },
+            ))
+        })
+        .collect()
+}
+
 /// The customer's runs that started in the span.
 pub async fn runs_started_in(
     db: &impl ConnectionTrait,

@@ -289,26 +289,44 @@ async fn attach_lines(
     db: &impl ConnectionTrait,
     events: &mut HashMap<Uuid, StoredEvent>,
 ) -> Result<(), StoreError> {
+    let ids: Vec<Uuid> = events.keys().copied().collect();
+    for (event, lines) in lines_of(db, &ids, true).await? {
+        if let Some(stored) = events.get_mut(&event) {
+            stored.priced.lines = lines;
+        }
+    }
+    Ok(())
+}
+
+/// The lines of these events in order, by event; with their cost items when asked.
+async fn lines_of(
+    db: &impl ConnectionTrait,
+    events: &[Uuid],
+    with_items: bool,
+) -> Result<HashMap<Uuid, Vec<PricedLine>>, StoreError> {
     use super::entities::{line_cost_items as items, service_lines as lines};
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    let mut by_event: HashMap<Uuid, Vec<PricedLine>> = HashMap::new();
     if events.is_empty() {
-        return Ok(());
+        return Ok(by_event);
     }
     let line_rows = lines::Entity::find()
-        .filter(lines::Column::EventRef.is_in(events.keys().copied()))
+        .filter(lines::Column::EventRef.is_in(events.iter().copied()))
         .order_by_asc(lines::Column::EventRef)
         .order_by_asc(lines::Column::LineIndex)
         .all(db)
         .await?;
     let mut item_rows: HashMap<Uuid, Vec<items::Model>> = HashMap::new();
-    for chunk in line_rows.chunks(10_000) {
-        let rows = items::Entity::find()
-            .filter(items::Column::LineRef.is_in(chunk.iter().map(|line| line.id)))
-            .order_by_asc(items::Column::Id)
-            .all(db)
-            .await?;
-        for row in rows {
-            item_rows.entry(row.line_ref).or_default().push(row);
+    if with_items {
+        for chunk in line_rows.chunks(10_000) {
+            let rows = items::Entity::find()
+                .filter(items::Column::LineRef.is_in(chunk.iter().map(|line| line.id)))
+                .order_by_asc(items::Column::Id)
+                .all(db)
+                .await?;
+            for row in rows {
+                item_rows.entry(row.line_ref).or_default().push(row);
+            }
         }
     }
     for row in line_rows {
@@ -341,11 +359,71 @@ async fn attach_lines(
             priced_as: row.priced_provider.zip(row.priced_model),
             error: None,
         };
-        if let Some(event) = events.get_mut(&row.event_ref) {
-            event.priced.lines.push(line);
-        }
+        by_event.entry(row.event_ref).or_default().push(line);
     }
-    Ok(())
+    Ok(by_event)
+}
+
+/// Stored events as the running totals need them (`service::fold`): attribution, quantity and
+/// lines, without cost items, repricings or what only reads show.
+pub async fn load_priced(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<PricedEvent>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let e = a("cost_events");
+    let select = Query::select()
+        .columns(
+            [
+                "id",
+                "user_id",
+                "run_ref",
+                "plan_name",
+                "quantity",
+                "usage_time",
+            ]
+            .map(|column| (e.clone(), a(column))),
+        )
+        .column((a("customers"), a("customer_id")))
+        .column((a("agents"), a("agent_code")))
+        .column((a("signals"), a("signal_name")))
+        .from(e.clone())
+        .inner_join(
+            a("customers"),
+            Expr::col((a("customers"), a("id"))).equals((e.clone(), a("customer_ref"))),
+        )
+        .inner_join(
+            a("agents"),
+            Expr::col((a("agents"), a("id"))).equals((e.clone(), a("agent_ref"))),
+        )
+        .left_join(
+            a("signals"),
+            Expr::col((a("signals"), a("id"))).equals((e.clone(), a("signal_ref"))),
+        )
+        .and_where(Expr::col((e.clone(), a("project_id"))).eq(project_id))
+        .and_where(Expr::col((e, a("id"))).is_in(ids.iter().copied()))
+        .to_owned();
+    let mut lines = lines_of(db, ids, false).await?;
+    let mut events = Vec::with_capacity(ids.len());
+    for row in db.query_all(&select).await? {
+        let id: Uuid = row.try_get("", "id")?;
+        events.push(PricedEvent {
+            id,
+            usage_time: row.try_get("", "usage_time")?,
+            customer_id: row.try_get("", "customer_id")?,
+            plan_name: row.try_get("", "plan_name")?,
+            agent_code: row.try_get("", "agent_code")?,
+            signal_name: row.try_get("", "signal_name")?,
+            user_id: row.try_get("", "user_id")?,
+            quantity: u64::try_from(row.try_get::<i64>("", "quantity")?).unwrap_or_default(),
+            run: row.try_get("", "run_ref")?,
+            lines: lines.remove(&id).unwrap_or_default(),
+        });
+    }
+    Ok(events)
 }
 
 fn cost_item(row: super::entities::line_cost_items::Model) -> Result<CostItem, DbErr> {

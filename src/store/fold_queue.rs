@@ -1,7 +1,7 @@
 //! The events stored but not yet in the running totals (`fold_queue`, migration 000012), on
-//! PostgreSQL: ingest queues the ids of each transaction's events in one row, and the folder
-//! takes rows oldest first and deletes them in the transaction that adds their events to the
-//! totals. One folder per project at a time: it and every other writer of the project's totals
+//! PostgreSQL: ingest queues the ids of each transaction's events (or of the runs it started) in
+//! one row, and the folder takes rows oldest first and deletes them in the transaction that adds
+//! their events to the totals. One folder per project at a time: it and every other writer of the project's totals
 //! from stored events (repricing, plan moves) take the project's advisory lock for their
 //! transaction.
 
@@ -42,8 +42,8 @@ const ENQUEUE_SQL: &str = "WITH tail AS (SELECT COALESCE(SUM(cost_e10), 0)::nume
       UNION ALL SELECT 1 FROM unnest($4::uuid[], $5::int8[]) AS b(run, cost) \
         CROSS JOIN tail JOIN runs r ON r.id = b.run \
       WHERE r.total_cost_e10::numeric + tail.cost + b.cost > 9223372036854775807) \
-    INSERT INTO fold_queue (id, project_id, event_ids, cost_e10, create_time) \
-    SELECT $6, $1, $7, $8, $9 WHERE NOT EXISTS (SELECT 1 FROM over) RETURNING id";
+    INSERT INTO fold_queue (id, project_id, event_ids, run_ids, cost_e10, create_time) \
+    SELECT $6, $1, $7, '{}', $8, $9 WHERE NOT EXISTS (SELECT 1 FROM over) RETURNING id";
 
 fn array(kind: ArrayType, values: impl IntoIterator<Item = Value>) -> Value {
     Value::Array(kind, Some(Box::new(values.into_iter().collect())))
@@ -91,6 +91,26 @@ pub async fn enqueue(
     Ok(())
 }
 
+/// Queues the counting of runs a transaction started (on PostgreSQL only).
+pub async fn enqueue_runs(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    runs: impl IntoIterator<Item = Uuid>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut params = Params::new(db.get_database_backend());
+    let sql = format!(
+        "INSERT INTO fold_queue (id, project_id, event_ids, run_ids, cost_e10, create_time) \
+         VALUES ({}, {}, '{{}}', {}, 0, {})",
+        params.bind(Uuid::now_v7()),
+        params.bind(project_id),
+        params.bind(uuids(runs)),
+        params.bind(now),
+    );
+    db.execute_raw(params.into_statement(sql)).await?;
+    Ok(())
+}
+
 /// Waits for the project's fold lock, held until the transaction ends (SQLite, with one writer,
 /// needs none).
 pub async fn lock(db: &impl ConnectionTrait, project_id: Uuid) -> Result<(), StoreError> {
@@ -120,11 +140,12 @@ pub async fn try_lock(db: &impl ConnectionTrait, project_id: Uuid) -> Result<boo
     })
 }
 
-/// Queue rows taken for one fold: their ids, and the events they name.
+/// Queue rows taken for one fold: their ids, and the events and started runs they name.
 #[derive(Debug, Default)]
 pub struct Taken {
     pub rows: Vec<Uuid>,
     pub events: Vec<Uuid>,
+    pub runs: Vec<Uuid>,
     /// Whether rows were left behind (the fold was full).
     pub more: bool,
 }
@@ -140,7 +161,8 @@ pub async fn take(
 ) -> Result<Taken, StoreError> {
     let mut params = Params::new(db.get_database_backend());
     let sql = format!(
-        "SELECT id, event_ids FROM fold_queue WHERE project_id = {} ORDER BY id LIMIT {ROWS_READ}",
+        "SELECT id, event_ids, run_ids FROM fold_queue WHERE project_id = {} ORDER BY id \
+         LIMIT {ROWS_READ}",
         params.bind(project_id),
     );
     let rows = db.query_all_raw(params.into_statement(sql)).await?;
@@ -157,6 +179,7 @@ pub async fn take(
         taken
             .events
             .extend(row.try_get::<Vec<Uuid>>("", "event_ids")?);
+        taken.runs.extend(row.try_get::<Vec<Uuid>>("", "run_ids")?);
     }
     Ok(taken)
 }
@@ -182,13 +205,32 @@ pub async fn still_queued(
     project_id: Uuid,
     events: &[Uuid],
 ) -> Result<HashSet<Uuid>, StoreError> {
-    if events.is_empty() || db.get_database_backend() != sea_orm::DbBackend::Postgres {
+    queued_of(db, project_id, "event_ids", events).await
+}
+
+/// Which of these runs' starts are still queued (not counted in `runs_started` yet); read under
+/// the fold lock.
+pub async fn runs_still_queued(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    runs: &[Uuid],
+) -> Result<HashSet<Uuid>, StoreError> {
+    queued_of(db, project_id, "run_ids", runs).await
+}
+
+async fn queued_of(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    column: &str,
+    ids: &[Uuid],
+) -> Result<HashSet<Uuid>, StoreError> {
+    if ids.is_empty() || db.get_database_backend() != sea_orm::DbBackend::Postgres {
         return Ok(HashSet::new());
     }
     let mut params = Params::new(db.get_database_backend());
-    let wanted = params.bind(uuids(events.iter().copied()));
+    let wanted = params.bind(uuids(ids.iter().copied()));
     let sql = format!(
-        "SELECT DISTINCT e.id FROM fold_queue q CROSS JOIN LATERAL unnest(q.event_ids) AS e(id) \
+        "SELECT DISTINCT e.id FROM fold_queue q CROSS JOIN LATERAL unnest(q.{column}) AS e(id) \
          WHERE q.project_id = {} AND e.id = ANY({wanted}::uuid[])",
         params.bind(project_id),
     );

@@ -209,8 +209,8 @@ fn ingest_client(
     IngestClient::with_interceptor(channel, ApiKey::bearer(key))
 }
 
-/// Events whose figures are in the stored totals (not queued) against those totals: equal when
-/// every fold committed whole and none twice.
+/// Events (and run starts) whose figures are in the stored totals (not queued) against those
+/// totals: equal when every fold committed whole and none twice.
 async fn assert_folded_totals_exact(db: &sea_orm::DatabaseConnection) {
     let pairs = [
         (
@@ -228,6 +228,11 @@ async fn assert_folded_totals_exact(db: &sea_orm::DatabaseConnection) {
             "SELECT CAST(COUNT(*) AS BIGINT) FROM cost_events e WHERE run_ref IS NOT NULL AND \
              NOT EXISTS (SELECT 1 FROM fold_queue q WHERE e.id = ANY(q.event_ids))",
             "SELECT CAST(COALESCE(SUM(event_count), 0) AS BIGINT) FROM runs",
+        ),
+        (
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM runs r WHERE NOT EXISTS \
+             (SELECT 1 FROM fold_queue q WHERE r.id = ANY(q.run_ids))",
+            "SELECT CAST(COALESCE(SUM(runs_started), 0) AS BIGINT) FROM event_hourly",
         ),
     ];
     for (events, totals) in pairs {
@@ -271,9 +276,10 @@ async fn a_folder_killed_mid_fold_loses_nothing_and_folds_nothing_twice() {
     }
     paused.stop_with(Signal::SIGTERM).await;
     let db = database.connect().await;
+    // 60 transactions of events, and one of the 13 runs the first batch started.
     assert_eq!(
         scalar(&db, "SELECT CAST(COUNT(*) AS BIGINT) FROM fold_queue").await,
-        60
+        61
     );
 
     // Servers that start folding at once and are killed at different points of it.
