@@ -24,7 +24,7 @@ use crate::{
         text,
     },
     pb::{self, ingest_server::Ingest},
-    service::{ingest::IngestService, pricing::PricingService},
+    service::{events as event_service, ingest::IngestService, pricing::PricingService},
     store::{self, events::EventFilter},
 };
 
@@ -172,14 +172,7 @@ impl Ingest for IngestApi {
         let pb::GetEventRequest { event_id } = request.into_inner();
         let event_id =
             id(&event_id, "event_id", "event").map_err(|v| DomainError::Invalid(vec![v]))?;
-        let event = store::events::load(&self.db, tenant.project_id, &[event_id])
-            .await
-            .map_err(DomainError::from)?
-            .pop()
-            .ok_or_else(|| DomainError::NotFound {
-                what: "event",
-                id: event_id.to_string(),
-            })?;
+        let event = event_service::get(&self.db, tenant, event_id).await?;
         Ok(Response::new(pb::GetEventResponse {
             event: Some(cost_event(event)),
         }))
@@ -248,10 +241,7 @@ impl Ingest for IngestApi {
             return Err(DomainError::Invalid(violations).into());
         }
         let size = PAGE_LIMITS.size(page_size);
-        let mut events =
-            store::events::list(&self.db, tenant.project_id, &filter, before, size + 1)
-                .await
-                .map_err(DomainError::from)?;
+        let mut events = event_service::list(&self.db, tenant, &filter, before, size + 1).await?;
         let next_page_token = if events.len() as u64 > size {
             events.truncate(size as usize);
             events

@@ -152,15 +152,10 @@ impl Pricing for PricingApi {
         let fingerprint = format!("{filter:?}");
         let offset = offset(&page_token, &fingerprint)?;
         let size = PRICE_PAGES.size(page_size);
-        let prices = store::pricing_admin::list_prices(
-            &self.db,
-            tenant.project_id,
-            &filter,
-            offset,
-            size + 1,
-        )
-        .await
-        .map_err(DomainError::from)?;
+        let prices = self
+            .service
+            .list_prices(tenant, &filter, offset, size + 1)
+            .await?;
         let (prices, next_page_token) = offset_page(prices, offset, size, &fingerprint);
         Ok(Response::new(pb::ListPricesResponse {
             prices: prices.into_iter().map(|p| self.price(p)).collect(),
@@ -322,15 +317,10 @@ impl Pricing for PricingApi {
         let fingerprint = format!("{from_provider:?}");
         let offset = offset(&page_token, &fingerprint)?;
         let size = MAPPING_PAGES.size(page_size);
-        let mappings = store::pricing_admin::list_mappings(
-            &self.db,
-            tenant.project_id,
-            from_provider.as_deref(),
-            offset,
-            size + 1,
-        )
-        .await
-        .map_err(DomainError::from)?;
+        let mappings = self
+            .service
+            .list_mappings(tenant, from_provider.as_deref(), offset, size + 1)
+            .await?;
         let (mappings, next_page_token) = offset_page(mappings, offset, size, &fingerprint);
         Ok(Response::new(pb::ListModelMappingsResponse {
             mappings: mappings.into_iter().map(mapping_message).collect(),
@@ -364,15 +354,10 @@ impl Pricing for PricingApi {
         let fingerprint = format!("{window:?}");
         let offset = offset(&page_token, &fingerprint)?;
         let size = UNPRICED_PAGES.size(page_size);
-        let models = store::pricing_admin::list_unpriced(
-            &self.db,
-            tenant.project_id,
-            window,
-            offset,
-            size + 1,
-        )
-        .await
-        .map_err(DomainError::from)?;
+        let models = self
+            .service
+            .list_unpriced(tenant, window, offset, size + 1)
+            .await?;
         let (models, next_page_token) = offset_page(models, offset, size, &fingerprint);
         Ok(Response::new(pb::ListUnpricedModelsResponse {
             unpriced_models: models.into_iter().map(unpriced_message).collect(),

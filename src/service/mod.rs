@@ -5,6 +5,7 @@ pub mod budget_check;
 pub mod budgets;
 pub mod cost_series;
 pub mod directory;
+pub mod events;
 pub mod export;
 pub mod fold;
 pub mod ingest;

@@ -23,7 +23,7 @@ use crate::{
     store::{
         self, StoreError,
         events::StoredEvent,
-        pricing_admin::{self, Mapping, NewPrice, StoredPrice},
+        pricing_admin::{self, Mapping, NewPrice, PriceFilter, StoredPrice, UnpricedModel},
         repricing::Cause,
     },
 };
@@ -283,5 +283,47 @@ impl PricingService {
             .await?;
         price_lines(lines, &prices, at, |index| format!("services[{index}]."))
             .map_err(DomainError::Invalid)
+    }
+
+    /// One page of catalog and project prices, history included, after `offset`
+    /// (`pricing_admin::list_prices` gives the order).
+    pub async fn list_prices(
+        &self,
+        tenant: Tenant,
+        filter: &PriceFilter,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<StoredPrice>, DomainError> {
+        Ok(pricing_admin::list_prices(&self.db, tenant.project_id, filter, offset, limit).await?)
+    }
+
+    /// One page of the project's model mappings (of one source provider when given), by source
+    /// provider and model, after `offset`.
+    pub async fn list_mappings(
+        &self,
+        tenant: Tenant,
+        from_provider: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<Mapping>, DomainError> {
+        Ok(
+            pricing_admin::list_mappings(&self.db, tenant.project_id, from_provider, offset, limit)
+                .await?,
+        )
+    }
+
+    /// One page of the provider+models that parked events wait on a price for (events of `window`
+    /// when given, by usage time), most events first, after `offset`.
+    pub async fn list_unpriced(
+        &self,
+        tenant: Tenant,
+        window: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<UnpricedModel>, DomainError> {
+        Ok(
+            pricing_admin::list_unpriced(&self.db, tenant.project_id, window, offset, limit)
+                .await?,
+        )
     }
 }

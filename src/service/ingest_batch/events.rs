@@ -1,0 +1,147 @@
+//! The events of a batch, in the write transaction: their rows, lines and cost items, the records
+//! whose key another writer stored meanwhile, and their costs (queued for the folder on PostgreSQL,
+//! added to the running totals at once on SQLite).
+
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr};
+use uuid::Uuid;
+
+use super::{Batch, Duplicate};
+use crate::{
+    domain::{
+        ledger::{Deltas, PricedEvent},
+        plan::plan_at,
+        run_flags::FlagSettings,
+    },
+    service::fold,
+    store::{
+        self, StoreError,
+        fold_queue::BatchCosts,
+        ingest::{self as writes, NewEvent},
+    },
+};
+
+impl Batch<'_> {
+    /// Inserts the events; one whose idempotency key another writer stored meanwhile becomes a
+    /// duplicate of that one.
+    pub(super) async fn store_events(
+        &mut self,
+        txn: &DatabaseTransaction,
+        project_id: Uuid,
+        flags: &FlagSettings,
+    ) -> Result<(), StoreError> {
+        let mut accepted = std::mem::take(&mut self.accepted);
+        // Keys in a fixed order, so that two batches with common keys cannot deadlock.
+        accepted.sort_by(|a, b| {
+            a.input
+                .idempotency_key
+                .cmp(&b.input.idempotency_key)
+                .then(a.index.cmp(&b.index))
+        });
+        for accepted in &mut accepted {
+            let customer_ref = self.customers[&accepted.attribution.customer_id];
+            let plan_name = self
+                .plans
+                .get(&customer_ref)
+                .and_then(|history| plan_at(history, accepted.input.usage_time))
+                .map(|period| period.plan.name.clone());
+            let run = accepted
+                .input
+                .run_id
+                .as_ref()
+                .and_then(|key| self.runs.get(key))
+                .map(|run| run.id);
+            let event = PricedEvent {
+                id: Uuid::now_v7(),
+                usage_time: accepted.input.usage_time,
+                customer_id: accepted.attribution.customer_id.clone(),
+                plan_name,
+                agent_code: accepted.attribution.agent_code.clone(),
+                signal_name: accepted.input.signal_name.clone(),
+                user_id: accepted.attribution.user_id.clone(),
+                quantity: accepted.input.quantity,
+                run,
+                lines: std::mem::take(&mut accepted.lines),
+            };
+            self.events.push((accepted.index, event));
+        }
+        let rows: Vec<NewEvent> = accepted
+            .iter()
+            .zip(&self.events)
+            .map(|(accepted, (_, event))| NewEvent {
+                event,
+                idempotency_key: accepted.input.idempotency_key.as_deref(),
+                customer_ref: self.customers[&event.customer_id],
+                agent_ref: self.agents[&event.agent_code],
+                signal_ref: event.signal_name.as_ref().map(|name| self.signals[name]),
+                metadata: accepted.input.metadata.as_ref(),
+                receive_time: accepted.received,
+            })
+            .collect();
+        self.inserted = writes::insert_events(txn, project_id, &rows).await?;
+
+        let raced: Vec<String> = accepted
+            .iter()
+            .zip(&self.events)
+            .filter(|(_, (_, event))| !self.inserted.contains(&event.id))
+            .filter_map(|(accepted, _)| accepted.input.idempotency_key.clone())
+            .collect();
+        let first_copies = writes::events_by_key(txn, project_id, &raced).await?;
+        for (accepted, (index, event)) in accepted.iter().zip(&self.events) {
+            if self.inserted.contains(&event.id) {
+                continue;
+            }
+            let key = accepted
+                .input
+                .idempotency_key
+                .as_deref()
+                .unwrap_or_default();
+            let Some(first) = first_copies.get(key) else {
+                // The insert skipped the row for a key it cannot see taken: try the write again.
+                return Err(StoreError::Conflict(DbErr::Custom(format!(
+                    "idempotency key {key:?} is taken by an event not visible yet"
+                ))));
+            };
+            self.duplicates.push((*index, Duplicate::Stored(*first)));
+        }
+
+        let stored: Vec<&PricedEvent> = self
+            .events
+            .iter()
+            .map(|(_, event)| event)
+            .filter(|event| self.inserted.contains(&event.id))
+            .collect();
+        writes::insert_lines(txn, project_id, &stored).await?;
+        if txn.get_database_backend() == DbBackend::Postgres {
+            // Costs that would carry a total past its limit are refused here, record by record,
+            // rather than when folded.
+            let mut deltas = Deltas::default();
+            for event in &stored {
+                deltas.add_event(event, 1)?;
+            }
+            if !stored.is_empty() {
+                let costs = BatchCosts {
+                    months: deltas
+                        .spend
+                        .iter()
+                        .filter(|(key, _)| key.customer_id.is_empty() && key.agent_code.is_empty())
+                        .map(|(key, cost)| (key.month_start, *cost))
+                        .collect(),
+                    runs: deltas
+                        .runs
+                        .iter()
+                        .map(|(run, figures)| (*run, figures.cost_e10))
+                        .collect(),
+                    total: stored
+                        .iter()
+                        .filter_map(|event| event.total())
+                        .fold(0_i64, |sum, cost| sum.saturating_add(cost.e10())),
+                };
+                let ids = stored.iter().map(|event| event.id);
+                store::fold_queue::enqueue(txn, project_id, ids, &costs, store::now()).await?;
+            }
+        } else {
+            fold::add_to_totals(txn, project_id, &stored, Deltas::default(), flags).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,237 @@
+//! The events of a batch: the ones already stored under its idempotency keys, and the rows of new
+//! events, their service lines and cost items.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, Value};
+use uuid::Uuid;
+
+use super::returned_ids;
+use crate::{
+    domain::{ledger::PricedEvent, money::Usd, pricing::CostItem},
+    store::{
+        StoreError,
+        sql::{Params, Table},
+    },
+};
+
+/// The events already stored under these idempotency keys.
+pub async fn events_by_key(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    keys: &[String],
+) -> Result<HashMap<String, Uuid>, StoreError> {
+    let mut found = HashMap::new();
+    if keys.is_empty() {
+        return Ok(found);
+    }
+    let mut params = Params::new(db.get_database_backend());
+    let sql = format!(
+        "SELECT id, idempotency_key FROM cost_events WHERE project_id = {} AND idempotency_key {}",
+        params.bind(project_id),
+        params.in_texts(keys.to_vec()),
+    );
+    for row in db.query_all_raw(params.into_statement(sql)).await? {
+        found.insert(row.try_get_by_index(1)?, row.try_get_by_index(0)?);
+    }
+    Ok(found)
+}
+
+/// The event rows, one per record stored.
+pub const COST_EVENTS: Table<'static> = Table {
+    name: "cost_events",
+    columns: &[
+        "id",
+        "project_id",
+        "idempotency_key",
+        "customer_ref",
+        "agent_ref",
+        "signal_ref",
+        "user_id",
+        "run_ref",
+        "plan_name",
+        "quantity",
+        "usage_time",
+        "receive_time",
+        "status",
+        "total_cost_e10",
+        "metadata",
+        "error",
+    ],
+};
+
+/// The service lines of an event, one per service called.
+pub const SERVICE_LINES: Table<'static> = Table {
+    name: "service_lines",
+    columns: &[
+        "id",
+        "project_id",
+        "event_ref",
+        "line_index",
+        "provider",
+        "model",
+        "service_tier",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "cache_creation_tokens",
+        "reasoning_tokens",
+        "quantity",
+        "manual_cost_e10",
+        "latency_ms",
+        "call_status",
+        "status",
+        "priced_provider",
+        "priced_model",
+        "cost_e10",
+        "tier_price_missing",
+    ],
+};
+
+/// The cost items of a line, one per priced dimension, in the column order of [`item_row`].
+pub const LINE_COST_ITEMS: Table<'static> = Table {
+    name: "line_cost_items",
+    columns: ITEM_COLUMNS,
+};
+
+/// An event row to insert, with its resolved references.
+pub struct NewEvent<'a> {
+    pub event: &'a PricedEvent,
+    pub idempotency_key: Option<&'a str>,
+    pub customer_ref: Uuid,
+    pub agent_ref: Uuid,
+    pub signal_ref: Option<Uuid>,
+    pub metadata: Option<&'a serde_json::Value>,
+    pub receive_time: DateTime<Utc>,
+}
+
+/// Inserts events; an event whose idempotency key another writer stored first is skipped (the unique
+/// index decides, not a prior check). Returns the ids actually inserted.
+pub async fn insert_events(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    events: &[NewEvent<'_>],
+) -> Result<HashSet<Uuid>, StoreError> {
+    let rows = events
+        .iter()
+        .map(|new| {
+            let event = new.event;
+            let errors: Vec<&str> = event
+                .lines
+                .iter()
+                .filter_map(|line| line.error.as_deref())
+                .collect();
+            vec![
+                Value::from(event.id),
+                Value::from(project_id),
+                Value::from(new.idempotency_key.map(str::to_owned)),
+                Value::from(new.customer_ref),
+                Value::from(new.agent_ref),
+                Value::from(new.signal_ref),
+                Value::from(event.user_id.clone()),
+                Value::from(event.run),
+                Value::from(event.plan_name.clone()),
+                Value::from(i64::try_from(event.quantity).unwrap_or(i64::MAX)),
+                Value::from(event.usage_time),
+                Value::from(new.receive_time),
+                Value::from(event.status().as_str()),
+                Value::from(event.total().map(Usd::e10)),
+                Value::from(new.metadata.cloned()),
+                Value::from((!errors.is_empty()).then(|| errors.join("; "))),
+            ]
+        })
+        .collect();
+    let returned = COST_EVENTS
+        .insert_with(
+            db,
+            rows,
+            "ON CONFLICT (project_id, idempotency_key) DO NOTHING RETURNING id",
+        )
+        .await?;
+    returned_ids(returned)
+}
+
+/// Inserts the service lines and cost items of events just inserted.
+pub async fn insert_lines(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    events: &[&PricedEvent],
+) -> Result<(), StoreError> {
+    let count = |value: Option<u64>| value.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+    let mut lines = Vec::new();
+    let mut items = Vec::new();
+    for event in events {
+        for (index, line) in event.lines.iter().enumerate() {
+            let line_id = Uuid::now_v7();
+            let usage = &line.usage;
+            lines.push(vec![
+                Value::from(line_id),
+                Value::from(project_id),
+                Value::from(event.id),
+                Value::from(index as i64),
+                Value::from(line.provider.clone()),
+                Value::from(line.model.clone()),
+                Value::from(usage.tier.as_str()),
+                Value::from(count(usage.input_tokens)),
+                Value::from(count(usage.output_tokens)),
+                Value::from(count(usage.cached_input_tokens)),
+                Value::from(count(usage.cache_creation_tokens)),
+                Value::from(count(usage.reasoning_tokens)),
+                Value::from(count(usage.quantity)),
+                Value::from(line.manual_cost.map(Usd::e10)),
+                Value::from(line.latency_ms),
+                Value::from(line.call_status.clone()),
+                Value::from(line.status.as_str()),
+                Value::from(
+                    line.priced_as
+                        .as_ref()
+                        .map(|(provider, _)| provider.clone()),
+                ),
+                Value::from(line.priced_as.as_ref().map(|(_, model)| model.clone())),
+                Value::from(line.cost.map(Usd::e10)),
+                Value::from(line.tier_price_missing()),
+            ]);
+            for item in &line.items {
+                items.push(item_row(project_id, line_id, item));
+            }
+        }
+    }
+    SERVICE_LINES.insert_all(db, lines).await?;
+    LINE_COST_ITEMS.insert_all(db, items).await?;
+    Ok(())
+}
+
+/// The columns of a cost item row, in the order of [`item_row`].
+const ITEM_COLUMNS: &[&str] = &[
+    "id",
+    "project_id",
+    "line_ref",
+    "dimension",
+    "service_tier",
+    "long_context",
+    "units",
+    "unit_price_usd",
+    "cost_e10",
+    "price_source",
+    "price_ref",
+    "price_effective_time",
+];
+
+/// A cost item row of a line, with the price row it used.
+pub(in crate::store) fn item_row(project_id: Uuid, line_id: Uuid, item: &CostItem) -> Vec<Value> {
+    vec![
+        Value::from(Uuid::now_v7()),
+        Value::from(project_id),
+        Value::from(line_id),
+        Value::from(item.dimension.as_str()),
+        Value::from(item.tier.as_str()),
+        Value::from(item.long_context),
+        Value::from(i64::try_from(item.units).unwrap_or(i64::MAX)),
+        Value::from(item.unit_price.normalize().to_string()),
+        Value::from(item.cost.e10()),
+        Value::from(item.price.map_or("MANUAL", |price| price.source.as_str())),
+        Value::from(item.price.map(|price| price.id)),
+        Value::from(item.price.map(|price| price.effective_time)),
+    ]
+}
