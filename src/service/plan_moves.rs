@@ -44,13 +44,19 @@ pub(super) async fn move_stored(
     counted_later: &HashSet<Uuid>,
     deltas: &mut Deltas,
 ) -> Result<(), StoreError> {
-    let spans = moved_spans(change.before, change.after);
-    if !spans.is_empty() {
-        // Events still queued are not in the totals yet: only their rows move, and the fold adds
-        // them under the new plan. The lock keeps the queue as read until the transaction ends.
-        fold_queue::lock(txn, project_id).await?;
-    }
-    for moved in spans {
+    // Events and starts still queued are not in the totals yet: only their rows move, and the fold
+    // counts them under the new plan. The fold lock keeps the queue as read until the transaction
+    // ends; it is taken only when something stored moves (a back-dated plan usually moves nothing,
+    // and waiting for a fold on every one serialised ingest).
+    let mut locked = false;
+    let mut lock = async |txn| -> Result<(), StoreError> {
+        if !locked {
+            fold_queue::lock(txn, project_id).await?;
+            locked = true;
+        }
+        Ok(())
+    };
+    for moved in moved_spans(change.before, change.after) {
         let span = Span {
             from: moved.from,
             until: moved.until,
@@ -60,6 +66,7 @@ pub(super) async fn move_stored(
             customer_writes::events_to_move(txn, project_id, change.customer_ref, span, new_plan)
                 .await?;
         for chunk in ids.chunks(MOVE_CHUNK) {
+            lock(txn).await?;
             let queued = fold_queue::still_queued(txn, project_id, chunk).await?;
             for stored in store::events::load(txn, project_id, chunk).await? {
                 if queued.contains(&stored.priced.id) {
@@ -75,13 +82,21 @@ pub(super) async fn move_stored(
             }
             customer_writes::set_events_plan(txn, project_id, chunk, new_plan).await?;
         }
-        let runs =
-            customer_writes::runs_started_in(txn, project_id, change.customer_ref, span).await?;
+        let runs: Vec<_> =
+            customer_writes::runs_started_in(txn, project_id, change.customer_ref, span)
+                .await?
+                .into_iter()
+                .filter(|run| !counted_later.contains(&run.id))
+                .collect();
+        if runs.is_empty() {
+            continue;
+        }
+        lock(txn).await?;
         let ids: Vec<Uuid> = runs.iter().map(|run| run.id).collect();
         // A start still queued is counted by the fold, under the history as it is then.
         let queued = fold_queue::runs_still_queued(txn, project_id, &ids).await?;
         for run in runs {
-            if counted_later.contains(&run.id) || queued.contains(&run.id) {
+            if queued.contains(&run.id) {
                 continue;
             }
             let old_plan = plan_at(change.before, run.start_time).map(|p| p.plan.name.as_str());
