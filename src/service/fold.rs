@@ -30,6 +30,12 @@ use crate::{
 /// The most events one fold adds (whole queue rows: a fold holds at least one).
 pub const MAX_FOLD_EVENTS: usize = 5_000;
 
+/// How long a folder waits after a write before it folds, so that the batches arriving meanwhile
+/// are folded together: a fold's statements cost about as much for one batch as for fifty, and on
+/// a small machine a fold per lone batch took more CPU than storing the batch. Reads do not wait for
+/// it (`CheckBudget` reads the queue, the others fold first).
+pub const FOLD_LINGER: Duration = Duration::from_millis(200);
+
 /// How often the queue is swept for projects whose folding no writer of this process started
 /// (queued by another replica that stopped, or left by a crash).
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
@@ -173,6 +179,7 @@ impl Folder {
         let folder = self.clone();
         tokio::spawn(async move {
             loop {
+                tokio::time::sleep(FOLD_LINGER).await;
                 if let Err(error) = folder.fold(project_id, false).await {
                     tracing::warn!(%error, %project_id, "folding failed; the next sweep tries again");
                 }

@@ -31,6 +31,38 @@ pub(super) struct HistoryChange<'a> {
     pub after: &'a [PlanPeriod],
 }
 
+/// [`move_stored`] for many customers, looking first (in one statement) which have anything
+/// stored in their moved spans: only those move.
+pub(super) async fn move_stored_of(
+    txn: &impl ConnectionTrait,
+    project_id: Uuid,
+    changes: &[HistoryChange<'_>],
+    counted_later: &HashSet<Uuid>,
+    deltas: &mut Deltas,
+) -> Result<(), StoreError> {
+    let spans: Vec<(Uuid, Span)> = changes
+        .iter()
+        .flat_map(|change| {
+            moved_spans(change.before, change.after)
+                .into_iter()
+                .map(|moved| {
+                    let span = Span {
+                        from: moved.from,
+                        until: moved.until,
+                    };
+                    (change.customer_ref, span)
+                })
+        })
+        .collect();
+    let moving = customer_writes::customers_with_stored_in(txn, project_id, &spans).await?;
+    for change in changes {
+        if moving.contains(&change.customer_ref) {
+            move_stored(txn, project_id, change, counted_later, deltas).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Stores the customer's events of each moved span under its new plan, and adds to `deltas` what
 /// the running totals by plan change by: each moved event taken out under its old plan and added
 /// under the new, and each run started in the span (but those in `counted_later`, which the

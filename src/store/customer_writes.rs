@@ -2,7 +2,7 @@
 //! of a customer's plan history, the plan that the customer's events of a span are stored under
 //! (the caller moves the totals).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use sea_orm::{
     ConnectionTrait,
     sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement, UpdateStatement},
@@ -107,6 +107,50 @@ pub struct StartedRun {
     pub start_time: DateTime<Utc>,
     pub agent_code: String,
     pub user_id: Option<String>,
+}
+
+/// Which of these customers have a stored event or a run started in one of their spans: a batch
+/// whose records back-date plans moves only those (one statement for the batch, where most
+/// back-dated periods start before anything stored).
+pub async fn customers_with_stored_in(
+    db: &impl ConnectionTrait,
+    project_id: Uuid,
+    spans: &[(Uuid, Span)],
+) -> Result<std::collections::HashSet<Uuid>, StoreError> {
+    if spans.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    // An open span ends at the end of time (no usage time reaches the year 9999).
+    let end_of_time = DateTime::<Utc>::MAX_UTC
+        .with_year(9999)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let mut params = super::sql::Params::new(db.get_database_backend());
+    let project = params.bind(project_id);
+    let rows: Vec<Vec<sea_orm::Value>> = spans
+        .iter()
+        .map(|(customer_ref, span)| {
+            vec![
+                (*customer_ref).into(),
+                span.from.into(),
+                span.until.unwrap_or(end_of_time).into(),
+            ]
+        })
+        .collect();
+    let values = params.tuples(&rows);
+    let sql = format!(
+        "WITH s (customer_ref, from_time, until_time) AS (VALUES {values}) \
+         SELECT DISTINCT s.customer_ref FROM s WHERE EXISTS (SELECT 1 FROM cost_events e \
+         WHERE e.project_id = {project} AND e.customer_ref = s.customer_ref \
+         AND e.usage_time >= s.from_time AND e.usage_time < s.until_time) \
+         OR EXISTS (SELECT 1 FROM runs r WHERE r.project_id = {project} \
+         AND r.customer_ref = s.customer_ref \
+         AND r.start_time >= s.from_time AND r.start_time < s.until_time)"
+    );
+    db.query_all_raw(params.into_statement(sql))
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get_by_index::<Uuid>(0)?))
+        .collect()
 }
 
 /// Runs by id, with their customer (row and id).

@@ -19,7 +19,7 @@ use crate::{
     service::{
         fold::{self, StartedRun},
         ingest::RecordOutcome,
-        plan_moves::{HistoryChange, move_stored},
+        plan_moves::{HistoryChange, move_stored_of},
     },
     store::{
         self, StoreError,
@@ -200,20 +200,19 @@ impl Batch<'_> {
             }
         }
         writes::insert_plan_periods(txn, project_id, &started, now).await?;
-        let mut moves = Deltas::default();
-        for (customer_ref, (customer_id, before)) in &before {
-            if self.new_customers.contains(customer_ref) {
-                continue;
-            }
-            let change = HistoryChange {
+        let changes: Vec<HistoryChange> = before
+            .iter()
+            .filter(|(customer_ref, _)| !self.new_customers.contains(*customer_ref))
+            .map(|(customer_ref, (customer_id, before))| HistoryChange {
                 customer_ref: *customer_ref,
                 customer_id,
                 before,
                 after: &self.plans[customer_ref],
-            };
-            // The runs this batch started are counted under the new history next.
-            move_stored(txn, project_id, &change, &self.created_runs, &mut moves).await?;
-        }
+            })
+            .collect();
+        let mut moves = Deltas::default();
+        // The runs this batch started are counted under the new history next.
+        move_stored_of(txn, project_id, &changes, &self.created_runs, &mut moves).await?;
         Ok(moves)
     }
 
