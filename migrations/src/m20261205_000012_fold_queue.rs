@@ -6,7 +6,9 @@
 //! transaction and never queues; its table holds the ids as JSON text only so that the schema is
 //! the same. `run_ids` are the runs a transaction started, whose starts the folder counts
 //! (`runs_started`) at their first event's attribution. `cost_e10` is what the row's events cost in all (saturating): ingest bounds the queued
-//! tail with it when it checks that a batch keeps the totals in range.
+//! tail with it when it checks that a batch keeps the totals in range. The `spend_*` arrays are the
+//! row's events' cost summed by month, customer, agent and run (nil for none), one element each:
+//! `CheckBudget` adds the queued tail from them without reading the events.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
@@ -24,6 +26,11 @@ pub enum FoldQueue {
     EventIds,
     RunIds,
     CostE10,
+    SpendMonths,
+    SpendCustomers,
+    SpendAgents,
+    SpendRuns,
+    SpendCosts,
     CreateTime,
 }
 
@@ -32,14 +39,17 @@ const INDEX: &str = "fold_queue_project_idx";
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let mut event_ids = ColumnDef::new(FoldQueue::EventIds);
-        let mut run_ids = ColumnDef::new(FoldQueue::RunIds);
-        for ids in [&mut event_ids, &mut run_ids] {
-            match manager.get_database_backend() {
-                DbBackend::Postgres => ids.array(ColumnType::Uuid),
-                _ => ids.text(),
-            };
-        }
+        let postgres = manager.get_database_backend() == DbBackend::Postgres;
+        // Arrays on PostgreSQL; text on SQLite, which never queues.
+        let array = |column: FoldQueue, element: ColumnType| {
+            let mut def = ColumnDef::new(column);
+            if postgres {
+                def.array(element);
+            } else {
+                def.text();
+            }
+            def.not_null().take()
+        };
         manager
             .create_table(
                 Table::create()
@@ -47,9 +57,17 @@ impl MigrationTrait for Migration {
                     .if_not_exists()
                     .col(id(FoldQueue::Id))
                     .col(uuid_ref(FoldQueue::ProjectId))
-                    .col(event_ids.not_null())
-                    .col(run_ids.not_null())
+                    .col(array(FoldQueue::EventIds, ColumnType::Uuid))
+                    .col(array(FoldQueue::RunIds, ColumnType::Uuid))
                     .col(money(FoldQueue::CostE10))
+                    .col(array(
+                        FoldQueue::SpendMonths,
+                        ColumnType::TimestampWithTimeZone,
+                    ))
+                    .col(array(FoldQueue::SpendCustomers, ColumnType::Uuid))
+                    .col(array(FoldQueue::SpendAgents, ColumnType::Uuid))
+                    .col(array(FoldQueue::SpendRuns, ColumnType::Uuid))
+                    .col(array(FoldQueue::SpendCosts, ColumnType::BigInteger))
                     .col(time(FoldQueue::CreateTime))
                     .foreign_key(&mut project_fk(FoldQueue::Table, FoldQueue::ProjectId))
                     .to_owned(),

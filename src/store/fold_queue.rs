@@ -29,7 +29,12 @@ pub struct BatchCosts {
     pub months: Vec<(DateTime<Utc>, i64)>,
     pub runs: Vec<(Uuid, i64)>,
     pub total: i64,
+    /// The batch's cost by month, customer row, agent row and run (`Uuid::nil()` for none).
+    pub spend: Vec<(SpendKey, i64)>,
 }
+
+/// What `CheckBudget` sums the queued tail by: month start, customer row, agent row, run.
+pub type SpendKey = (DateTime<Utc>, Uuid, Uuid, Uuid);
 
 /// The check of [`enqueue`]: the batch's months and runs whose stored total, plus the whole queued
 /// tail (a bound: it counts every month and run), plus the batch passes what a total holds.
@@ -42,8 +47,10 @@ const ENQUEUE_SQL: &str = "WITH tail AS (SELECT COALESCE(SUM(cost_e10), 0)::nume
       UNION ALL SELECT 1 FROM unnest($4::uuid[], $5::int8[]) AS b(run, cost) \
         CROSS JOIN tail JOIN runs r ON r.id = b.run \
       WHERE r.total_cost_e10::numeric + tail.cost + b.cost > 9223372036854775807) \
-    INSERT INTO fold_queue (id, project_id, event_ids, run_ids, cost_e10, create_time) \
-    SELECT $6, $1, $7, '{}', $8, $9 WHERE NOT EXISTS (SELECT 1 FROM over) RETURNING id";
+    INSERT INTO fold_queue (id, project_id, event_ids, run_ids, cost_e10, create_time, \
+      spend_months, spend_customers, spend_agents, spend_runs, spend_costs) \
+    SELECT $6, $1, $7, '{}', $8, $9, $10, $11, $12, $13, $14 WHERE NOT EXISTS (SELECT 1 FROM over) \
+    RETURNING id";
 
 fn array(kind: ArrayType, values: impl IntoIterator<Item = Value>) -> Value {
     Value::Array(kind, Some(Box::new(values.into_iter().collect())))
@@ -81,6 +88,20 @@ pub async fn enqueue(
         uuids(events),
         costs.total.into(),
         now.into(),
+        array(
+            ArrayType::ChronoDateTimeUtc,
+            costs
+                .spend
+                .iter()
+                .map(|((month, ..), _)| Value::from(*month)),
+        ),
+        uuids(costs.spend.iter().map(|((_, customer, ..), _)| *customer)),
+        uuids(costs.spend.iter().map(|((_, _, agent, _), _)| *agent)),
+        uuids(costs.spend.iter().map(|((.., run), _)| *run)),
+        array(
+            ArrayType::BigInt,
+            costs.spend.iter().map(|(_, cost)| Value::from(*cost)),
+        ),
     ];
     let statement = Statement::from_sql_and_values(db.get_database_backend(), ENQUEUE_SQL, values);
     if db.query_one_raw(statement).await?.is_none() {
@@ -100,8 +121,9 @@ pub async fn enqueue_runs(
 ) -> Result<(), StoreError> {
     let mut params = Params::new(db.get_database_backend());
     let sql = format!(
-        "INSERT INTO fold_queue (id, project_id, event_ids, run_ids, cost_e10, create_time) \
-         VALUES ({}, {}, '{{}}', {}, 0, {})",
+        "INSERT INTO fold_queue (id, project_id, event_ids, run_ids, cost_e10, create_time, \
+         spend_months, spend_customers, spend_agents, spend_runs, spend_costs) \
+         VALUES ({}, {}, '{{}}', {}, 0, {}, '{{}}', '{{}}', '{{}}', '{{}}', '{{}}')",
         params.bind(Uuid::now_v7()),
         params.bind(project_id),
         params.bind(uuids(runs)),

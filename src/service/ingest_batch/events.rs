@@ -2,20 +2,22 @@
 //! whose key another writer stored meanwhile, and their costs (queued for the folder on PostgreSQL,
 //! added to the running totals at once on SQLite).
 
+use std::collections::BTreeMap;
+
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr};
 use uuid::Uuid;
 
 use super::{Batch, Duplicate};
 use crate::{
     domain::{
-        ledger::{Deltas, PricedEvent},
+        ledger::{Deltas, PricedEvent, month_start},
         plan::plan_at,
         run_flags::FlagSettings,
     },
     service::fold,
     store::{
         self, StoreError,
-        fold_queue::BatchCosts,
+        fold_queue::{BatchCosts, SpendKey},
         ingest::{self as writes, NewEvent},
     },
 };
@@ -135,6 +137,7 @@ impl Batch<'_> {
                         .iter()
                         .filter_map(|event| event.total())
                         .fold(0_i64, |sum, cost| sum.saturating_add(cost.e10())),
+                    spend: self.spend_by_key(&stored).into_iter().collect(),
                 };
                 let ids = stored.iter().map(|event| event.id);
                 store::fold_queue::enqueue(txn, project_id, ids, &costs, store::now()).await?;
@@ -143,5 +146,23 @@ impl Batch<'_> {
             fold::add_to_totals(txn, project_id, &stored, Deltas::default(), flags).await?;
         }
         Ok(())
+    }
+
+    /// The stored events' cost by month, customer row, agent row and run (nil for none), as
+    /// `CheckBudget` reads the queued tail. The batch's sums fit (checked above).
+    fn spend_by_key(&self, stored: &[&PricedEvent]) -> BTreeMap<SpendKey, i64> {
+        let mut spend = BTreeMap::new();
+        for event in stored {
+            let Some(cost) = event.total() else { continue };
+            let key = (
+                month_start(event.usage_time),
+                self.customers[&event.customer_id],
+                self.agents[&event.agent_code],
+                event.run.unwrap_or_else(Uuid::nil),
+            );
+            let sum: &mut i64 = spend.entry(key).or_default();
+            *sum = sum.saturating_add(cost.e10());
+        }
+        spend
     }
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::{Budget, from_row};
 use crate::{
-    domain::{money::Usd, report::next_month},
+    domain::money::Usd,
     store::{StoreError, entities::budgets, runs::RunBrief, sql::sum_bigint},
 };
 
@@ -34,8 +34,8 @@ pub struct CheckReading {
 /// without a customer (`''` for "all agents"), a customer's from `customer_monthly` (over plans)
 /// or, with an agent, `event_monthly` (over plans and signals); `{sum}` is `sql::sum_bigint`.
 /// On PostgreSQL the events still queued for folding (`fold_queue`) are added: `{tail}` reads
-/// them once (`$6` is the next month's start), `{run_tail}` and `{scope_tail}` add their costs to
-/// the run's and each budget's spend. SQLite folds as it writes: the three are empty there.
+/// their costs once, `{run_tail}` and `{scope_tail}` add them to the run's and each budget's
+/// spend. SQLite folds as it writes: the three are empty there.
 const CHECK_SQL: &str = "WITH r AS MATERIALIZED (SELECT \
       (SELECT c.customer_id FROM customers c WHERE c.id = runs.customer_ref) AS customer_id, \
       (SELECT a.agent_code FROM agents a WHERE a.id = runs.agent_ref) AS agent_code, \
@@ -82,16 +82,14 @@ pub async fn check_reading(
         DbBackend::Postgres => POSTGRES.clone(),
         _ => SQLITE.clone(),
     };
-    let mut values: Vec<sea_orm::Value> = vec![
+    let values: Vec<sea_orm::Value> = vec![
         project_id.into(),
         run_key.map(str::to_owned).into(),
         customer_id.map(str::to_owned).into(),
         agent_code.map(str::to_owned).into(),
         month_start.into(),
     ];
-    if backend == DbBackend::Postgres {
-        values.push(next_month(month_start).into());
-    }
+
     let statement = Statement::from_sql_and_values(backend, sql, values);
     let rows = db.query_all_raw(statement).await?;
     let mut reading = CheckReading {
@@ -113,13 +111,12 @@ pub async fn check_reading(
     Ok(reading)
 }
 
-/// The queued events with a cost: each one's cost, run, customer and agent, and whether it falls
-/// in the month (`$5` to `$6`).
-const TAIL_CTE: &str = ", tail AS MATERIALIZED (SELECT e.total_cost_e10 AS cost, e.run_ref, \
-      e.customer_ref, e.agent_ref, e.usage_time >= $5 AND e.usage_time < $6 AS in_month \
-      FROM fold_queue q CROSS JOIN LATERAL unnest(q.event_ids) AS t(id) \
-      JOIN cost_events e ON e.id = t.id \
-      WHERE q.project_id = $1 AND e.total_cost_e10 IS NOT NULL)";
+/// The queued tail: the queue rows' costs by month, customer, agent and run (nil for none), read
+/// from their arrays without touching the events; `in_month` when of the month `$5`.
+const TAIL_CTE: &str = ", tail AS MATERIALIZED (SELECT t.cost, t.run_ref, t.customer_ref, \
+      t.agent_ref, t.month_start = $5 AS in_month FROM fold_queue q CROSS JOIN LATERAL \
+      unnest(q.spend_months, q.spend_customers, q.spend_agents, q.spend_runs, q.spend_costs) \
+      AS t(month_start, customer_ref, agent_ref, run_ref, cost) WHERE q.project_id = $1)";
 
 /// A budget's share of the tail: the month's costs of its customer and agent (or of all).
 const SCOPE_TAIL: &str = " + (SELECT {tail_sum} FROM tail WHERE tail.in_month \
