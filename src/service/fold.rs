@@ -36,6 +36,11 @@ pub const MAX_FOLD_EVENTS: usize = 5_000;
 /// it (`CheckBudget` reads the queue, the others fold first).
 pub const FOLD_LINGER: Duration = Duration::from_millis(200);
 
+/// The most events a project's writers of one replica leave queued: past it, a writer folds before
+/// it answers (back-pressure), so that the queued tail `CheckBudget` adds up stays short and the
+/// totals never fall further behind than this when ingest outruns the folder.
+pub const MAX_LAG_EVENTS: usize = 2_000;
+
 /// How often the queue is swept for projects whose folding no writer of this process started
 /// (queued by another replica that stopped, or left by a crash).
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
@@ -120,6 +125,9 @@ pub struct Folder {
     /// Whether writes start folding at once (tests pause it to read the queued tail).
     background: bool,
     running: Mutex<HashMap<Uuid, Folding>>,
+    /// Events this replica queued and no fold of it has taken yet, by project (an estimate: other
+    /// replicas fold them too).
+    lag: Mutex<HashMap<Uuid, usize>>,
 }
 
 impl Folder {
@@ -129,6 +137,7 @@ impl Folder {
             flags,
             background,
             running: Mutex::default(),
+            lag: Mutex::default(),
         })
     }
 
@@ -161,6 +170,48 @@ impl Folder {
                 }
             }
         });
+    }
+
+    /// Notes events just queued and folds them soon; when the project's lag passes
+    /// [`MAX_LAG_EVENTS`], folds (waiting for a fold in progress) until it is under it again.
+    pub async fn written(
+        self: &Arc<Self>,
+        project_id: Uuid,
+        events: usize,
+    ) -> Result<(), StoreError> {
+        if !self.queues() {
+            return Ok(());
+        }
+        let lag = {
+            let mut lags = lock(&self.lag);
+            let lag = lags.entry(project_id).or_default();
+            *lag += events;
+            *lag
+        };
+        self.poke(project_id);
+        if lag <= MAX_LAG_EVENTS || !self.background {
+            return Ok(());
+        }
+        loop {
+            let txn = store::begin_write(&self.db).await?;
+            fold_queue::lock(&txn, project_id).await?;
+            let (count, _) = fold_in(&txn, project_id, &self.flags).await?;
+            txn.commit().await?;
+            if self.folded(project_id, count) <= MAX_LAG_EVENTS || count == 0 {
+                if count == 0 {
+                    lock(&self.lag).remove(&project_id);
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    /// Takes folded events off the project's lag; returns what is left.
+    fn folded(&self, project_id: Uuid, count: usize) -> usize {
+        let mut lags = lock(&self.lag);
+        let lag = lags.entry(project_id).or_default();
+        *lag = lag.saturating_sub(count);
+        *lag
     }
 
     /// Folds the project's queued events soon (after a write queued some).
@@ -217,6 +268,7 @@ impl Folder {
             }
             let (count, more) = fold_in(&txn, project_id, &self.flags).await?;
             txn.commit().await?;
+            self.folded(project_id, count);
             folded += count;
             if !more {
                 return Ok(folded);
@@ -225,10 +277,14 @@ impl Folder {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Folding>> {
-        self.running
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.running)
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The starts of queued runs, counted at their start and attribution under the plan in force then.

@@ -197,8 +197,6 @@ async fn reads_count_the_events_the_folder_has_not_reached(backend: Backend) {
     app.assert_totals_match_events().await;
 }
 
-crate::on_both_databases!(reads_count_the_events_the_folder_has_not_reached);
-
 fn ingest_client(
     served: &Served,
     key: &str,
@@ -322,3 +320,115 @@ async fn a_folder_killed_mid_fold_loses_nothing_and_folds_nothing_twice() {
     last.stop_with(Signal::SIGTERM).await;
     db.close().await.ok();
 }
+
+/// MapModel and a plan re-dated by a record while the events wait in the queue (folding paused):
+/// the repricing and the move change only the queued rows, and the fold counts them once, repriced
+/// and under the new plan. Then a mapping of folded events: the totals move by the difference.
+async fn repricing_and_plan_moves_of_queued_events_count_once(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let app = spawn_app_with(database, |url| tally::config::Settings {
+        fold_in_background: false,
+        ..test_settings(url)
+    })
+    .await;
+    let (start, end) = month_window();
+    let at = Timestamp {
+        seconds: start.seconds + 3_600,
+        nanos: 0,
+    };
+    let unpriced = |n: u32, model: &str| {
+        EventRecordBuilder::new()
+            .key(&format!("{model}-{n}"))
+            .plan(Some(pb::Plan {
+                name: "pro".to_owned(),
+                monthly_usd: "99".to_owned(),
+            }))
+            .model("acme", model)
+            .at(Some(at))
+            .build()
+    };
+    app.record_all((0..5).map(|n| unpriced(n, "x-1")).collect())
+        .await;
+    if backend == Backend::Postgres {
+        assert!(queued(&app).await > 0, "the events wait in the queue");
+    }
+    let map = |from: &str| pb::MapModelRequest {
+        from_provider: "acme".to_owned(),
+        from_model: from.to_owned(),
+        to_provider: "openai".to_owned(),
+        to_model: "gpt-4o-mini".to_owned(),
+    };
+    let pricing = || app.pricing(&app.secret_key);
+    let margin = |app: &TestApp| {
+        let mut reports = app.reports(&app.publishable_key);
+        async move {
+            reports
+                .get_margin(GetMarginRequest {
+                    start_time: Some(start),
+                    end_time: Some(end),
+                    ..Default::default()
+                })
+                .await
+                .expect("margin")
+                .into_inner()
+                .totals
+                .expect("totals")
+                .cost_usd
+        }
+    };
+
+    let repriced = pricing()
+        .map_model(map("x-1"))
+        .await
+        .expect("mapped")
+        .into_inner();
+    assert_eq!(repriced.repriced_event_count, 5);
+    // A record carrying plan "team" from the same instant: the five queued events move from "pro"
+    // to "team" at ingest (no read has folded them).
+    app.record_all(vec![
+        EventRecordBuilder::new()
+            .key("team")
+            .plan(Some(pb::Plan {
+                name: "team".to_owned(),
+                monthly_usd: "299".to_owned(),
+            }))
+            .at(Some(at))
+            .build(),
+    ])
+    .await;
+    if backend == Backend::Postgres {
+        assert!(queued(&app).await > 0, "the events still wait in the queue");
+    }
+    let cost = margin(&app).await;
+    assert_eq!(cost, usd(6 * STEP_E10), "five repriced and the new one");
+    let by_plan = app.assert_plan_totals_match_events().await;
+    assert_eq!(
+        by_plan.get("team").map(|(events, _)| *events),
+        Some(6),
+        "{by_plan:?}"
+    );
+    assert_eq!(
+        by_plan.get("pro").map_or(0, |(events, _)| *events),
+        0,
+        "{by_plan:?}"
+    );
+
+    // Five more of another unknown model, folded by a read, then mapped.
+    app.record_all((0..5).map(|n| unpriced(n, "x-2")).collect())
+        .await;
+    assert_eq!(margin(&app).await, usd(6 * STEP_E10), "x-2 is unpriced yet");
+    assert_eq!(queued(&app).await, 0, "the read folded the queue");
+    let repriced = pricing()
+        .map_model(map("x-2"))
+        .await
+        .expect("mapped")
+        .into_inner();
+    assert_eq!(repriced.repriced_event_count, 5);
+    assert_eq!(margin(&app).await, usd(11 * STEP_E10));
+    app.assert_totals_match_events().await;
+}
+
+crate::on_both_databases!(
+    reads_count_the_events_the_folder_has_not_reached,
+    repricing_and_plan_moves_of_queued_events_count_once
+);

@@ -83,10 +83,14 @@ impl BatchWriter {
         let txn = store::begin_write(db).await?;
         batch.store_events(&txn, project_id, &self.flags).await?;
         let queued = !batch.inserted.is_empty() || !batch.created_runs.is_empty();
+        let stored = batch.inserted.len();
         let outcomes = batch.finish(&txn, project_id).await?;
         txn.commit().await?;
         if queued {
-            self.folder.poke(project_id);
+            // Committed: a failed fold here is the folder's to retry, not this batch's.
+            if let Err(error) = self.folder.written(project_id, stored).await {
+                tracing::warn!(%error, %project_id, "folding behind ingest failed; the sweep retries");
+            }
         }
         Ok(outcomes)
     }
