@@ -193,25 +193,29 @@ impl Folder {
             return Ok(());
         }
         loop {
-            let txn = store::begin_write(&self.db).await?;
-            fold_queue::lock(&txn, project_id).await?;
-            let (count, _) = fold_in(&txn, project_id, &self.flags).await?;
-            txn.commit().await?;
-            if self.folded(project_id, count) <= MAX_LAG_EVENTS || count == 0 {
-                if count == 0 {
-                    lock(&self.lag).remove(&project_id);
-                }
+            let folded = self.fold_once(project_id, true).await?;
+            if folded.is_none_or(|(count, _)| count == 0) {
+                lock(&self.lag).remove(&project_id);
+                return Ok(());
+            }
+            if self.lag_of(project_id) <= MAX_LAG_EVENTS {
                 return Ok(());
             }
         }
     }
 
-    /// Takes folded events off the project's lag; returns what is left.
-    fn folded(&self, project_id: Uuid, count: usize) -> usize {
-        let mut lags = lock(&self.lag);
-        let lag = lags.entry(project_id).or_default();
-        *lag = lag.saturating_sub(count);
-        *lag
+    fn lag_of(&self, project_id: Uuid) -> usize {
+        lock(&self.lag)
+            .get(&project_id)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Takes folded events off the project's lag.
+    fn folded(&self, project_id: Uuid, count: usize) {
+        if let Some(lag) = lock(&self.lag).get_mut(&project_id) {
+            *lag = lag.saturating_sub(count);
+        }
     }
 
     /// Folds the project's queued events soon (after a write queued some).
@@ -259,21 +263,32 @@ impl Folder {
     /// when another transaction holds it. Returns the events folded.
     async fn fold(&self, project_id: Uuid, wait: bool) -> Result<usize, StoreError> {
         let mut folded = 0;
-        loop {
-            let txn = store::begin_write(&self.db).await?;
-            if wait {
-                fold_queue::lock(&txn, project_id).await?;
-            } else if !fold_queue::try_lock(&txn, project_id).await? {
-                return Ok(folded);
-            }
-            let (count, more) = fold_in(&txn, project_id, &self.flags).await?;
-            txn.commit().await?;
-            self.folded(project_id, count);
+        while let Some((count, more)) = self.fold_once(project_id, wait).await? {
             folded += count;
             if !more {
-                return Ok(folded);
+                break;
             }
         }
+        Ok(folded)
+    }
+
+    /// One fold in its own transaction, taken off the lag: the events it folded and whether more
+    /// are queued; `None` when not `wait`ing and another transaction holds the lock.
+    async fn fold_once(
+        &self,
+        project_id: Uuid,
+        wait: bool,
+    ) -> Result<Option<(usize, bool)>, StoreError> {
+        let txn = store::begin_write(&self.db).await?;
+        if wait {
+            fold_queue::lock(&txn, project_id).await?;
+        } else if !fold_queue::try_lock(&txn, project_id).await? {
+            return Ok(None);
+        }
+        let (count, more) = fold_in(&txn, project_id, &self.flags).await?;
+        txn.commit().await?;
+        self.folded(project_id, count);
+        Ok(Some((count, more)))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Folding>> {

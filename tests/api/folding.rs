@@ -49,6 +49,16 @@ fn month_window() -> (Timestamp, Timestamp) {
     (ts(start), ts(end))
 }
 
+/// The app with background folding paused: events wait in the queue until a read folds them.
+async fn spawn_paused(backend: Backend) -> TestApp {
+    let database = TestDatabase::create(backend).await;
+    spawn_app_with(database, |url| tally::config::Settings {
+        fold_in_background: false,
+        ..test_settings(url)
+    })
+    .await
+}
+
 async fn queued(app: &TestApp) -> i64 {
     let db = app.database.connect().await;
     let count = scalar(&db, "SELECT CAST(COUNT(*) AS BIGINT) FROM fold_queue").await;
@@ -83,12 +93,7 @@ async fn budget(
 }
 
 async fn reads_count_the_events_the_folder_has_not_reached(backend: Backend) {
-    let database = TestDatabase::create(backend).await;
-    let app = spawn_app_with(database, |url| tally::config::Settings {
-        fold_in_background: false,
-        ..test_settings(url)
-    })
-    .await;
+    let app = spawn_paused(backend).await;
     budget(&app, "project", pb::BudgetScopeKind::Project, "", "").await;
     budget(&app, "acme", pb::BudgetScopeKind::Customer, "acme", "10").await;
     // acme: 20 steps of run r1; globex: 10 steps of run r2.
@@ -325,12 +330,7 @@ async fn a_folder_killed_mid_fold_loses_nothing_and_folds_nothing_twice() {
 /// the repricing and the move change only the queued rows, and the fold counts them once, repriced
 /// and under the new plan. Then a mapping of folded events: the totals move by the difference.
 async fn repricing_and_plan_moves_of_queued_events_count_once(backend: Backend) {
-    let database = TestDatabase::create(backend).await;
-    let app = spawn_app_with(database, |url| tally::config::Settings {
-        fold_in_background: false,
-        ..test_settings(url)
-    })
-    .await;
+    let app = spawn_paused(backend).await;
     let (start, end) = month_window();
     let at = Timestamp {
         seconds: start.seconds + 3_600,

@@ -4,13 +4,16 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr};
 use uuid::Uuid;
 
 use super::{Batch, Duplicate};
 use crate::{
     domain::{
-        ledger::{Deltas, PricedEvent, month_start},
+        ledger::{Deltas, PricedEvent, TotalOverflow, month_start},
+        money::Usd,
         plan::plan_at,
         run_flags::FlagSettings,
     },
@@ -116,29 +119,8 @@ impl Batch<'_> {
         if txn.get_database_backend() == DbBackend::Postgres {
             // Costs that would carry a total past its limit are refused here, record by record,
             // rather than when folded.
-            let mut deltas = Deltas::default();
-            for event in &stored {
-                deltas.add_event(event, 1)?;
-            }
+            let costs = self.batch_costs(&stored)?;
             if !stored.is_empty() {
-                let costs = BatchCosts {
-                    months: deltas
-                        .spend
-                        .iter()
-                        .filter(|(key, _)| key.customer_id.is_empty() && key.agent_code.is_empty())
-                        .map(|(key, cost)| (key.month_start, *cost))
-                        .collect(),
-                    runs: deltas
-                        .runs
-                        .iter()
-                        .map(|(run, figures)| (*run, figures.cost_e10))
-                        .collect(),
-                    total: stored
-                        .iter()
-                        .filter_map(|event| event.total())
-                        .fold(0_i64, |sum, cost| sum.saturating_add(cost.e10())),
-                    spend: self.spend_by_key(&stored).into_iter().collect(),
-                };
                 let ids = stored.iter().map(|event| event.id);
                 store::fold_queue::enqueue(txn, project_id, ids, &costs, store::now()).await?;
             }
@@ -148,21 +130,42 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// The stored events' cost by month, customer row, agent row and run (nil for none), as
-    /// `CheckBudget` reads the queued tail. The batch's sums fit (checked above).
-    fn spend_by_key(&self, stored: &[&PricedEvent]) -> BTreeMap<SpendKey, i64> {
-        let mut spend = BTreeMap::new();
+    /// What the stored events cost by month (the project's spend) and by run, the two totals every
+    /// other one is part of (so checking that these sums fit checks them all), in all, and by
+    /// month, customer row, agent row and run (nil for none) as `CheckBudget` reads the queue.
+    fn batch_costs(&self, stored: &[&PricedEvent]) -> Result<BatchCosts, TotalOverflow> {
+        let add = |sum: &mut i64, cost: i64| -> Result<(), TotalOverflow> {
+            *sum = sum.checked_add(cost).ok_or(TotalOverflow)?;
+            Ok(())
+        };
+        let mut months: BTreeMap<DateTime<Utc>, i64> = BTreeMap::new();
+        let mut runs: BTreeMap<Uuid, i64> = BTreeMap::new();
+        let mut spend: BTreeMap<SpendKey, i64> = BTreeMap::new();
+        let mut total = 0_i64;
         for event in stored {
-            let Some(cost) = event.total() else { continue };
+            let Some(cost) = event.total().map(Usd::e10) else {
+                continue;
+            };
+            let month = month_start(event.usage_time);
+            add(months.entry(month).or_default(), cost)?;
+            if let Some(run) = event.run {
+                add(runs.entry(run).or_default(), cost)?;
+            }
             let key = (
-                month_start(event.usage_time),
+                month,
                 self.customers[&event.customer_id],
                 self.agents[&event.agent_code],
                 event.run.unwrap_or_else(Uuid::nil),
             );
-            let sum: &mut i64 = spend.entry(key).or_default();
-            *sum = sum.saturating_add(cost.e10());
+            // Part of its month's sum, which fits.
+            add(spend.entry(key).or_default(), cost)?;
+            total = total.saturating_add(cost);
         }
-        spend
+        Ok(BatchCosts {
+            months: months.into_iter().collect(),
+            runs: runs.into_iter().collect(),
+            total,
+            spend: spend.into_iter().collect(),
+        })
     }
 }

@@ -63,38 +63,25 @@ fn a(name: &str) -> Alias {
     Alias::new(name)
 }
 
-/// The event rows joined with their names, without lines.
-fn event_select(project_id: Uuid) -> SelectStatement {
+/// The event columns a priced event is made of, joined with its customer's, agent's and signal's
+/// names, of the project (without lines): what the fold reads, and the base of every read.
+fn priced_select(project_id: Uuid) -> SelectStatement {
     let e = a("cost_events");
-    let plan_monthly = Expr::cust(
-        "(SELECT p.monthly_usd_e10 FROM customer_plan_periods p WHERE p.customer_ref = cost_events.customer_ref \
-         AND p.start_time <= cost_events.usage_time ORDER BY p.start_time DESC LIMIT 1)",
-    );
     Query::select()
         .columns(
             [
                 "id",
-                "idempotency_key",
                 "user_id",
                 "run_ref",
                 "plan_name",
                 "quantity",
                 "usage_time",
-                "receive_time",
-                "metadata",
-                "error",
             ]
             .map(|column| (e.clone(), a(column))),
         )
         .column((a("customers"), a("customer_id")))
-        .expr_as(
-            Expr::col((a("customers"), a("display_name"))),
-            a("customer_name"),
-        )
         .column((a("agents"), a("agent_code")))
         .column((a("signals"), a("signal_name")))
-        .column((a("runs"), a("run_key")))
-        .expr_as(plan_monthly, a("plan_monthly_usd_e10"))
         .from(e.clone())
         .inner_join(
             a("customers"),
@@ -108,11 +95,49 @@ fn event_select(project_id: Uuid) -> SelectStatement {
             a("signals"),
             Expr::col((a("signals"), a("id"))).equals((e.clone(), a("signal_ref"))),
         )
+        .and_where(Expr::col((e, a("project_id"))).eq(project_id))
+        .to_owned()
+}
+
+/// A priced event (without lines) from a row of [`priced_select`].
+fn priced_from_row(row: &QueryResult) -> Result<PricedEvent, DbErr> {
+    let quantity: i64 = row.try_get("", "quantity")?;
+    Ok(PricedEvent {
+        id: row.try_get("", "id")?,
+        usage_time: row.try_get("", "usage_time")?,
+        customer_id: row.try_get("", "customer_id")?,
+        plan_name: row.try_get("", "plan_name")?,
+        agent_code: row.try_get("", "agent_code")?,
+        signal_name: row.try_get("", "signal_name")?,
+        user_id: row.try_get("", "user_id")?,
+        quantity: u64::try_from(quantity).unwrap_or_default(),
+        run: row.try_get("", "run_ref")?,
+        lines: Vec::new(),
+    })
+}
+
+/// The event rows with everything the read model shows, without lines.
+fn event_select(project_id: Uuid) -> SelectStatement {
+    let e = a("cost_events");
+    let plan_monthly = Expr::cust(
+        "(SELECT p.monthly_usd_e10 FROM customer_plan_periods p WHERE p.customer_ref = cost_events.customer_ref \
+         AND p.start_time <= cost_events.usage_time ORDER BY p.start_time DESC LIMIT 1)",
+    );
+    priced_select(project_id)
+        .columns(
+            ["idempotency_key", "receive_time", "metadata", "error"]
+                .map(|column| (e.clone(), a(column))),
+        )
+        .expr_as(
+            Expr::col((a("customers"), a("display_name"))),
+            a("customer_name"),
+        )
+        .column((a("runs"), a("run_key")))
+        .expr_as(plan_monthly, a("plan_monthly_usd_e10"))
         .left_join(
             a("runs"),
-            Expr::col((a("runs"), a("id"))).equals((e.clone(), a("run_ref"))),
+            Expr::col((a("runs"), a("id"))).equals((e, a("run_ref"))),
         )
-        .and_where(Expr::col((e, a("project_id"))).eq(project_id))
         .to_owned()
 }
 
@@ -257,20 +282,8 @@ pub async fn list_in_order(
 }
 
 fn event_from_row(row: &QueryResult) -> Result<StoredEvent, DbErr> {
-    let quantity: i64 = row.try_get("", "quantity")?;
     Ok(StoredEvent {
-        priced: PricedEvent {
-            id: row.try_get("", "id")?,
-            usage_time: row.try_get("", "usage_time")?,
-            customer_id: row.try_get("", "customer_id")?,
-            plan_name: row.try_get("", "plan_name")?,
-            agent_code: row.try_get("", "agent_code")?,
-            signal_name: row.try_get("", "signal_name")?,
-            user_id: row.try_get("", "user_id")?,
-            quantity: u64::try_from(quantity).unwrap_or_default(),
-            run: row.try_get("", "run_ref")?,
-            lines: Vec::new(),
-        },
+        priced: priced_from_row(row)?,
         idempotency_key: row.try_get("", "idempotency_key")?,
         run_key: row.try_get("", "run_key")?,
         customer_name: row.try_get("", "customer_name")?,

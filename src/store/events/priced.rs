@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use rust_decimal::Decimal;
 use sea_orm::{
     ConnectionTrait, DbErr,
-    sea_query::{Expr, ExprTrait, Query},
+    sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
 
-use super::a;
+use super::{a, priced_from_row, priced_select};
 use crate::{
     domain::{
         event::EventStatus,
@@ -97,54 +97,15 @@ pub async fn load_priced(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let e = a("cost_events");
-    let select = Query::select()
-        .columns(
-            [
-                "id",
-                "user_id",
-                "run_ref",
-                "plan_name",
-                "quantity",
-                "usage_time",
-            ]
-            .map(|column| (e.clone(), a(column))),
-        )
-        .column((a("customers"), a("customer_id")))
-        .column((a("agents"), a("agent_code")))
-        .column((a("signals"), a("signal_name")))
-        .from(e.clone())
-        .inner_join(
-            a("customers"),
-            Expr::col((a("customers"), a("id"))).equals((e.clone(), a("customer_ref"))),
-        )
-        .inner_join(
-            a("agents"),
-            Expr::col((a("agents"), a("id"))).equals((e.clone(), a("agent_ref"))),
-        )
-        .left_join(
-            a("signals"),
-            Expr::col((a("signals"), a("id"))).equals((e.clone(), a("signal_ref"))),
-        )
-        .and_where(Expr::col((e.clone(), a("project_id"))).eq(project_id))
-        .and_where(Expr::col((e, a("id"))).is_in(ids.iter().copied()))
+    let select = priced_select(project_id)
+        .and_where(Expr::col((a("cost_events"), a("id"))).is_in(ids.iter().copied()))
         .to_owned();
     let mut lines = lines_of(db, ids, false).await?;
     let mut events = Vec::with_capacity(ids.len());
     for row in db.query_all(&select).await? {
-        let id: Uuid = row.try_get("", "id")?;
-        events.push(PricedEvent {
-            id,
-            usage_time: row.try_get("", "usage_time")?,
-            customer_id: row.try_get("", "customer_id")?,
-            plan_name: row.try_get("", "plan_name")?,
-            agent_code: row.try_get("", "agent_code")?,
-            signal_name: row.try_get("", "signal_name")?,
-            user_id: row.try_get("", "user_id")?,
-            quantity: u64::try_from(row.try_get::<i64>("", "quantity")?).unwrap_or_default(),
-            run: row.try_get("", "run_ref")?,
-            lines: lines.remove(&id).unwrap_or_default(),
-        });
+        let mut event = priced_from_row(&row)?;
+        event.lines = lines.remove(&event.id).unwrap_or_default();
+        events.push(event);
     }
     Ok(events)
 }
