@@ -41,6 +41,10 @@ pub const FOLD_LINGER: Duration = Duration::from_millis(200);
 /// totals never fall further behind than this when ingest outruns the folder.
 pub const MAX_LAG_EVENTS: usize = 2_000;
 
+/// The lag past which a writer waits for a fold in progress rather than going on: below it, one
+/// writer folds while the others store.
+pub const HARD_LAG_EVENTS: usize = 4 * MAX_LAG_EVENTS;
+
 /// How often the queue is swept for projects whose folding no writer of this process started
 /// (queued by another replica that stopped, or left by a crash).
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
@@ -193,13 +197,17 @@ impl Folder {
             return Ok(());
         }
         loop {
-            let folded = self.fold_once(project_id, true).await?;
-            if folded.is_none_or(|(count, _)| count == 0) {
-                lock(&self.lag).remove(&project_id);
-                return Ok(());
-            }
-            if self.lag_of(project_id) <= MAX_LAG_EVENTS {
-                return Ok(());
+            // While another transaction folds the project, writers go on storing (their CPU
+            // would idle waiting for it) until the lag passes the hard limit.
+            let wait = self.lag_of(project_id) > HARD_LAG_EVENTS;
+            match self.fold_once(project_id, wait).await? {
+                None => return Ok(()),
+                Some((0, _)) => {
+                    lock(&self.lag).remove(&project_id);
+                    return Ok(());
+                }
+                Some(_) if self.lag_of(project_id) <= MAX_LAG_EVENTS => return Ok(()),
+                Some(_) => {}
             }
         }
     }

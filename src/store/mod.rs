@@ -44,6 +44,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
         .connect_lazy(true)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
+        // A ping on every checkout doubled the round trips of a one-statement call (CheckBudget);
+        // only a connection idle long enough to have been dropped on the way is tested first.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false)
         // SQLite: WAL lets readers go on beside the single writer; FULL sync makes every acknowledged
         // commit durable; writers queue on the busy timeout instead of failing at once.

@@ -82,6 +82,8 @@ impl Batch<'_> {
         known: &HashMap<String, RunRef>,
     ) -> Result<(), StoreError> {
         let mut new_runs: BTreeMap<String, NewRun> = BTreeMap::new();
+        // The customer and agent of each new run, as its first record names them.
+        let mut named: HashMap<&str, (&str, &str)> = HashMap::new();
         for accepted in &self.accepted {
             let Some(key) = &accepted.input.run_id else {
                 continue;
@@ -90,6 +92,10 @@ impl Batch<'_> {
                 continue;
             }
             let time = accepted.input.usage_time;
+            named.entry(key).or_insert((
+                &accepted.attribution.customer_id,
+                &accepted.attribution.agent_code,
+            ));
             let run = new_runs.entry(key.clone()).or_insert_with(|| NewRun {
                 run_key: key.clone(),
                 customer_ref: self.customers[&accepted.attribution.customer_id],
@@ -101,11 +107,32 @@ impl Batch<'_> {
             run.start_time = run.start_time.min(time);
         }
         let new_runs: Vec<NewRun> = new_runs.into_values().collect();
-        self.created_runs = writes::insert_runs(txn, project_id, &new_runs).await?;
-        let keys: Vec<String> = new_runs.iter().map(|run| run.run_key.clone()).collect();
+        let created = writes::insert_runs(txn, project_id, &new_runs).await?;
+        self.created_runs = created.values().copied().collect();
         self.runs = known.clone();
+        // A run created here is what its first record says; only the runs another writer created
+        // meanwhile are read back.
+        let mut raced = Vec::new();
+        for run in &new_runs {
+            let Some(&id) = created.get(&run.run_key) else {
+                raced.push(run.run_key.clone());
+                continue;
+            };
+            let (customer_id, agent_code) = named[run.run_key.as_str()];
+            self.runs.insert(
+                run.run_key.clone(),
+                RunRef {
+                    id,
+                    customer_ref: run.customer_ref,
+                    customer_id: customer_id.to_owned(),
+                    agent_ref: run.agent_ref,
+                    agent_code: agent_code.to_owned(),
+                    user_id: run.user_id.clone(),
+                },
+            );
+        }
         self.runs
-            .extend(writes::find_runs(txn, project_id, &keys).await?);
+            .extend(writes::find_runs(txn, project_id, &raced).await?);
 
         let runs = &self.runs;
         let mut refused = Vec::new();

@@ -1,11 +1,11 @@
 //! The runs a batch names: finding them by the caller's run id, and creating the new ones.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use sea_orm::{ConnectionTrait, Value};
 use uuid::Uuid;
 
-use super::{NewRun, returned_ids};
+use super::NewRun;
 use crate::store::{
     StoreError,
     sql::{Params, Table},
@@ -57,12 +57,12 @@ pub async fn find_runs(
 }
 
 /// Creates runs; one that another writer created meanwhile is left as it is. Returns the ids of
-/// the runs actually created.
+/// the runs actually created, by run key.
 pub async fn insert_runs(
     db: &impl ConnectionTrait,
     project_id: Uuid,
     runs: &[NewRun],
-) -> Result<HashSet<Uuid>, StoreError> {
+) -> Result<HashMap<String, Uuid>, StoreError> {
     let table = Table {
         name: "runs",
         columns: &[
@@ -99,8 +99,11 @@ pub async fn insert_runs(
         .insert_with(
             db,
             rows,
-            "ON CONFLICT (project_id, run_key) DO NOTHING RETURNING id",
+            "ON CONFLICT (project_id, run_key) DO NOTHING RETURNING id, run_key",
         )
         .await?;
-    returned_ids(returned)
+    returned
+        .iter()
+        .map(|row| Ok((row.try_get("", "run_key")?, row.try_get("", "id")?)))
+        .collect()
 }
