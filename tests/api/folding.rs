@@ -70,7 +70,7 @@ async fn budget(
     app: &TestApp,
     name: &str,
     kind: pb::BudgetScopeKind,
-    customer: &str,
+    (customer, agent): (&str, &str),
     per_run: &str,
 ) {
     app.budgets(&app.secret_key)
@@ -80,7 +80,7 @@ async fn budget(
                 scope: Some(pb::BudgetScope {
                     kind: kind as i32,
                     customer_id: customer.to_owned(),
-                    agent_code: String::new(),
+                    agent_code: agent.to_owned(),
                 }),
                 monthly_limit_usd: "10".to_owned(),
                 per_run_limit_usd: per_run.to_owned(),
@@ -94,21 +94,21 @@ async fn budget(
 
 async fn reads_count_the_events_the_folder_has_not_reached(backend: Backend) {
     let app = spawn_paused(backend).await;
-    budget(&app, "project", pb::BudgetScopeKind::Project, "", "").await;
-    budget(&app, "acme", pb::BudgetScopeKind::Customer, "acme", "10").await;
-    // acme: 20 steps of run r1; globex: 10 steps of run r2.
-    let records = (0..30)
+    use pb::BudgetScopeKind::{Agent, Customer, CustomerAgent, Project};
+    budget(&app, "project", Project, ("", ""), "").await;
+    budget(&app, "acme", Customer, ("acme", ""), "10").await;
+    budget(&app, "writer", Agent, ("", "writer"), "").await;
+    budget(&app, "acme writer", CustomerAgent, ("acme", "writer"), "").await;
+    // acme: 20 steps of run r1 by writer and 5 by reviewer; globex: 10 steps of run r2 by writer.
+    let records = (0..35)
         .map(|n| {
-            let (customer, run) = if n < 20 {
-                ("acme", "r1")
-            } else {
-                ("globex", "r2")
-            };
-            EventRecordBuilder::new()
-                .key(&format!("e{n}"))
-                .customer(customer)
-                .run(run)
-                .build()
+            let record = EventRecordBuilder::new().key(&format!("e{n}"));
+            match n {
+                0..20 => record.customer("acme").run("r1"),
+                20..30 => record.customer("globex").run("r2"),
+                _ => record.customer("acme").agent("reviewer"),
+            }
+            .build()
         })
         .collect();
     app.record_all(records).await;
@@ -131,11 +131,24 @@ async fn reads_count_the_events_the_folder_has_not_reached(backend: Backend) {
         .map(|c| (c.window, c.spent_usd.as_str()))
         .collect();
     let (month, run) = (pb::BudgetWindow::Month as i32, pb::BudgetWindow::Run as i32);
-    let (all, acme) = (usd(30 * STEP_E10), usd(20 * STEP_E10));
+    // The project 35 steps, acme 25, writer 30, acme by writer and run r1 20.
+    let (all, acme, writer, r1) = (
+        usd(35 * STEP_E10),
+        usd(25 * STEP_E10),
+        usd(30 * STEP_E10),
+        usd(20 * STEP_E10),
+    );
+    assert_eq!(
+        spent.len(),
+        5,
+        "four monthly limits and a per-run one: {spent:?}"
+    );
     for expected in [
         (month, all.as_str()),
         (month, acme.as_str()),
-        (run, acme.as_str()),
+        (month, writer.as_str()),
+        (month, r1.as_str()),
+        (run, r1.as_str()),
     ] {
         assert!(spent.contains(&expected), "{expected:?} in {spent:?}");
     }
@@ -158,12 +171,12 @@ async fn reads_count_the_events_the_folder_has_not_reached(backend: Backend) {
         .expect("run");
     assert_eq!(
         (run.total_cost_usd.as_str(), run.event_count),
-        (acme.as_str(), 20)
+        (r1.as_str(), 20)
     );
 
     // Twelve more after the fold: the margin and the series count them too.
     app.record_all(
-        (30..42)
+        (35..47)
             .map(|n| EventRecordBuilder::new().key(&format!("e{n}")).build())
             .collect(),
     )
@@ -179,8 +192,8 @@ async fn reads_count_the_events_the_folder_has_not_reached(backend: Backend) {
         .await
         .expect("margin")
         .into_inner();
-    assert_eq!(margin.totals.expect("totals").cost_usd, usd(42 * STEP_E10));
-    app.record_all(vec![EventRecordBuilder::new().key("e42").build()])
+    assert_eq!(margin.totals.expect("totals").cost_usd, usd(47 * STEP_E10));
+    app.record_all(vec![EventRecordBuilder::new().key("e47").build()])
         .await;
     let series = app
         .reports(&app.publishable_key)
@@ -196,7 +209,7 @@ async fn reads_count_the_events_the_folder_has_not_reached(backend: Backend) {
     let bucket = &series.series[0].buckets[0];
     assert_eq!(
         (bucket.cost_usd.as_str(), bucket.event_count),
-        (usd(43 * STEP_E10).as_str(), 43)
+        (usd(48 * STEP_E10).as_str(), 48)
     );
     assert_eq!(queued(&app).await, 0, "the reads folded the queue");
     app.assert_totals_match_events().await;

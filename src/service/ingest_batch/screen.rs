@@ -36,14 +36,12 @@ impl BatchWriter {
             .iter()
             .filter_map(|r| r.input.idempotency_key.clone())
             .collect();
-        let stored_keys = writes::events_by_key(db, project_id, &keys).await?;
         let run_keys: Vec<String> = records
             .iter()
             .filter_map(|r| r.input.run_id.clone())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let known_runs = writes::find_runs(db, project_id, &run_keys).await?;
         let names = records
             .iter()
             .flat_map(|r| {
@@ -53,7 +51,12 @@ impl BatchWriter {
                     .map(|line| (line.provider.clone(), line.model.clone()))
             })
             .collect();
-        let prices = self.prices.for_project(db, project_id, &names).await?;
+        // Independent reads, each on its own pooled connection: one round trip's wait, not three.
+        let (stored_keys, known_runs, prices) = tokio::try_join!(
+            writes::events_by_key(db, project_id, &keys),
+            writes::find_runs(db, project_id, &run_keys),
+            self.prices.for_project(db, project_id, &names),
+        )?;
         let batch = check_records(records, &stored_keys, &known_runs, &prices);
         Ok((batch, known_runs))
     }

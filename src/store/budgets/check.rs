@@ -34,8 +34,8 @@ pub struct CheckReading {
 /// without a customer (`''` for "all agents"), a customer's from `customer_monthly` (over plans)
 /// or, with an agent, `event_monthly` (over plans and signals); `{sum}` is `sql::sum_bigint`.
 /// On PostgreSQL the events still queued for folding (`fold_queue`) are added: `{tail}` reads
-/// their costs once, `{run_tail}` and `{scope_tail}` add them to the run's and each budget's
-/// spend. SQLite folds as it writes: the three are empty there.
+/// and sums their costs once, `{run_tail}` and `{scope_tail}` add them to the run's and each
+/// budget's spend. SQLite folds as it writes: the three are empty there.
 const CHECK_SQL: &str = "WITH r AS MATERIALIZED (SELECT \
       (SELECT c.customer_id FROM customers c WHERE c.id = runs.customer_ref) AS customer_id, \
       (SELECT a.agent_code FROM agents a WHERE a.id = runs.agent_ref) AS agent_code, \
@@ -111,19 +111,26 @@ pub async fn check_reading(
     Ok(reading)
 }
 
-/// The queued tail: the queue rows' costs by month, customer, agent and run (nil for none), read
-/// from their arrays without touching the events; `in_month` when of the month `$5`.
-const TAIL_CTE: &str = ", tail AS MATERIALIZED (SELECT t.cost, t.run_ref, t.customer_ref, \
-      t.agent_ref, t.month_start = $5 AS in_month FROM fold_queue q CROSS JOIN LATERAL \
+/// The queued tail, read once and summed into a few rows: the queue rows' costs (from their arrays,
+/// without touching the events) by whether they are of the checked customer, agent and run, and of
+/// the month `$5`. Each budget then adds up at most a couple of dozen rows, not every entry.
+const TAIL_CTE: &str = ", me AS MATERIALIZED (SELECT \
+      (SELECT c.id FROM customers c WHERE c.project_id = $1 \
+        AND c.customer_id = COALESCE((SELECT r.customer_id FROM r), $3)) AS customer_ref, \
+      (SELECT a.id FROM agents a WHERE a.project_id = $1 \
+        AND a.agent_code = COALESCE((SELECT r.agent_code FROM r), $4)) AS agent_ref, \
+      (SELECT r.id FROM r) AS run_ref), \
+    tail AS MATERIALIZED (SELECT t.customer_ref = me.customer_ref AS my_customer, \
+      t.agent_ref = me.agent_ref AS my_agent, t.run_ref = me.run_ref AS my_run, \
+      t.month_start = $5 AS in_month, {entry_sum} AS cost FROM fold_queue q CROSS JOIN LATERAL \
       unnest(q.spend_months, q.spend_customers, q.spend_agents, q.spend_runs, q.spend_costs) \
-      AS t(month_start, customer_ref, agent_ref, run_ref, cost) WHERE q.project_id = $1)";
+      AS t(month_start, customer_ref, agent_ref, run_ref, cost) CROSS JOIN me \
+      WHERE q.project_id = $1 GROUP BY 1, 2, 3, 4)";
 
-/// A budget's share of the tail: the month's costs of its customer and agent (or of all).
+/// A budget's share of the tail: the month's costs of its customer and agent (or of all; the
+/// budgets read are those of the checked customer and agent).
 const SCOPE_TAIL: &str = " + (SELECT {tail_sum} FROM tail WHERE tail.in_month \
-      AND (b.customer_id IS NULL OR tail.customer_ref = (SELECT c.id FROM customers c \
-        WHERE c.project_id = $1 AND c.customer_id = b.customer_id)) \
-      AND (b.agent_code IS NULL OR tail.agent_ref = (SELECT a.id FROM agents a \
-        WHERE a.project_id = $1 AND a.agent_code = b.agent_code)))";
+      AND (b.customer_id IS NULL OR tail.my_customer) AND (b.agent_code IS NULL OR tail.my_agent))";
 
 /// [`CHECK_SQL`] for `backend`.
 fn check_sql(backend: DbBackend) -> String {
@@ -132,9 +139,10 @@ fn check_sql(backend: DbBackend) -> String {
             .replace("{tail}", TAIL_CTE)
             .replace(
                 "{run_tail}",
-                " + (SELECT {tail_sum} FROM tail WHERE tail.run_ref = r.id)",
+                " + (SELECT {tail_sum} FROM tail WHERE tail.my_run)",
             )
             .replace("{scope_tail}", SCOPE_TAIL)
+            .replace("{entry_sum}", &sum_bigint(backend, "t.cost"))
             .replace("{tail_sum}", &sum_bigint(backend, "tail.cost")),
         _ => CHECK_SQL
             .replace("{tail}", "")
