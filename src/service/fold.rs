@@ -43,7 +43,7 @@ pub const MAX_LAG_EVENTS: usize = 2_000;
 
 /// The lag past which a writer waits for a fold in progress rather than going on: below it, one
 /// writer folds while the others store.
-pub const HARD_LAG_EVENTS: usize = 4 * MAX_LAG_EVENTS;
+pub const HARD_LAG_EVENTS: usize = 2 * MAX_LAG_EVENTS;
 
 /// How often the queue is swept for projects whose folding no writer of this process started
 /// (queued by another replica that stopped, or left by a crash).
@@ -198,11 +198,12 @@ impl Folder {
         }
         loop {
             // While another transaction folds the project, writers go on storing (their CPU
-            // would idle waiting for it) until the lag passes the hard limit.
+            // would idle waiting for it) until the lag passes the hard limit; then they wait for
+            // that fold, and fold themselves only if it left the lag over the limit.
             let wait = self.lag_of(project_id) > HARD_LAG_EVENTS;
-            match self.fold_once(project_id, wait).await? {
-                None => return Ok(()),
-                Some((0, _)) => {
+            match self.fold_once(project_id, wait, true).await? {
+                None | Some((0, true)) => return Ok(()),
+                Some((0, false)) => {
                     lock(&self.lag).remove(&project_id);
                     return Ok(());
                 }
@@ -271,7 +272,7 @@ impl Folder {
     /// when another transaction holds it. Returns the events folded.
     async fn fold(&self, project_id: Uuid, wait: bool) -> Result<usize, StoreError> {
         let mut folded = 0;
-        while let Some((count, more)) = self.fold_once(project_id, wait).await? {
+        while let Some((count, more)) = self.fold_once(project_id, wait, false).await? {
             folded += count;
             if !more {
                 break;
@@ -281,17 +282,23 @@ impl Folder {
     }
 
     /// One fold in its own transaction, taken off the lag: the events it folded and whether more
-    /// are queued; `None` when not `wait`ing and another transaction holds the lock.
+    /// are queued; `None` when not `wait`ing and another transaction holds the lock. With
+    /// `only_if_behind`, a lag back under [`MAX_LAG_EVENTS`] once the lock is held folds nothing
+    /// (`Some((0, true))`).
     async fn fold_once(
         &self,
         project_id: Uuid,
         wait: bool,
+        only_if_behind: bool,
     ) -> Result<Option<(usize, bool)>, StoreError> {
         let txn = store::begin_write(&self.db).await?;
         if wait {
             fold_queue::lock(&txn, project_id).await?;
         } else if !fold_queue::try_lock(&txn, project_id).await? {
             return Ok(None);
+        }
+        if only_if_behind && self.lag_of(project_id) <= MAX_LAG_EVENTS {
+            return Ok(Some((0, true)));
         }
         let (count, more) = fold_in(&txn, project_id, &self.flags).await?;
         txn.commit().await?;
