@@ -10,7 +10,7 @@ use sea_orm::Value;
 use uuid::Uuid;
 
 use super::{
-    sql_writes::Writes,
+    sql::Writes,
     totals::{EVENT_FIGURES, LINE_FIGURES, event_figures, line_figures},
 };
 use crate::domain::{

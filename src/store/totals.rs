@@ -7,7 +7,11 @@ use std::collections::HashMap;
 use sea_orm::{ConnectionTrait, DbBackend, Value};
 use uuid::Uuid;
 
-use super::{StoreError, rollups, runs::counter_values, sql, sql_writes::Writes};
+use super::{
+    StoreError, rollups,
+    runs::counter_values,
+    sql::{self, Writes},
+};
 use crate::domain::{
     ledger::{Deltas, EventFigures, EventKey, LineFigures},
     run_flags::FlagCounters,

@@ -1,24 +1,12 @@
-//! Small builders shared by the repositories: multi-row inserts cut into chunks both databases
-//! accept, and "add to the running total" upserts.
+//! Multi-row writes: inserts (with an `ON CONFLICT … RETURNING` tail), "add to the running
+//! total" upserts and updates of many rows, each cut into statements both databases accept.
 
 use sea_orm::{
     ConnectionTrait, DbErr, QueryResult,
     sea_query::{Alias, Expr, InsertStatement, OnConflict, Query},
 };
 
-use super::sql_arrays::select_rows;
-
-/// Bound parameters per statement: SQLite accepts 32,766 and PostgreSQL 65,535.
-pub(crate) const MAX_PARAMETERS: usize = 30_000;
-
-/// The sum of a `BIGINT` expression as a `BIGINT`, `0` over no rows: `tally_sum` on PostgreSQL
-/// (migration 000009; its own `SUM` goes through `numeric`), `SUM` on SQLite.
-pub fn sum_bigint(backend: sea_orm::DbBackend, expression: &str) -> String {
-    match backend {
-        sea_orm::DbBackend::Postgres => format!("tally_sum({expression})"),
-        _ => format!("CAST(COALESCE(SUM({expression}), 0) AS BIGINT)"),
-    }
-}
+use super::{MAX_PARAMETERS, Params, added, arrays::select_rows};
 
 /// A table and its columns, for multi-row inserts.
 pub struct Table<'a> {
@@ -45,7 +33,7 @@ impl Table<'_> {
     }
 
     /// Inserts every row: on PostgreSQL in one statement, the rows bound as arrays
-    /// (`sql_arrays`); elsewhere in as many multi-row statements as the parameter limit needs.
+    /// (`arrays`); elsewhere in as many multi-row statements as the parameter limit needs.
     pub async fn insert_all(
         &self,
         db: &impl ConnectionTrait,
@@ -124,7 +112,7 @@ impl Table<'_> {
 /// `columns[0]` is the row's key; each `set` pair is a column and its new value, an expression
 /// over `table.column` (the stored value) and `v.column` (the row's). One statement instead of one
 /// per row: on a network round trip per statement, that is most of a batch's time.
-pub async fn update_rows(
+pub(super) async fn update_rows(
     db: &impl ConnectionTrait,
     table: &str,
     columns: &[&str],
@@ -149,104 +137,4 @@ pub async fn update_rows(
         db.execute_raw(params.into_statement(sql)).await?;
     }
     Ok(())
-}
-
-/// `stored + added` for a running total. SQLite turns an integer sum that overflows into a float
-/// without a word, so there the sum goes through `sum()`, which raises "integer overflow";
-/// PostgreSQL raises "bigint out of range" itself.
-pub fn added(backend: sea_orm::DbBackend, stored: &str, added: &str) -> String {
-    match backend {
-        sea_orm::DbBackend::Sqlite => {
-            format!("(SELECT sum(x) FROM (SELECT {stored} AS x UNION ALL SELECT {added}))")
-        }
-        _ => format!("{stored} + {added}"),
-    }
-}
-
-/// A value for a bound parameter.
-pub fn val(value: impl Into<sea_orm::Value>) -> Expr {
-    Expr::val(value.into())
-}
-
-/// Bound parameters of a hand-written statement, numbered (`$1` on PostgreSQL, `?1` on SQLite) so
-/// that one value may be referred to more than once.
-pub struct Params {
-    backend: sea_orm::DbBackend,
-    values: Vec<sea_orm::Value>,
-}
-
-impl Params {
-    pub fn new(backend: sea_orm::DbBackend) -> Self {
-        Self {
-            backend,
-            values: Vec::new(),
-        }
-    }
-
-    /// `(…), (…)`: each row's values bound, for a `VALUES` list.
-    pub fn tuples(&mut self, rows: &[Vec<sea_orm::Value>]) -> String {
-        let tuples: Vec<String> = rows
-            .iter()
-            .map(|row| {
-                let placeholders: Vec<String> =
-                    row.iter().map(|value| self.bind(value.clone())).collect();
-                format!("({})", placeholders.join(", "))
-            })
-            .collect();
-        tuples.join(", ")
-    }
-
-    /// Binds a value and returns its placeholder.
-    pub fn bind(&mut self, value: impl Into<sea_orm::Value>) -> String {
-        self.values.push(value.into());
-        match self.backend {
-            sea_orm::DbBackend::Postgres => format!("${}", self.values.len()),
-            _ => format!("?{}", self.values.len()),
-        }
-    }
-
-    /// A membership test of a text column in `values`, to follow the column: `= ANY($n::text[])`
-    /// on PostgreSQL (one parameter, so one statement text and cheap binding whatever the count),
-    /// `IN (?n, …)` on SQLite, which has no arrays. `values` must not be empty.
-    pub fn in_texts(&mut self, values: Vec<String>) -> String {
-        match self.backend {
-            sea_orm::DbBackend::Postgres => {
-                let array = sea_orm::Value::Array(
-                    sea_orm::sea_query::ArrayType::String,
-                    Some(Box::new(values.into_iter().map(Into::into).collect())),
-                );
-                format!("= ANY({}::text[])", self.bind(array))
-            }
-            _ => {
-                let placeholders: Vec<String> =
-                    values.into_iter().map(|value| self.bind(value)).collect();
-                format!("IN ({})", placeholders.join(", "))
-            }
-        }
-    }
-
-    /// The database the statement is for.
-    pub fn backend(&self) -> sea_orm::DbBackend {
-        self.backend
-    }
-
-    /// The statement with its values.
-    pub fn statement(&self, sql: String) -> sea_orm::Statement {
-        sea_orm::Statement::from_sql_and_values(self.backend, sql, self.values.clone())
-    }
-
-    /// [`Self::statement`], the values moved rather than copied.
-    pub fn into_statement(self, sql: String) -> sea_orm::Statement {
-        sea_orm::Statement::from_sql_and_values(self.backend, sql, self.values)
-    }
-
-    /// How many values are bound.
-    pub fn len(&self) -> usize {
-        self.values.len()
-    }
-
-    /// Drops the values bound after the first `len`.
-    pub fn truncate(&mut self, len: usize) {
-        self.values.truncate(len);
-    }
 }

@@ -7,8 +7,10 @@
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
 
 use super::{
-    sql::{MAX_PARAMETERS, Params, Table, added, update_rows, val},
-    sql_arrays::{arrayable, select_rows},
+    MAX_PARAMETERS, Params, Table, added,
+    arrays::{arrayable, select_rows},
+    bulk::update_rows,
+    val,
 };
 
 enum Part {
@@ -216,7 +218,7 @@ impl Writes {
         }
     }
 
-    /// Updates rows, each with its own values (see `sql::update_rows`).
+    /// Updates rows, each with its own values (see `bulk::update_rows`).
     pub fn update(
         &mut self,
         table: &'static str,
