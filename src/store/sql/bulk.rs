@@ -1,20 +1,31 @@
-//! Multi-row writes: inserts (with an `ON CONFLICT … RETURNING` tail), "add to the running
-//! total" upserts and updates of many rows, each cut into statements both databases accept.
+//! Multi-row inserts (with an `ON CONFLICT … RETURNING` tail) and "add to the running total"
+//! upserts, cut into statements both databases accept (updates of many rows: `update`). The
+//! statements are made apart from sending them, so that tests read the SQL without a database.
 
 use sea_orm::{
-    ConnectionTrait, DbErr, QueryResult,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Value,
     sea_query::{Alias, Expr, InsertStatement, OnConflict, Query},
 };
 
-use super::{MAX_PARAMETERS, Params, added, arrays::select_rows};
+use super::{MAX_PARAMETERS, Params, added, arrays::select_rows, names, table_of, val};
 
-/// A table and its columns, for multi-row inserts.
-pub struct Table<'a> {
-    pub name: &'a str,
-    pub columns: &'a [&'a str],
+/// A table and the columns a write gives values for, in the order of each row's values. Made from
+/// an entity's `Column`s ([`Table::of`]), so that a renamed or dropped column fails to compile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    pub name: &'static str,
+    pub columns: Vec<&'static str>,
 }
 
-impl Table<'_> {
+impl Table {
+    /// `columns`, in this order, of their entity's table.
+    pub fn of<C: ColumnTrait>(columns: impl IntoIterator<Item = C>) -> Self {
+        Self {
+            name: table_of::<C>(),
+            columns: names(columns),
+        }
+    }
+
     /// An `INSERT` of `rows` (each with one value per column) with no conflict handling.
     pub fn insert(&self, rows: impl IntoIterator<Item = Vec<Expr>>) -> InsertStatement {
         let mut insert = Query::insert();
@@ -32,109 +43,131 @@ impl Table<'_> {
         (MAX_PARAMETERS / self.columns.len().max(1)).max(1)
     }
 
-    /// Inserts every row: on PostgreSQL in one statement, the rows bound as arrays
-    /// (`arrays`); elsewhere in as many multi-row statements as the parameter limit needs.
+    /// Inserts every row: on PostgreSQL in one statement, the rows bound as arrays (`arrays`);
+    /// elsewhere in as many multi-row statements as the parameter limit needs.
     pub async fn insert_all(
         &self,
         db: &impl ConnectionTrait,
-        rows: Vec<Vec<sea_orm::Value>>,
+        rows: Vec<Vec<Value>>,
     ) -> Result<(), DbErr> {
         self.insert_with(db, rows, "").await.map(drop)
     }
 
-    /// [`Self::insert_all`] with `tail` (`ON CONFLICT …`, `RETURNING …`) after each statement;
-    /// the rows the statements return.
-    pub async fn insert_with(
+    /// [`Self::insert_all`] of the rows whose `unique` key no stored row holds (`ON CONFLICT …
+    /// DO NOTHING`: the unique index decides, also against a concurrent writer); the `returning`
+    /// columns of the rows inserted.
+    pub async fn insert_new<C: ColumnTrait>(
         &self,
         db: &impl ConnectionTrait,
-        rows: Vec<Vec<sea_orm::Value>>,
+        rows: Vec<Vec<Value>>,
+        unique: &[C],
+        returning: &[C],
+    ) -> Result<Vec<QueryResult>, DbErr> {
+        self.insert_with(db, rows, &self.skip_taken(unique, returning))
+            .await
+    }
+
+    /// The tail of [`Self::insert_new`].
+    fn skip_taken<C: ColumnTrait>(&self, unique: &[C], returning: &[C]) -> String {
+        debug_assert_eq!(table_of::<C>(), self.name, "columns of another table");
+        format!(
+            "ON CONFLICT ({}) DO NOTHING RETURNING {}",
+            names(unique.iter().copied()).join(", "),
+            names(returning.iter().copied()).join(", ")
+        )
+    }
+
+    /// Sends the statements of [`Self::insert_statements`]; the rows they return.
+    async fn insert_with(
+        &self,
+        db: &impl ConnectionTrait,
+        rows: Vec<Vec<Value>>,
         tail: &str,
     ) -> Result<Vec<QueryResult>, DbErr> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
+        let mut returned = Vec::new();
+        for statement in self.insert_statements(db.get_database_backend(), rows, tail) {
+            returned.extend(db.query_all_raw(statement).await?);
         }
-        let backend = db.get_database_backend();
+        Ok(returned)
+    }
+
+    /// `INSERT`s of every row with `tail` (`ON CONFLICT …`, `RETURNING …`) after each.
+    fn insert_statements(
+        &self,
+        backend: DbBackend,
+        rows: Vec<Vec<Value>>,
+        tail: &str,
+    ) -> Vec<Statement> {
+        if rows.is_empty() {
+            return Vec::new();
+        }
         let into = format!("INSERT INTO {} ({})", self.name, self.columns.join(", "));
-        let rows = if backend == sea_orm::DbBackend::Postgres {
+        let rows = if backend == DbBackend::Postgres {
             let mut params = Params::new(backend);
             match select_rows(rows, &mut params) {
                 Ok(select) => {
-                    return db
-                        .query_all_raw(params.into_statement(format!("{into} {select} {tail}")))
-                        .await;
+                    return vec![params.into_statement(format!("{into} {select} {tail}"))];
                 }
                 Err(rows) => rows,
             }
         } else {
             rows
         };
-        let mut returned = Vec::new();
-        for chunk in rows.chunks(self.rows_per_statement()) {
-            let mut params = Params::new(backend);
-            let sql = format!("{into} VALUES {} {tail}", params.tuples(chunk));
-            returned.extend(db.query_all_raw(params.into_statement(sql)).await?);
-        }
-        Ok(returned)
+        chunks(rows, self.rows_per_statement())
+            .map(|chunk| {
+                let mut params = Params::new(backend);
+                let sql = format!("{into} VALUES {} {tail}", params.tuples(chunk));
+                params.into_statement(sql)
+            })
+            .collect()
     }
 
-    /// Upserts rows that add their `values` columns to the stored ones on a `keys` conflict:
-    /// `ON CONFLICT (keys) DO UPDATE SET v = table.v + excluded.v`. Rows must have distinct keys.
-    pub async fn add_all(
+    /// Upserts that add the rows' `values` columns (the table's last) to the stored ones on a
+    /// `conflict` key: `ON CONFLICT (…) DO UPDATE SET v = table.v + excluded.v`. Rows must have
+    /// distinct keys.
+    pub(super) fn add_statements(
         &self,
-        db: &impl ConnectionTrait,
-        keys: &[&str],
+        backend: DbBackend,
+        conflict: &[&str],
         values: &[&str],
-        rows: Vec<Vec<Expr>>,
-    ) -> Result<(), DbErr> {
-        let mut on_conflict = OnConflict::columns(keys.iter().map(|k| Alias::new(*k)));
+        rows: Vec<Vec<Value>>,
+    ) -> Vec<Statement> {
+        let mut on_conflict = OnConflict::columns(conflict.iter().map(|k| Alias::new(*k)));
         for value in values {
-            let sum = added(
-                db.get_database_backend(),
-                &format!("{}.{value}", self.name),
-                &format!("excluded.{value}"),
+            on_conflict.value(
+                Alias::new(*value),
+                Expr::cust(self.addition(backend, value)),
             );
-            on_conflict.value(Alias::new(*value), Expr::cust(sum));
         }
-        let per_statement = self.rows_per_statement();
-        let mut rows = rows.into_iter().peekable();
-        while rows.peek().is_some() {
-            let chunk: Vec<_> = rows.by_ref().take(per_statement).collect();
-            let mut insert = self.insert(chunk);
-            insert.on_conflict(on_conflict.clone());
-            db.execute(&insert).await?;
-        }
-        Ok(())
+        chunks(rows, self.rows_per_statement())
+            .map(|chunk| {
+                let mut insert = self.insert(
+                    chunk
+                        .into_iter()
+                        .map(|row| row.into_iter().map(val).collect()),
+                );
+                insert.on_conflict(on_conflict.clone());
+                backend.build(&insert)
+            })
+            .collect()
+    }
+
+    /// The stored `value` plus the inserted one, in an upsert's `DO UPDATE`.
+    pub(super) fn addition(&self, backend: DbBackend, value: &str) -> String {
+        added(
+            backend,
+            &format!("{}.{value}", self.name),
+            &format!("excluded.{value}"),
+        )
     }
 }
 
-/// Updates many rows in one statement, each with its own values:
-/// `WITH v(c1, c2, …) AS (VALUES (…), (…)) UPDATE table SET … FROM v WHERE table.c1 = v.c1`.
-/// `columns[0]` is the row's key; each `set` pair is a column and its new value, an expression
-/// over `table.column` (the stored value) and `v.column` (the row's). One statement instead of one
-/// per row: on a network round trip per statement, that is most of a batch's time.
-pub(super) async fn update_rows(
-    db: &impl ConnectionTrait,
-    table: &str,
-    columns: &[&str],
-    set: &[(&str, String)],
-    rows: &[Vec<sea_orm::Value>],
-) -> Result<(), DbErr> {
-    let per_statement = (MAX_PARAMETERS / columns.len().max(1)).max(1);
-    let assignments: Vec<String> = set
-        .iter()
-        .map(|(column, value)| format!("{column} = {value}"))
-        .collect();
-    for chunk in rows.chunks(per_statement) {
-        let mut params = Params::new(db.get_database_backend());
-        let tuples = params.tuples(chunk);
-        let sql = format!(
-            "WITH v ({columns}) AS (VALUES {tuples}) UPDATE {table} SET {assignments} FROM v \
-             WHERE {table}.{key} = v.{key}",
-            columns = columns.join(", "),
-            assignments = assignments.join(", "),
-            key = columns[0],
-        );
-        db.execute_raw(params.into_statement(sql)).await?;
-    }
-    Ok(())
+/// `rows` in chunks of at most `size`, moved rather than copied.
+pub(super) fn chunks(rows: Vec<Vec<Value>>, size: usize) -> impl Iterator<Item = Vec<Vec<Value>>> {
+    let mut rows = rows.into_iter().peekable();
+    std::iter::from_fn(move || {
+        rows.peek()
+            .is_some()
+            .then(|| rows.by_ref().take(size).collect())
+    })
 }

@@ -1,13 +1,16 @@
-//! The one place the store builds SQL by hand: bound parameters ([`Params`]), the bulk writes
-//! ([`Table`], [`Writes`]) and the expressions both databases need in their own words.
+//! What the store's hand-written SQL shares: bound parameters ([`Params`]), the bulk writes
+//! ([`Table`], [`Writes`]: tables and columns named by the entities) and the expressions both
+//! databases need in their own words.
 
 mod arrays;
 mod bulk;
+mod update;
 mod writes;
 
-use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityName, IdenStatic, sea_query::Expr};
 
 pub use bulk::Table;
+pub use update::Assign;
 pub use writes::Writes;
 
 /// Bound parameters per statement: SQLite accepts 32,766 and PostgreSQL 65,535.
@@ -25,13 +28,23 @@ pub fn sum_bigint(backend: sea_orm::DbBackend, expression: &str) -> String {
 /// `stored + added` for a running total. SQLite turns an integer sum that overflows into a float
 /// without a word, so there the sum goes through `sum()`, which raises "integer overflow";
 /// PostgreSQL raises "bigint out of range" itself.
-pub fn added(backend: sea_orm::DbBackend, stored: &str, added: &str) -> String {
+fn added(backend: sea_orm::DbBackend, stored: &str, added: &str) -> String {
     match backend {
         sea_orm::DbBackend::Sqlite => {
             format!("(SELECT sum(x) FROM (SELECT {stored} AS x UNION ALL SELECT {added}))")
         }
         _ => format!("{stored} + {added}"),
     }
+}
+
+/// The names of columns, as their entity gives them.
+pub fn names<C: IdenStatic>(columns: impl IntoIterator<Item = C>) -> Vec<&'static str> {
+    columns.into_iter().map(|column| column.as_str()).collect()
+}
+
+/// The table of an entity's columns.
+fn table_of<C: ColumnTrait>() -> &'static str {
+    C::EntityName::default().table_name()
 }
 
 /// A value for a bound parameter.
@@ -54,13 +67,13 @@ impl Params {
         }
     }
 
-    /// `(…), (…)`: each row's values bound, for a `VALUES` list.
-    pub fn tuples(&mut self, rows: &[Vec<sea_orm::Value>]) -> String {
+    /// `(…), (…)`: each row's values bound (moved, not copied), for a `VALUES` list.
+    pub fn tuples(&mut self, rows: impl IntoIterator<Item = Vec<sea_orm::Value>>) -> String {
         let tuples: Vec<String> = rows
-            .iter()
+            .into_iter()
             .map(|row| {
                 let placeholders: Vec<String> =
-                    row.iter().map(|value| self.bind(value.clone())).collect();
+                    row.into_iter().map(|value| self.bind(value)).collect();
                 format!("({})", placeholders.join(", "))
             })
             .collect();

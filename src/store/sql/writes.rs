@@ -4,177 +4,92 @@
 //! every other batch waits for), upserts with their rows bound as arrays; on SQLite, which has
 //! one writer, one statement each.
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, DbErr, Statement, Value};
 
 use super::{
-    MAX_PARAMETERS, Params, Table, added,
+    Assign, MAX_PARAMETERS, Params, Table,
     arrays::{arrayable, select_rows},
-    bulk::update_rows,
-    val,
+    bulk::chunks,
+    names,
 };
 
-enum Part {
-    /// `INSERT (keys, values) … ON CONFLICT (conflict) DO UPDATE SET v = table.v + excluded.v`.
+/// What a part does with its rows.
+#[derive(Clone)]
+enum Write {
+    /// `INSERT (columns) … ON CONFLICT (conflict) DO UPDATE SET v = table.v + excluded.v`: the
+    /// table's columns are the keys, then `values`.
     Add {
-        table: &'static str,
-        keys: Vec<&'static str>,
         conflict: Vec<&'static str>,
         values: Vec<&'static str>,
-        rows: Vec<Vec<Value>>,
     },
-    /// `UPDATE table SET … FROM (VALUES …) v WHERE table.{columns[0]} = v.{columns[0]}`; the set
-    /// expressions read the stored row as `table.column` and the new values as `v.column`.
-    Update {
-        table: &'static str,
-        columns: Vec<&'static str>,
-        set: Vec<(&'static str, String)>,
-        rows: Vec<Vec<Value>>,
-    },
+    /// `UPDATE table SET … FROM (VALUES …) v WHERE table.{columns[0]} = v.{columns[0]}`.
+    Update { set: Vec<(&'static str, Assign)> },
+}
+
+struct Part {
+    table: Table,
+    write: Write,
+    rows: Vec<Vec<Value>>,
 }
 
 impl Part {
-    fn columns(&self) -> usize {
-        match self {
-            Self::Add { keys, values, .. } => keys.len() + values.len(),
-            Self::Update { columns, .. } => columns.len(),
-        }
-    }
-
-    fn rows_len(&self) -> usize {
-        match self {
-            Self::Add { rows, .. } | Self::Update { rows, .. } => rows.len(),
-        }
-    }
-
-    fn rows(&mut self) -> &mut Vec<Vec<Value>> {
-        match self {
-            Self::Add { rows, .. } | Self::Update { rows, .. } => rows,
-        }
-    }
-
-    /// A part with the same target and `rows`.
-    fn with_rows(&self, rows: Vec<Vec<Value>>) -> Self {
-        match self {
-            Self::Add {
-                table,
-                keys,
-                conflict,
-                values,
-                ..
-            } => Self::Add {
-                table,
-                keys: keys.clone(),
-                conflict: conflict.clone(),
-                values: values.clone(),
-                rows,
-            },
-            Self::Update {
-                table,
-                columns,
-                set,
-                ..
-            } => Self::Update {
-                table,
-                columns: columns.clone(),
-                set: set.clone(),
-                rows,
-            },
-        }
+    /// The part cut so that no piece alone passes the parameter limit.
+    fn pieces(self) -> impl Iterator<Item = Self> {
+        let Self { table, write, rows } = self;
+        chunks(rows, table.rows_per_statement()).map(move |rows| Self {
+            table: table.clone(),
+            write: write.clone(),
+            rows,
+        })
     }
 
     /// The part as the `index`th CTE of a statement, its values moved into `params`.
     fn cte(self, index: usize, params: &mut Params) -> String {
-        match self {
-            Self::Add {
-                table,
-                keys,
-                conflict,
-                values,
-                rows,
-            } => {
+        let Self { table, write, rows } = self;
+        let backend = params.backend();
+        let source = select_rows(rows, params)
+            .unwrap_or_else(|rows| format!("VALUES {}", params.tuples(rows)));
+        let (name, columns) = (table.name, table.columns.join(", "));
+        match write {
+            Write::Add { conflict, values } => {
                 let updates: Vec<String> = values
                     .iter()
-                    .map(|v| {
-                        let sum = added(
-                            params.backend(),
-                            &format!("{table}.{v}"),
-                            &format!("excluded.{v}"),
-                        );
-                        format!("{v} = {sum}")
-                    })
+                    .map(|value| format!("{value} = {}", table.addition(backend, value)))
                     .collect();
-                let source = select_rows(rows, params)
-                    .unwrap_or_else(|rows| format!("VALUES {}", params.tuples(&rows)));
                 format!(
-                    "w{index} AS (INSERT INTO {table} ({keys}, {values}) {source} \
+                    "w{index} AS (INSERT INTO {name} ({columns}) {source} \
                      ON CONFLICT ({conflict}) DO UPDATE SET {updates})",
-                    keys = keys.join(", "),
                     conflict = conflict.join(", "),
-                    values = values.join(", "),
                     updates = updates.join(", "),
                 )
             }
-            Self::Update {
-                table,
-                columns,
-                set,
-                rows,
-            } => {
-                let assignments: Vec<String> = set
-                    .iter()
-                    .map(|(column, value)| format!("{column} = {value}"))
-                    .collect();
-                let source = select_rows(rows, params)
-                    .unwrap_or_else(|rows| format!("VALUES {}", params.tuples(&rows)));
-                format!(
-                    "v{index} ({columns}) AS ({source}), w{index} AS (UPDATE {table} SET \
-                     {assignments} FROM (SELECT * FROM v{index}) v WHERE {table}.{key} = v.{key})",
-                    columns = columns.join(", "),
-                    assignments = assignments.join(", "),
-                    key = columns[0],
-                )
-            }
+            Write::Update { set } => format!(
+                "v{index} ({columns}) AS ({source}), w{index} AS (UPDATE {name} SET \
+                 {assignments} FROM (SELECT * FROM v{index}) v WHERE {name}.{key} = v.{key})",
+                assignments = table.assignments(backend, &set),
+                key = table.columns[0],
+            ),
         }
     }
 
     /// Parameters the part binds at most: an array per column and one per column's NULL mask
     /// when it can (see [`select_rows`]).
     fn parameters(&self) -> usize {
-        match self {
-            Self::Add { rows, .. } | Self::Update { rows, .. } if arrayable(rows) => {
-                2 * self.columns()
-            }
-            _ => self.columns() * self.rows_len(),
+        let columns = self.table.columns.len();
+        if arrayable(&self.rows) {
+            2 * columns
+        } else {
+            columns * self.rows.len()
         }
     }
 
-    async fn execute_alone(self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
-        match self {
-            Self::Add {
-                table,
-                keys,
-                conflict,
-                values,
-                rows,
-            } => {
-                let columns: Vec<&str> = keys.iter().chain(&values).copied().collect();
-                let rows = rows
-                    .into_iter()
-                    .map(|row| row.into_iter().map(val).collect())
-                    .collect();
-                Table {
-                    name: table,
-                    columns: &columns,
-                }
-                .add_all(db, &conflict, &values, rows)
-                .await
-            }
-            Self::Update {
-                table,
-                columns,
-                set,
-                rows,
-            } => update_rows(db, table, &columns, &set, &rows).await,
+    /// The part in statements of its own.
+    fn statements(self, backend: DbBackend) -> Vec<Statement> {
+        match &self.write {
+            Write::Add { conflict, values } => self
+                .table
+                .add_statements(backend, conflict, values, self.rows),
+            Write::Update { set } => self.table.update_statements(backend, set, self.rows),
         }
     }
 }
@@ -188,98 +103,118 @@ pub struct Writes {
 
 impl Writes {
     /// Adds rows (keys then values, in that column order) to running totals.
-    pub fn add(
-        &mut self,
-        table: &'static str,
-        keys: &[&'static str],
-        values: &[&'static str],
-        rows: Vec<Vec<Value>>,
-    ) {
-        self.add_on(table, keys, keys, values, rows);
+    pub fn add<C: ColumnTrait>(&mut self, keys: &[C], values: &[C], rows: Vec<Vec<Value>>) {
+        self.add_on(keys, keys, values, rows);
     }
 
     /// [`add`](Self::add) where the rows' conflict target is `conflict`, some of `keys`.
-    pub fn add_on(
+    pub fn add_on<C: ColumnTrait>(
         &mut self,
-        table: &'static str,
-        keys: &[&'static str],
-        conflict: &[&'static str],
-        values: &[&'static str],
+        keys: &[C],
+        conflict: &[C],
+        values: &[C],
         rows: Vec<Vec<Value>>,
     ) {
+        let table = Table::of(keys.iter().chain(values).copied());
+        self.push(
+            table,
+            Write::Add {
+                conflict: names(conflict.iter().copied()),
+                values: names(values.iter().copied()),
+            },
+            rows,
+        );
+    }
+
+    /// [`add`](Self::add) to a table that has no entity, named by data (`rollups::Source`).
+    pub fn add_named(
+        &mut self,
+        table: &'static str,
+        keys: Vec<&'static str>,
+        values: Vec<&'static str>,
+        rows: Vec<Vec<Value>>,
+    ) {
+        let columns = keys.iter().chain(&values).copied().collect();
+        self.push(
+            Table {
+                name: table,
+                columns,
+            },
+            Write::Add {
+                conflict: keys,
+                values,
+            },
+            rows,
+        );
+    }
+
+    /// Updates rows, each with its own values (`columns[0]` the key; see `Table::update_statements`).
+    pub fn update<C: ColumnTrait>(
+        &mut self,
+        columns: &[C],
+        set: &[(C, Assign)],
+        rows: Vec<Vec<Value>>,
+    ) {
+        let set = set
+            .iter()
+            .map(|(column, assign)| (column.as_str(), *assign))
+            .collect();
+        self.push(
+            Table::of(columns.iter().copied()),
+            Write::Update { set },
+            rows,
+        );
+    }
+
+    fn push(&mut self, table: Table, write: Write, rows: Vec<Vec<Value>>) {
         if !rows.is_empty() {
-            self.parts.push(Part::Add {
-                table,
-                keys: keys.to_vec(),
-                conflict: conflict.to_vec(),
-                values: values.to_vec(),
-                rows,
-            });
+            self.parts.push(Part { table, write, rows });
         }
     }
 
-    /// Updates rows, each with its own values (see `bulk::update_rows`).
-    pub fn update(
-        &mut self,
-        table: &'static str,
-        columns: &[&'static str],
-        set: Vec<(&'static str, String)>,
-        rows: Vec<Vec<Value>>,
-    ) {
-        if !rows.is_empty() {
-            self.parts.push(Part::Update {
-                table,
-                columns: columns.to_vec(),
-                set,
-                rows,
-            });
-        }
-    }
-
-    /// Sends every write: as few statements as the parameter limit allows on PostgreSQL.
+    /// Sends every write.
     pub async fn execute(self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
-        if db.get_database_backend() != DbBackend::Postgres {
-            for part in self.parts {
-                part.execute_alone(db).await?;
-            }
-            return Ok(());
+        for statement in self.statements(db.get_database_backend()) {
+            db.execute_raw(statement).await?;
         }
-        // Parts cut so that none alone passes the limit, then packed into statements.
-        let mut pieces = Vec::new();
-        for mut part in self.parts {
-            let per_piece = (MAX_PARAMETERS / part.columns().max(1)).max(1);
-            let rows = std::mem::take(part.rows());
-            let mut rows = rows.into_iter().peekable();
-            while rows.peek().is_some() {
-                pieces.push(part.with_rows(rows.by_ref().take(per_piece).collect()));
-            }
+        Ok(())
+    }
+
+    /// The statements of every write: on PostgreSQL as few as the parameter limit allows.
+    fn statements(self, backend: DbBackend) -> Vec<Statement> {
+        if backend != DbBackend::Postgres {
+            return self
+                .parts
+                .into_iter()
+                .flat_map(|part| part.statements(backend))
+                .collect();
         }
+        let mut statements = Vec::new();
         let mut statement: Vec<Part> = Vec::new();
         let mut bound = 0;
-        for piece in pieces {
+        for piece in self.parts.into_iter().flat_map(Part::pieces) {
             let size = piece.parameters();
             if bound + size > MAX_PARAMETERS && !statement.is_empty() {
-                send(db, std::mem::take(&mut statement)).await?;
+                statements.push(together(std::mem::take(&mut statement)));
                 bound = 0;
             }
             bound += size;
             statement.push(piece);
         }
         if !statement.is_empty() {
-            send(db, statement).await?;
+            statements.push(together(statement));
         }
-        Ok(())
+        statements
     }
 }
 
-async fn send(db: &impl ConnectionTrait, parts: Vec<Part>) -> Result<(), DbErr> {
+/// `WITH w0 AS (…), w1 AS (…) SELECT 1`: parts in one PostgreSQL statement.
+fn together(parts: Vec<Part>) -> Statement {
     let mut params = Params::new(DbBackend::Postgres);
     let ctes: Vec<String> = parts
         .into_iter()
         .enumerate()
         .map(|(index, part)| part.cte(index, &mut params))
         .collect();
-    let sql = format!("WITH {} SELECT 1", ctes.join(", "));
-    db.execute_raw(params.into_statement(sql)).await?;
-    Ok(())
+    params.into_statement(format!("WITH {} SELECT 1", ctes.join(", ")))
 }
