@@ -243,3 +243,23 @@ pub(in crate::store) fn item_row(project_id: Uuid, line_id: Uuid, item: &CostIte
         Value::from(item.price.map(|price| price.effective_time)),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::Iterable;
+
+    use super::*;
+    use crate::store::sql::names;
+
+    /// Ingest gives every column of its tables a value: a column added to an entity fails here
+    /// until the rows give it one.
+    #[test]
+    fn ingest_rows_fill_every_column_of_their_tables() {
+        assert_eq!(COST_EVENTS.columns, names(cost_events::Column::iter()));
+        assert_eq!(SERVICE_LINES.columns, names(service_lines::Column::iter()));
+        assert_eq!(
+            LINE_COST_ITEMS.columns,
+            names(line_cost_items::Column::iter())
+        );
+    }
+}

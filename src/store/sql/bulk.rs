@@ -171,3 +171,155 @@ pub(super) fn chunks(rows: Vec<Vec<Value>>, size: usize) -> impl Iterator<Item =
             .then(|| rows.by_ref().take(size).collect())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::sea_query::ArrayType;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::store::{
+        entities::{agents, monthly_spend, runs},
+        sql::{assert_one, parameters},
+    };
+
+    const POSTGRES: DbBackend = DbBackend::Postgres;
+    const SQLITE: DbBackend = DbBackend::Sqlite;
+
+    fn agents() -> Table {
+        Table::of([agents::Column::Id, agents::Column::AgentCode])
+    }
+
+    fn agent_rows(count: usize) -> Vec<Vec<Value>> {
+        (0..count)
+            .map(|index| vec![Uuid::nil().into(), format!("agent-{index}").into()])
+            .collect()
+    }
+
+    fn spend() -> Table {
+        Table::of([
+            monthly_spend::Column::CustomerId,
+            monthly_spend::Column::CostE10,
+        ])
+    }
+
+    #[test]
+    fn a_table_takes_its_names_from_the_entity() {
+        assert_eq!(agents().name, "agents");
+        assert_eq!(agents().columns, ["id", "agent_code"]);
+        assert_eq!(agents().rows_per_statement(), 15_000);
+    }
+
+    #[test]
+    fn a_multi_row_insert_binds_an_array_per_column_on_postgres_and_each_value_on_sqlite() {
+        assert_one(
+            agents().insert_statements(POSTGRES, agent_rows(2), ""),
+            "INSERT INTO agents (id, agent_code) SELECT c0, c1 FROM unnest($1::uuid[], \
+             $2::text[]) AS u(c0, c1) ",
+            2,
+        );
+        assert_one(
+            agents().insert_statements(SQLITE, agent_rows(2), ""),
+            "INSERT INTO agents (id, agent_code) VALUES (?1, ?2), (?3, ?4) ",
+            4,
+        );
+    }
+
+    #[test]
+    fn an_insert_of_new_rows_skips_taken_keys_and_returns_the_rows_inserted() {
+        use runs::Column::{Id, ProjectId, RunKey};
+        let table = Table::of([Id, ProjectId, RunKey]);
+        let tail = table.skip_taken(&[ProjectId, RunKey], &[Id, RunKey]);
+        let row = || vec![vec![Uuid::nil().into(), Uuid::nil().into(), "run".into()]];
+        assert_one(
+            table.insert_statements(POSTGRES, row(), &tail),
+            "INSERT INTO runs (id, project_id, run_key) SELECT c0, c1, c2 FROM \
+             unnest($1::uuid[], $2::uuid[], $3::text[]) AS u(c0, c1, c2) \
+             ON CONFLICT (project_id, run_key) DO NOTHING RETURNING id, run_key",
+            3,
+        );
+        assert_one(
+            table.insert_statements(SQLITE, row(), &tail),
+            "INSERT INTO runs (id, project_id, run_key) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (project_id, run_key) DO NOTHING RETURNING id, run_key",
+            3,
+        );
+    }
+
+    #[test]
+    fn rows_past_the_parameter_limit_take_more_statements_on_sqlite_only() {
+        let mut sqlite = agents().insert_statements(SQLITE, agent_rows(15_001), "");
+        assert_eq!(sqlite.len(), 2);
+        assert_eq!(parameters(&sqlite[0]), MAX_PARAMETERS);
+        assert!(sqlite[0].sql.ends_with(", (?29999, ?30000) "));
+        assert_one(
+            sqlite.split_off(1),
+            "INSERT INTO agents (id, agent_code) VALUES (?1, ?2) ",
+            2,
+        );
+        let postgres = agents().insert_statements(POSTGRES, agent_rows(15_001), "");
+        assert_eq!(postgres.len(), 1);
+        assert_eq!(parameters(&postgres[0]), 2);
+    }
+
+    #[test]
+    fn a_column_with_nulls_is_bound_with_its_mask_on_postgres() {
+        let table = Table::of([runs::Column::Id, runs::Column::UserId]);
+        let rows = vec![
+            vec![Uuid::nil().into(), Some("ada".to_owned()).into()],
+            vec![Uuid::nil().into(), Value::String(None)],
+        ];
+        let statements = table.insert_statements(POSTGRES, rows, "");
+        let mask = Value::Array(
+            ArrayType::Bool,
+            Some(Box::new(vec![false.into(), true.into()])),
+        );
+        assert_eq!(statements[0].values.as_ref().map(|v| &v.0[2]), Some(&mask));
+        assert_one(
+            statements,
+            "INSERT INTO runs (id, user_id) SELECT c0, CASE WHEN n1 THEN NULL ELSE c1 END FROM \
+             unnest($1::uuid[], $2::text[], $3::bool[]) AS u(c0, c1, n1) ",
+            3,
+        );
+    }
+
+    #[test]
+    fn rows_postgres_cannot_bind_as_arrays_go_as_values() {
+        // `f64` has no array type here.
+        let rows = vec![vec!["ada".into(), 1.5_f64.into()]];
+        assert_one(
+            spend().insert_statements(POSTGRES, rows, ""),
+            "INSERT INTO monthly_spend (customer_id, cost_e10) VALUES ($1, $2) ",
+            2,
+        );
+    }
+
+    #[test]
+    fn an_upsert_adds_to_the_stored_totals_and_sqlite_checks_the_sum_for_overflow() {
+        let add = |backend| {
+            let rows = vec![
+                vec!["ada".into(), 5_i64.into()],
+                vec!["bob".into(), 7_i64.into()],
+            ];
+            spend().add_statements(backend, &["customer_id"], &["cost_e10"], rows)
+        };
+        let insert = r#"INSERT INTO "monthly_spend" ("customer_id", "cost_e10")"#;
+        let on_conflict = r#"ON CONFLICT ("customer_id") DO UPDATE SET "cost_e10" ="#;
+        assert_one(
+            add(POSTGRES),
+            &format!(
+                "{insert} VALUES ($1, $2), ($3, $4) {on_conflict} \
+                 monthly_spend.cost_e10 + excluded.cost_e10"
+            ),
+            4,
+        );
+        assert_one(
+            add(SQLITE),
+            &format!(
+                "{insert} VALUES (?, ?), (?, ?) {on_conflict} (SELECT sum(x) FROM \
+                 (SELECT monthly_spend.cost_e10 AS x UNION ALL SELECT excluded.cost_e10))"
+            ),
+            4,
+        );
+    }
+}

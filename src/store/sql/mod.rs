@@ -47,6 +47,23 @@ fn table_of<C: ColumnTrait>() -> &'static str {
     C::EntityName::default().table_name()
 }
 
+/// How many values a statement binds, for the tests of the SQL made here.
+#[cfg(test)]
+fn parameters(statement: &sea_orm::Statement) -> usize {
+    statement.values.as_ref().map_or(0, |values| values.0.len())
+}
+
+/// Checks that `statements` are one statement of this text and number of parameters.
+#[cfg(test)]
+#[track_caller]
+fn assert_one(statements: Vec<sea_orm::Statement>, sql: &str, bound: usize) {
+    let [statement] = &statements[..] else {
+        panic!("{} statements, not one", statements.len());
+    };
+    assert_eq!(statement.sql, sql);
+    assert_eq!(parameters(statement), bound, "parameters of {sql}");
+}
+
 /// A value for a bound parameter.
 pub fn val(value: impl Into<sea_orm::Value>) -> Expr {
     Expr::val(value.into())

@@ -77,3 +77,37 @@ impl Assign {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::IdenStatic;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::store::{entities::runs, sql::assert_one};
+
+    #[test]
+    fn an_update_of_many_rows_joins_them_on_the_first_column() {
+        use runs::Column::{EventCount, FirstEventTime, Id};
+        let table = Table::of([Id, EventCount, FirstEventTime]);
+        let set = [
+            (EventCount.as_str(), Assign::Add),
+            (FirstEventTime.as_str(), Assign::Earliest),
+        ];
+        let time = chrono::DateTime::UNIX_EPOCH;
+        let rows = vec![
+            vec![Uuid::nil().into(), 2_i64.into(), time.into()],
+            vec![Uuid::max().into(), 3_i64.into(), time.into()],
+        ];
+        assert_one(
+            table.update_statements(DbBackend::Sqlite, &set, rows),
+            "WITH v (id, event_count, first_event_time) AS (VALUES (?1, ?2, ?3), (?4, ?5, ?6)) \
+             UPDATE runs SET event_count = (SELECT sum(x) FROM (SELECT runs.event_count AS x \
+             UNION ALL SELECT v.event_count)), first_event_time = CASE WHEN v.first_event_time \
+             IS NOT NULL AND (runs.first_event_time IS NULL OR runs.first_event_time > \
+             v.first_event_time) THEN v.first_event_time ELSE runs.first_event_time END \
+             FROM v WHERE runs.id = v.id",
+            6,
+        );
+    }
+}

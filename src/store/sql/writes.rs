@@ -218,3 +218,132 @@ fn together(parts: Vec<Part>) -> Statement {
         .collect();
     params.into_statement(format!("WITH {} SELECT 1", ctes.join(", ")))
 }
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::store::{
+        entities::{monthly_spend, runs},
+        sql::{assert_one, parameters},
+    };
+
+    /// An addition to monthly spend and an update of a run's totals.
+    fn spend_and_run() -> Writes {
+        let mut writes = Writes::default();
+        writes.add(
+            &[monthly_spend::Column::CustomerId],
+            &[monthly_spend::Column::CostE10],
+            vec![vec!["ada".into(), 5_i64.into()]],
+        );
+        use runs::Column::{EventCount, Id, LastEventTime, LoopStep};
+        writes.update(
+            &[Id, EventCount, LastEventTime, LoopStep],
+            &[
+                (EventCount, Assign::Add),
+                (LastEventTime, Assign::Latest),
+                (LoopStep, Assign::Replace),
+            ],
+            vec![vec![
+                Uuid::nil().into(),
+                1_i64.into(),
+                chrono::DateTime::UNIX_EPOCH.into(),
+                4_i64.into(),
+            ]],
+        );
+        writes
+    }
+
+    #[test]
+    fn writes_go_as_one_statement_of_ctes_on_postgres() {
+        assert_one(
+            spend_and_run().statements(DbBackend::Postgres),
+            "WITH w0 AS (INSERT INTO monthly_spend (customer_id, cost_e10) SELECT c0, c1 FROM \
+             unnest($1::text[], $2::int8[]) AS u(c0, c1) ON CONFLICT (customer_id) DO UPDATE \
+             SET cost_e10 = monthly_spend.cost_e10 + excluded.cost_e10), \
+             v1 (id, event_count, last_event_time, loop_step) AS (SELECT c0, c1, c2, c3 FROM \
+             unnest($3::uuid[], $4::int8[], $5::timestamptz[], $6::int8[]) AS u(c0, c1, c2, c3)), \
+             w1 AS (UPDATE runs SET event_count = runs.event_count + v.event_count, \
+             last_event_time = CASE WHEN v.last_event_time IS NOT NULL AND \
+             (runs.last_event_time IS NULL OR runs.last_event_time < v.last_event_time) \
+             THEN v.last_event_time ELSE runs.last_event_time END, loop_step = v.loop_step \
+             FROM (SELECT * FROM v1) v WHERE runs.id = v.id) SELECT 1",
+            6,
+        );
+    }
+
+    /// Each part as `Table::add_statements` and `Table::update_statements` make it (their
+    /// tests read the text).
+    #[test]
+    fn writes_go_one_statement_each_on_sqlite() {
+        let statements = spend_and_run().statements(DbBackend::Sqlite);
+        let made: Vec<(&str, usize)> = statements
+            .iter()
+            .map(|statement| (&statement.sql[..24], parameters(statement)))
+            .collect();
+        assert_eq!(
+            made,
+            [
+                ("INSERT INTO \"monthly_spe", 2),
+                ("WITH v (id, event_count,", 4)
+            ]
+        );
+    }
+
+    /// Monthly spend rows whose cost is an `f64`, which has no array type here: each value is
+    /// bound alone, two parameters a row.
+    fn spend_bound_by_value(writes: &mut Writes, rows: usize) {
+        writes.add(
+            &[monthly_spend::Column::CustomerId],
+            &[monthly_spend::Column::CostE10],
+            (0..rows)
+                .map(|row| vec![format!("customer-{row}").into(), 1.5_f64.into()])
+                .collect(),
+        );
+    }
+
+    #[test]
+    fn parts_past_the_parameter_limit_go_in_another_statement() {
+        let mut writes = Writes::default();
+        spend_bound_by_value(&mut writes, 10_000);
+        spend_bound_by_value(&mut writes, 10_000);
+        let statements = writes.statements(DbBackend::Postgres);
+        assert_eq!(statements.len(), 2);
+        for statement in &statements {
+            assert!(statement.sql.starts_with(
+                "WITH w0 AS (INSERT INTO monthly_spend (customer_id, cost_e10) VALUES ($1, $2), \
+                 ($3, $4), "
+            ));
+            assert!(!statement.sql.contains("w1 AS"));
+            assert_eq!(parameters(statement), 20_000);
+        }
+    }
+
+    #[test]
+    fn a_part_past_the_parameter_limit_is_cut_into_pieces() {
+        let mut writes = Writes::default();
+        spend_bound_by_value(&mut writes, 20_000);
+        let statements = writes.statements(DbBackend::Postgres);
+        let sizes: Vec<usize> = statements.iter().map(parameters).collect();
+        assert_eq!(sizes, [MAX_PARAMETERS, 10_000]);
+        let mut writes = Writes::default();
+        writes.add(
+            &[monthly_spend::Column::CustomerId],
+            &[monthly_spend::Column::CostE10],
+            (0..40_000)
+                .map(|row| vec![format!("customer-{row}").into(), 1_i64.into()])
+                .collect(),
+        );
+        let [statement] = &writes.statements(DbBackend::Postgres)[..] else {
+            panic!("arrays bind few parameters: one statement");
+        };
+        assert!(
+            statement
+                .sql
+                .contains("), w2 AS (INSERT INTO monthly_spend")
+        );
+        assert!(!statement.sql.contains("w3 AS"));
+        assert_eq!(parameters(statement), 6);
+    }
+}
