@@ -138,7 +138,7 @@ pub async fn write_raw(
     report.database = Some(if postgres { "postgres" } else { "sqlite" });
     report.streams = settings.writers;
     report.batch_size = settings.batch;
-    for (table, count) in [COST_EVENTS, SERVICE_LINES, LINE_COST_ITEMS]
+    for (table, count) in [&COST_EVENTS, &SERVICE_LINES, &LINE_COST_ITEMS]
         .iter()
         .zip(written)
     {

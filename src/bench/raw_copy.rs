@@ -15,7 +15,7 @@ use crate::store::sql::Table;
 /// Copies `rows` into `table` within `txn`.
 pub async fn copy_rows(
     txn: &mut Transaction<'static, Postgres>,
-    table: &Table<'_>,
+    table: &Table,
     rows: &[Vec<Value>],
 ) -> anyhow::Result<()> {
     if rows.is_empty() {

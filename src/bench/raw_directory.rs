@@ -58,8 +58,7 @@ pub async fn prepare(
     let signal_names: Vec<&str> = AGENTS.iter().filter_map(|(_, signal)| *signal).collect();
     let by_agent = ingest::upsert_names(
         db,
-        "agents",
-        "agent_code",
+        ingest::NamedTable::Agents,
         project_id,
         &seen_all(&mut agent_codes.iter().map(|code| (*code).to_owned())),
         now,
@@ -71,8 +70,7 @@ pub async fn prepare(
         .collect::<Vec<Uuid>>();
     let by_signal = ingest::upsert_names(
         db,
-        "signals",
-        "signal_name",
+        ingest::NamedTable::Signals,
         project_id,
         &seen_all(&mut signal_names.iter().map(|name| (*name).to_owned())),
         now,

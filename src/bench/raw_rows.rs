@@ -129,7 +129,7 @@ pub fn batch_rows(
 /// PostgreSQL, multi-row `INSERT`s on SQLite).
 pub async fn insert_rows(
     txn: &DatabaseTransaction,
-    table: &Table<'_>,
+    table: &Table,
     rows: Vec<Vec<Value>>,
 ) -> anyhow::Result<()> {
     table.insert_all(txn, rows).await?;

@@ -107,8 +107,7 @@ impl RunsService {
         .ids;
         let agents = writes::upsert_names(
             &txn,
-            "agents",
-            "agent_code",
+            writes::NamedTable::Agents,
             project_id,
             &BTreeMap::from([(run.agent_code.clone(), Seen::at(run.start_time))]),
             now,

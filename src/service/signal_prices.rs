@@ -14,7 +14,7 @@ use crate::{
     },
     store::{
         self, StoreError,
-        ingest::{Seen, upsert_names},
+        ingest::{NamedTable, Seen, upsert_names},
         signal_prices::{
             self as price_store, NewSignalPrice, PriceCursor, SignalPrice, SignalPriceFilter,
         },
@@ -37,15 +37,7 @@ pub async fn set(
     let now = store::now();
     let txn = store::begin_write(db).await?;
     let seen = BTreeMap::from([(price.signal_name.clone(), Seen::at(now))]);
-    let ids = upsert_names(
-        &txn,
-        "signals",
-        "signal_name",
-        tenant.project_id,
-        &seen,
-        now,
-    )
-    .await?;
+    let ids = upsert_names(&txn, NamedTable::Signals, tenant.project_id, &seen, now).await?;
     let signal_ref = ids.get(&price.signal_name).copied().ok_or_else(|| {
         DomainError::Internal(
             format!("signal {:?} not found after upsert", price.signal_name).into(),

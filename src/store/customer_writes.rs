@@ -136,7 +136,7 @@ pub async fn customers_with_stored_in(
             ]
         })
         .collect();
-    let values = params.tuples(&rows);
+    let values = params.tuples(rows);
     let sql = format!(
         "WITH s (customer_ref, from_time, until_time) AS (VALUES {values}) \
          SELECT DISTINCT s.customer_ref FROM s WHERE EXISTS (SELECT 1 FROM cost_events e \

@@ -21,8 +21,6 @@ pub mod rollups;
 pub mod runs;
 pub mod signal_prices;
 pub(crate) mod sql;
-mod sql_arrays;
-pub(crate) mod sql_writes;
 pub mod totals;
 
 use std::time::Duration;

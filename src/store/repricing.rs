@@ -12,7 +12,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    StoreError, fold_queue,
+    StoreError,
+    entities::repricings,
+    fold_queue,
     ingest::{LINE_COST_ITEMS, item_row},
     sql::{Table, val},
     totals::apply_deltas,
@@ -209,12 +211,22 @@ pub async fn rewrite(
             Value::from(new.total().map(Usd::e10)),
         ]
     });
-    Table {
-        name: "repricings",
-        columns: REPRICING_COLUMNS,
-    }
-    .insert_all(db, records.collect())
-    .await?;
+    let table = {
+        use repricings::Column::*;
+        Table::of([
+            Id,
+            ProjectId,
+            EventRef,
+            RepriceTime,
+            Reason,
+            Detail,
+            OldStatus,
+            NewStatus,
+            OldCostE10,
+            NewCostE10,
+        ])
+    };
+    table.insert_all(db, records.collect()).await?;
     deltas.prune();
     apply_deltas(db, project_id, &deltas).await
 }
@@ -237,16 +249,3 @@ pub async fn set_errors(
     }
     Ok(())
 }
-
-const REPRICING_COLUMNS: &[&str] = &[
-    "id",
-    "project_id",
-    "event_ref",
-    "reprice_time",
-    "reason",
-    "detail",
-    "old_status",
-    "new_status",
-    "old_cost_e10",
-    "new_cost_e10",
-];

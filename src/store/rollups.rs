@@ -10,7 +10,7 @@ use sea_orm::Value;
 use uuid::Uuid;
 
 use super::{
-    sql_writes::Writes,
+    sql::{self, Writes},
     totals::{EVENT_FIGURES, LINE_FIGURES, event_figures, line_figures},
 };
 use crate::domain::{
@@ -218,10 +218,11 @@ pub fn add_to(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
         if rows.is_empty() {
             continue;
         }
-        let figures: &[&'static str] = if source.line_level {
-            &LINE_FIGURES
+        // The coarse tables repeat the hourly ones' figure columns (migration 000008).
+        let figures = if source.line_level {
+            sql::names(LINE_FIGURES)
         } else {
-            &EVENT_FIGURES
+            sql::names(EVENT_FIGURES)
         };
         let keys: Vec<&'static str> = ["project_id", source.time_column]
             .into_iter()
@@ -237,7 +238,7 @@ pub fn add_to(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
                     .collect()
             })
             .collect();
-        writes.add(source.table, &keys, figures, values);
+        writes.add_named(source.table, keys, figures, values);
     }
 }
 

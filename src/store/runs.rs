@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{
     StoreError,
-    entities::{outcomes, run_model_totals},
+    entities::{outcomes, run_model_totals, runs},
     sql::{Table, val},
 };
 use crate::domain::{
@@ -141,36 +141,31 @@ pub async fn insert_outcomes(
             ]
         })
         .collect();
-    let table = Table {
-        name: "outcomes",
-        columns: &[
-            "id",
-            "project_id",
-            "run_ref",
-            "name",
-            "value_kind",
-            "value_e10",
-            "value_units",
-            "metadata",
-            "record_time",
-        ],
+    let table = {
+        use outcomes::Column::*;
+        Table::of([
+            Id, ProjectId, RunRef, Name, ValueKind, ValueE10, ValueUnits, Metadata, RecordTime,
+        ])
     };
     table.insert_all(db, rows).await?;
     Ok(())
 }
 
 /// The columns of a run's flag counters, in the order of [`counter_values`].
-pub(crate) const COUNTER_COLUMNS: [&str; 9] = [
-    "baseline_steps",
-    "baseline_input_tokens",
-    "max_step_input_tokens",
-    "bloat_step",
-    "last_call_signature",
-    "repeat_streak",
-    "repeat_start_step",
-    "max_repeat_streak",
-    "loop_step",
-];
+pub(crate) const COUNTER_COLUMNS: [runs::Column; 9] = {
+    use runs::Column::*;
+    [
+        BaselineSteps,
+        BaselineInputTokens,
+        MaxStepInputTokens,
+        BloatStep,
+        LastCallSignature,
+        RepeatStreak,
+        RepeatStartStep,
+        MaxRepeatStreak,
+        LoopStep,
+    ]
+};
 
 /// The flag counters of runs, locked until the transaction ends (PostgreSQL; SQLite has one writer).
 pub async fn lock_counters(
@@ -183,7 +178,7 @@ pub async fn lock_counters(
     }
     let mut select = Query::select()
         .columns(["id", "step_count"].map(Alias::new))
-        .columns(COUNTER_COLUMNS.map(Alias::new))
+        .columns(COUNTER_COLUMNS)
         .from(Alias::new("runs"))
         .and_where(Expr::col(Alias::new("id")).is_in(run_ids.iter().copied()))
         .order_by(Alias::new("id"), Order::Asc)

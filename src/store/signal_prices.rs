@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::{
     StoreError,
+    entities::signal_prices,
     sql::{Table, val},
 };
 
@@ -45,18 +46,16 @@ pub async fn upsert(
     price: &NewSignalPrice,
     now: DateTime<Utc>,
 ) -> Result<SignalPrice, StoreError> {
-    let table = Table {
-        name: "signal_prices",
-        columns: &[
-            "id",
-            "project_id",
-            "plan_name",
-            "signal_ref",
-            "unit_price_usd",
-            "effective_time",
-            "create_time",
-        ],
-    };
+    use signal_prices::Column::*;
+    let table = Table::of([
+        Id,
+        ProjectId,
+        PlanName,
+        SignalRef,
+        UnitPriceUsd,
+        EffectiveTime,
+        CreateTime,
+    ]);
     let mut insert = table.insert([vec![
         val(Uuid::now_v7()),
         val(project_id),
@@ -67,11 +66,9 @@ pub async fn upsert(
         val(now),
     ]]);
     insert.on_conflict(
-        OnConflict::columns(
-            ["project_id", "plan_name", "signal_ref", "effective_time"].map(Alias::new),
-        )
-        .update_columns([Alias::new("unit_price_usd"), Alias::new("create_time")])
-        .to_owned(),
+        OnConflict::columns([ProjectId, PlanName, SignalRef, EffectiveTime])
+            .update_columns([UnitPriceUsd, CreateTime])
+            .to_owned(),
     );
     db.execute(&insert).await?;
     Ok(SignalPrice {

@@ -4,39 +4,39 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ConnectionTrait, DbBackend, Value};
+use sea_orm::{ConnectionTrait, Value};
 use uuid::Uuid;
 
-use super::{StoreError, rollups, runs::counter_values, sql, sql_writes::Writes};
+use super::{
+    StoreError,
+    entities::{event_hourly, line_hourly, monthly_spend, run_model_totals, runs},
+    rollups,
+    runs::{COUNTER_COLUMNS, counter_values},
+    sql::{Assign, Writes},
+};
 use crate::domain::{
     ledger::{Deltas, EventFigures, EventKey, LineFigures},
     run_flags::FlagCounters,
 };
 
-/// The token columns of the aggregates and run totals, in the order of `Tokens::counts`.
-pub const TOKEN_COLUMNS: [&str; 5] = [
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "cache_creation_tokens",
-    "reasoning_tokens",
-];
-
-/// The event-level figure columns of the aggregates (hourly, daily, monthly), in the order of
-/// [`event_figures`].
-pub(super) const EVENT_FIGURES: [&str; 11] = [
-    "events",
-    "quantity",
-    "cost_e10",
-    "unpriced_events",
-    "missing_volume_events",
-    "runs_started",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "cache_creation_tokens",
-    "reasoning_tokens",
-];
+/// The event-level figure columns of the aggregates, in the order of [`event_figures`]: those of
+/// `event_hourly`, which the daily and monthly tables repeat.
+pub(super) const EVENT_FIGURES: [event_hourly::Column; 11] = {
+    use event_hourly::Column::*;
+    [
+        Events,
+        Quantity,
+        CostE10,
+        UnpricedEvents,
+        MissingVolumeEvents,
+        RunsStarted,
+        InputTokens,
+        OutputTokens,
+        CachedInputTokens,
+        CacheCreationTokens,
+        ReasoningTokens,
+    ]
+};
 
 /// Event-level figures as values of [`EVENT_FIGURES`].
 pub(super) fn event_figures(f: &EventFigures) -> [i64; 11] {
@@ -56,19 +56,23 @@ pub(super) fn event_figures(f: &EventFigures) -> [i64; 11] {
     ]
 }
 
-/// The line-level figure columns of the aggregates, in the order of [`line_figures`].
-pub(super) const LINE_FIGURES: [&str; 10] = [
-    "lines",
-    "events",
-    "cost_e10",
-    "unpriced_lines",
-    "missing_volume_lines",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "cache_creation_tokens",
-    "reasoning_tokens",
-];
+/// The line-level figure columns of the aggregates, in the order of [`line_figures`]: those of
+/// `line_hourly`, which `line_daily` repeats.
+pub(super) const LINE_FIGURES: [line_hourly::Column; 10] = {
+    use line_hourly::Column::*;
+    [
+        Lines,
+        Events,
+        CostE10,
+        UnpricedLines,
+        MissingVolumeLines,
+        InputTokens,
+        OutputTokens,
+        CachedInputTokens,
+        CacheCreationTokens,
+        ReasoningTokens,
+    ]
+};
 
 /// Line-level figures as values of [`LINE_FIGURES`].
 pub(super) fn line_figures(f: &LineFigures) -> [i64; 10] {
@@ -122,13 +126,7 @@ pub async fn apply_batch_deltas(
     counters: &HashMap<Uuid, FlagCounters>,
 ) -> Result<(), StoreError> {
     let mut writes = Writes::default();
-    run_totals(
-        &mut writes,
-        db.get_database_backend(),
-        project_id,
-        deltas,
-        counters,
-    );
+    run_totals(&mut writes, project_id, deltas, counters);
     shared_totals(&mut writes, project_id, deltas);
     writes.execute(db).await?;
     Ok(())
@@ -147,15 +145,20 @@ pub async fn apply_shared_deltas(
     Ok(())
 }
 
-const EVENT_KEYS: [&str; 7] = [
-    "project_id",
-    "hour_start",
-    "customer_id",
-    "plan_name",
-    "agent_code",
-    "signal_name",
-    "user_id",
-];
+const EVENT_KEYS: [event_hourly::Column; 7] = {
+    use event_hourly::Column::*;
+    [
+        ProjectId, HourStart, CustomerId, PlanName, AgentCode, SignalName, UserId,
+    ]
+};
+
+/// [`EVENT_KEYS`], then the line's provider and model.
+const LINE_KEYS: [line_hourly::Column; 9] = {
+    use line_hourly::Column::*;
+    [
+        ProjectId, HourStart, CustomerId, PlanName, AgentCode, SignalName, UserId, Provider, Model,
+    ]
+};
 
 /// The values of [`EVENT_KEYS`] for a key of the hourly tables.
 fn event_key_values(project_id: Uuid, key: &EventKey) -> [Value; 7] {
@@ -181,13 +184,8 @@ fn hourly_totals(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
                 .collect()
         })
         .collect();
-    writes.add("event_hourly", &EVENT_KEYS, &EVENT_FIGURES, rows);
+    writes.add(&EVENT_KEYS, &EVENT_FIGURES, rows);
 
-    let line_keys: Vec<&'static str> = EVENT_KEYS
-        .iter()
-        .copied()
-        .chain(["provider", "model"])
-        .collect();
     let rows = deltas
         .lines
         .iter()
@@ -199,7 +197,7 @@ fn hourly_totals(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
                 .collect()
         })
         .collect();
-    writes.add("line_hourly", &line_keys, &LINE_FIGURES, rows);
+    writes.add(&LINE_KEYS, &LINE_FIGURES, rows);
 }
 
 fn shared_totals(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
@@ -216,12 +214,14 @@ fn shared_totals(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
             ]
         })
         .collect();
-    writes.add(
-        "monthly_spend",
-        &["project_id", "month_start", "customer_id", "agent_code"],
-        &["cost_e10"],
-        rows,
-    );
+    {
+        use monthly_spend::Column::*;
+        writes.add(
+            &[ProjectId, MonthStart, CustomerId, AgentCode],
+            &[CostE10],
+            rows,
+        );
+    }
 
     rollups::add_to(writes, project_id, deltas);
 }
@@ -229,40 +229,29 @@ fn shared_totals(writes: &mut Writes, project_id: Uuid, deltas: &Deltas) {
 /// The runs' totals (with their flag counters where given) and per-model totals.
 fn run_totals(
     writes: &mut Writes,
-    backend: DbBackend,
     project_id: Uuid,
     deltas: &Deltas,
     counters: &HashMap<Uuid, FlagCounters>,
 ) {
-    let added: Vec<&'static str> = [
-        "event_count",
-        "step_count",
-        "total_cost_e10",
-        "unpriced_lines",
-    ]
-    .into_iter()
-    .chain(TOKEN_COLUMNS)
-    .collect();
-    let mut set: Vec<(&'static str, String)> = added
-        .iter()
-        .map(|column| {
-            let sum = sql::added(backend, &format!("runs.{column}"), &format!("v.{column}"));
-            (*column, sum)
-        })
-        .collect();
-    for (column, later) in [("first_event_time", ">"), ("last_event_time", "<")] {
-        set.push((
-            column,
-            format!(
-                "CASE WHEN v.{column} IS NOT NULL AND (runs.{column} IS NULL OR runs.{column} {later} \
-                 v.{column}) THEN v.{column} ELSE runs.{column} END"
-            ),
-        ));
-    }
-    let columns: Vec<&'static str> = ["id"]
+    let mut set: Vec<(runs::Column, Assign)> = {
+        use runs::Column::*;
+        vec![
+            (EventCount, Assign::Add),
+            (StepCount, Assign::Add),
+            (TotalCostE10, Assign::Add),
+            (UnpricedLines, Assign::Add),
+            (InputTokens, Assign::Add),
+            (OutputTokens, Assign::Add),
+            (CachedInputTokens, Assign::Add),
+            (CacheCreationTokens, Assign::Add),
+            (ReasoningTokens, Assign::Add),
+            (FirstEventTime, Assign::Earliest),
+            (LastEventTime, Assign::Latest),
+        ]
+    };
+    let columns: Vec<runs::Column> = [runs::Column::Id]
         .into_iter()
-        .chain(added.iter().copied())
-        .chain(["first_event_time", "last_event_time"])
+        .chain(set.iter().map(|(column, _)| *column))
         .collect();
     let (mut with_counters, mut alone) = (Vec::new(), Vec::new());
     for (run, f) in &deltas.runs {
@@ -283,21 +272,11 @@ fn run_totals(
             None => alone.push(row),
         }
     }
-    writes.update("runs", &columns, set.clone(), alone);
-    let counter_columns = super::runs::COUNTER_COLUMNS;
-    let columns: Vec<&'static str> = columns.into_iter().chain(counter_columns).collect();
-    set.extend(
-        counter_columns
-            .iter()
-            .map(|column| (*column, format!("v.{column}"))),
-    );
-    writes.update("runs", &columns, set, with_counters);
+    writes.update(&columns, &set, alone);
+    let columns: Vec<runs::Column> = columns.into_iter().chain(COUNTER_COLUMNS).collect();
+    set.extend(COUNTER_COLUMNS.map(|column| (column, Assign::Replace)));
+    writes.update(&columns, &set, with_counters);
 
-    let model_keys = ["project_id", "run_ref", "provider", "model"];
-    let model_values: Vec<&'static str> = ["steps", "unpriced_steps", "cost_e10"]
-        .into_iter()
-        .chain(TOKEN_COLUMNS)
-        .collect();
     let rows = deltas
         .run_models
         .iter()
@@ -317,11 +296,20 @@ fn run_totals(
                 .collect()
         })
         .collect();
-    writes.add_on(
-        "run_model_totals",
-        &model_keys,
-        &model_keys[1..],
-        &model_values,
-        rows,
-    );
+    let (keys, values) = {
+        use run_model_totals::Column::*;
+        let values = [
+            Steps,
+            UnpricedSteps,
+            CostE10,
+            InputTokens,
+            OutputTokens,
+            CachedInputTokens,
+            CacheCreationTokens,
+            ReasoningTokens,
+        ];
+        ([ProjectId, RunRef, Provider, Model], values)
+    };
+    // The table's key is the run, provider and model: the run fixes the project.
+    writes.add_on(&keys, &keys[1..], &values, rows);
 }

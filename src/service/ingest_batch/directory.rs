@@ -67,9 +67,10 @@ impl Batch<'_> {
         self.customers = customers.ids;
         self.new_customers = customers.created;
         self.agents =
-            writes::upsert_names(txn, "agents", "agent_code", project_id, &agents, now).await?;
+            writes::upsert_names(txn, writes::NamedTable::Agents, project_id, &agents, now).await?;
         self.signals =
-            writes::upsert_names(txn, "signals", "signal_name", project_id, &signals, now).await?;
+            writes::upsert_names(txn, writes::NamedTable::Signals, project_id, &signals, now)
+                .await?;
         Ok(())
     }
 

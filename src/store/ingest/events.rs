@@ -1,7 +1,10 @@
 //! The events of a batch: the ones already stored under its idempotency keys, and the rows of new
 //! events, their service lines and cost items.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::LazyLock,
+};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, Value};
@@ -12,6 +15,7 @@ use crate::{
     domain::{ledger::PricedEvent, money::Usd, pricing::CostItem},
     store::{
         StoreError,
+        entities::{cost_events, line_cost_items, service_lines},
         sql::{Params, Table},
     },
 };
@@ -39,61 +43,58 @@ pub async fn events_by_key(
 }
 
 /// The event rows, one per record stored.
-pub const COST_EVENTS: Table<'static> = Table {
-    name: "cost_events",
-    columns: &[
-        "id",
-        "project_id",
-        "idempotency_key",
-        "customer_ref",
-        "agent_ref",
-        "signal_ref",
-        "user_id",
-        "run_ref",
-        "plan_name",
-        "quantity",
-        "usage_time",
-        "receive_time",
-        "status",
-        "total_cost_e10",
-        "metadata",
-        "error",
-    ],
-};
+pub static COST_EVENTS: LazyLock<Table> = LazyLock::new(|| {
+    use cost_events::Column::*;
+    Table::of([
+        Id,
+        ProjectId,
+        IdempotencyKey,
+        CustomerRef,
+        AgentRef,
+        SignalRef,
+        UserId,
+        RunRef,
+        PlanName,
+        Quantity,
+        UsageTime,
+        ReceiveTime,
+        Status,
+        TotalCostE10,
+        Metadata,
+        Error,
+    ])
+});
 
 /// The service lines of an event, one per service called.
-pub const SERVICE_LINES: Table<'static> = Table {
-    name: "service_lines",
-    columns: &[
-        "id",
-        "project_id",
-        "event_ref",
-        "line_index",
-        "provider",
-        "model",
-        "service_tier",
-        "input_tokens",
-        "output_tokens",
-        "cached_input_tokens",
-        "cache_creation_tokens",
-        "reasoning_tokens",
-        "quantity",
-        "manual_cost_e10",
-        "latency_ms",
-        "call_status",
-        "status",
-        "priced_provider",
-        "priced_model",
-        "cost_e10",
-        "tier_price_missing",
-    ],
-};
+pub static SERVICE_LINES: LazyLock<Table> = LazyLock::new(|| {
+    use service_lines::Column::*;
+    Table::of([
+        Id,
+        ProjectId,
+        EventRef,
+        LineIndex,
+        Provider,
+        Model,
+        ServiceTier,
+        InputTokens,
+        OutputTokens,
+        CachedInputTokens,
+        CacheCreationTokens,
+        ReasoningTokens,
+        Quantity,
+        ManualCostE10,
+        LatencyMs,
+        CallStatus,
+        Status,
+        PricedProvider,
+        PricedModel,
+        CostE10,
+        TierPriceMissing,
+    ])
+});
 
 /// The cost items of a line, one per priced dimension, in the column order of [`item_row`].
-pub const LINE_COST_ITEMS: Table<'static> = Table {
-    name: "line_cost_items",
-    columns: ITEM_COLUMNS,
-};
+pub static LINE_COST_ITEMS: LazyLock<Table> = LazyLock::new(|| Table::of(ITEM_COLUMNS));
 
 /// An event row to insert, with its resolved references.
 pub struct NewEvent<'a> {
@@ -143,10 +144,14 @@ pub async fn insert_events(
         })
         .collect();
     let returned = COST_EVENTS
-        .insert_with(
+        .insert_new(
             db,
             rows,
-            "ON CONFLICT (project_id, idempotency_key) DO NOTHING RETURNING id",
+            &[
+                cost_events::Column::ProjectId,
+                cost_events::Column::IdempotencyKey,
+            ],
+            &[cost_events::Column::Id],
         )
         .await?;
     returned_ids(returned)
@@ -203,20 +208,23 @@ pub async fn insert_lines(
 }
 
 /// The columns of a cost item row, in the order of [`item_row`].
-const ITEM_COLUMNS: &[&str] = &[
-    "id",
-    "project_id",
-    "line_ref",
-    "dimension",
-    "service_tier",
-    "long_context",
-    "units",
-    "unit_price_usd",
-    "cost_e10",
-    "price_source",
-    "price_ref",
-    "price_effective_time",
-];
+const ITEM_COLUMNS: [line_cost_items::Column; 12] = {
+    use line_cost_items::Column::*;
+    [
+        Id,
+        ProjectId,
+        LineRef,
+        Dimension,
+        ServiceTier,
+        LongContext,
+        Units,
+        UnitPriceUsd,
+        CostE10,
+        PriceSource,
+        PriceRef,
+        PriceEffectiveTime,
+    ]
+};
 
 /// A cost item row of a line, with the price row it used.
 pub(in crate::store) fn item_row(project_id: Uuid, line_id: Uuid, item: &CostItem) -> Vec<Value> {
@@ -234,4 +242,24 @@ pub(in crate::store) fn item_row(project_id: Uuid, line_id: Uuid, item: &CostIte
         Value::from(item.price.map(|price| price.id)),
         Value::from(item.price.map(|price| price.effective_time)),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::Iterable;
+
+    use super::*;
+    use crate::store::sql::names;
+
+    /// Ingest gives every column of its tables a value: a column added to an entity fails here
+    /// until the rows give it one.
+    #[test]
+    fn ingest_rows_fill_every_column_of_their_tables() {
+        assert_eq!(COST_EVENTS.columns, names(cost_events::Column::iter()));
+        assert_eq!(SERVICE_LINES.columns, names(service_lines::Column::iter()));
+        assert_eq!(
+            LINE_COST_ITEMS.columns,
+            names(line_cost_items::Column::iter())
+        );
+    }
 }

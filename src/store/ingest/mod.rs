@@ -21,7 +21,7 @@ pub use events::{
     COST_EVENTS, LINE_COST_ITEMS, NewEvent, SERVICE_LINES, events_by_key, insert_events,
     insert_lines,
 };
-pub use names::{CustomerRows, Seen, upsert_customers, upsert_names};
+pub use names::{CustomerRows, NamedTable, Seen, upsert_customers, upsert_names};
 pub use plans::{insert_plan_periods, plan_periods};
 pub use runs::{RunRef, find_runs, insert_runs};
 

@@ -5,13 +5,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ConnectionTrait,
+    ColumnTrait, ConnectionTrait, IdenStatic,
     sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
 };
 use uuid::Uuid;
 
 use crate::store::{
     StoreError,
+    entities::{agents, customers, signals},
     sql::{Table, val},
 };
 
@@ -57,11 +58,7 @@ pub async fn upsert_customers(
     seen: &BTreeMap<String, Seen>,
     now: DateTime<Utc>,
 ) -> Result<CustomerRows, StoreError> {
-    let names = Named {
-        table: "customers",
-        name_column: "customer_id",
-        project_id,
-    };
+    let names = Named::customers(project_id);
     let existing = names.find(db, seen.keys(), true).await?;
     let rows: Vec<Vec<Expr>> = seen
         .iter()
@@ -79,28 +76,19 @@ pub async fn upsert_customers(
             ]
         })
         .collect();
-    let columns = [
-        "id",
-        "project_id",
-        "customer_id",
-        "display_name",
-        "aliases",
-        "create_time",
-        "first_seen_time",
-        "last_seen_time",
-    ];
-    let (mut ids, created) = names
-        .create(db, &columns, rows, seen.keys(), &existing)
-        .await?;
+    let (mut ids, created) = names.create(db, rows, seen.keys(), &existing).await?;
     for (customer_id, seen) in seen {
         let Some((id, stored)) = existing.get(customer_id) else {
             continue;
         };
         if seen.display_name.is_some() && seen.display_name != *stored {
             let update = Query::update()
-                .table(Alias::new("customers"))
-                .value(Alias::new("display_name"), val(seen.display_name.clone()))
-                .and_where(Expr::col(Alias::new("id")).eq(*id))
+                .table(customers::Entity)
+                .value(
+                    customers::Column::DisplayName,
+                    val(seen.display_name.clone()),
+                )
+                .and_where(Expr::col(customers::Column::Id).eq(*id))
                 .to_owned();
             db.execute(&update).await?;
         }
@@ -113,21 +101,25 @@ pub async fn upsert_customers(
     Ok(CustomerRows { ids, created })
 }
 
-/// Finds or creates agents or signals; returns the row id of every name. `table` is `agents`
-/// (`agent_code`) or `signals` (`signal_name`). Existing rows are only read.
+/// The named rows besides customers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NamedTable {
+    /// `agents`, by `agent_code`.
+    Agents,
+    /// `signals`, by `signal_name`.
+    Signals,
+}
+
+/// Finds or creates agents or signals; returns the row id of every name. Existing rows are only
+/// read.
 pub async fn upsert_names(
     db: &impl ConnectionTrait,
-    table: &'static str,
-    name_column: &'static str,
+    table: NamedTable,
     project_id: Uuid,
     seen: &BTreeMap<String, Seen>,
     now: DateTime<Utc>,
 ) -> Result<HashMap<String, Uuid>, StoreError> {
-    let names = Named {
-        table,
-        name_column,
-        project_id,
-    };
+    let names = Named::of(table, project_id);
     let existing = names.find(db, seen.keys(), false).await?;
     let rows: Vec<Vec<Expr>> = seen
         .iter()
@@ -143,25 +135,20 @@ pub async fn upsert_names(
             ]
         })
         .collect();
-    let columns = [
-        "id",
-        "project_id",
-        name_column,
-        "create_time",
-        "first_seen_time",
-        "last_seen_time",
-    ];
-    let (mut ids, _) = names
-        .create(db, &columns, rows, seen.keys(), &existing)
-        .await?;
+    let (mut ids, _) = names.create(db, rows, seen.keys(), &existing).await?;
     ids.extend(existing.into_iter().map(|(name, (id, _))| (name, id)));
     Ok(ids)
 }
 
 /// A table of named rows of a project (customers, agents, signals), unique on `(project_id, name)`.
 struct Named {
-    table: &'static str,
+    /// The columns of a new row: the id, the project, the name, then the rest.
+    table: Table,
+    id: &'static str,
+    project: &'static str,
     name_column: &'static str,
+    /// The customers' display name, which `find` reads when asked.
+    display_name: Option<&'static str>,
     project_id: Uuid,
 }
 
@@ -169,6 +156,48 @@ struct Named {
 type Found = HashMap<String, (Uuid, Option<String>)>;
 
 impl Named {
+    /// The columns of a new row are `[id, project, name]` then `rest`.
+    fn new<C: ColumnTrait>(id: C, project: C, name: C, rest: &[C], project_id: Uuid) -> Self {
+        Self {
+            table: Table::of([id, project, name].iter().chain(rest).copied()),
+            id: id.as_str(),
+            project: project.as_str(),
+            name_column: name.as_str(),
+            display_name: None,
+            project_id,
+        }
+    }
+
+    fn customers(project_id: Uuid) -> Self {
+        use customers::Column::*;
+        let rest = [
+            DisplayName,
+            Aliases,
+            CreateTime,
+            FirstSeenTime,
+            LastSeenTime,
+        ];
+        Self {
+            display_name: Some(DisplayName.as_str()),
+            ..Self::new(Id, ProjectId, CustomerId, &rest, project_id)
+        }
+    }
+
+    fn of(table: NamedTable, project_id: Uuid) -> Self {
+        match table {
+            NamedTable::Agents => {
+                use agents::Column::*;
+                let rest = [CreateTime, FirstSeenTime, LastSeenTime];
+                Self::new(Id, ProjectId, AgentCode, &rest, project_id)
+            }
+            NamedTable::Signals => {
+                use signals::Column::*;
+                let rest = [CreateTime, FirstSeenTime, LastSeenTime];
+                Self::new(Id, ProjectId, SignalName, &rest, project_id)
+            }
+        }
+    }
+
     /// The rows of these names that exist, with their display name when asked.
     async fn find<'a>(
         &self,
@@ -182,23 +211,23 @@ impl Named {
             return Ok(found);
         }
         let mut select = Query::select()
-            .columns([Alias::new("id"), Alias::new(self.name_column)])
-            .from(Alias::new(self.table))
-            .and_where(Expr::col(Alias::new("project_id")).eq(self.project_id))
+            .columns([Alias::new(self.id), Alias::new(self.name_column)])
+            .from(Alias::new(self.table.name))
+            .and_where(Expr::col(Alias::new(self.project)).eq(self.project_id))
             .and_where(Expr::col(Alias::new(self.name_column)).is_in(names))
             .to_owned();
-        if with_display_name {
-            select.column(Alias::new("display_name"));
+        let display_name = self.display_name.filter(|_| with_display_name);
+        if let Some(column) = display_name {
+            select.column(Alias::new(column));
         }
         for row in db.query_all(&select).await? {
-            let display_name = if with_display_name {
-                row.try_get("", "display_name")?
-            } else {
-                None
+            let display_name = match display_name {
+                Some(column) => row.try_get("", column)?,
+                None => None,
             };
             found.insert(
                 row.try_get("", self.name_column)?,
-                (row.try_get("", "id")?, display_name),
+                (row.try_get("", self.id)?, display_name),
             );
         }
         Ok(found)
@@ -209,7 +238,6 @@ impl Named {
     async fn create<'a>(
         &self,
         db: &impl ConnectionTrait,
-        columns: &[&str],
         rows: Vec<Vec<Expr>>,
         names: impl Iterator<Item = &'a String>,
         existing: &Found,
@@ -218,25 +246,21 @@ impl Named {
         if rows.is_empty() {
             return Ok((ids, HashSet::new()));
         }
-        let table = Table {
-            name: self.table,
-            columns,
-        };
-        for chunk in rows.chunks(table.rows_per_statement()) {
-            let mut insert = table.insert(chunk.to_vec());
+        for chunk in rows.chunks(self.table.rows_per_statement()) {
+            let mut insert = self.table.insert(chunk.to_vec());
             insert
                 .on_conflict(
-                    OnConflict::columns([Alias::new("project_id"), Alias::new(self.name_column)])
+                    OnConflict::columns([Alias::new(self.project), Alias::new(self.name_column)])
                         .do_nothing()
                         .to_owned(),
                 )
                 .returning(
-                    Query::returning().columns([Alias::new("id"), Alias::new(self.name_column)]),
+                    Query::returning().columns([Alias::new(self.id), Alias::new(self.name_column)]),
                 );
             for row in db.query_all(&insert).await? {
                 ids.insert(
                     row.try_get::<String>("", self.name_column)?,
-                    row.try_get::<Uuid>("", "id")?,
+                    row.try_get::<Uuid>("", self.id)?,
                 );
             }
         }

@@ -4,16 +4,14 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ConnectionTrait,
-    sea_query::{Alias, OnConflict},
-};
+use sea_orm::{ConnectionTrait, sea_query::OnConflict};
 use uuid::Uuid;
 
 use crate::{
     domain::{event::Plan, money::Usd, plan::PlanPeriod},
     store::{
         StoreError,
+        entities::customer_plan_periods,
         sql::{Params, Table, val},
     },
 };
@@ -56,21 +54,19 @@ pub async fn insert_plan_periods(
     periods: &[(Uuid, PlanPeriod)],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    use customer_plan_periods::Column::*;
     if periods.is_empty() {
         return Ok(());
     }
-    let table = Table {
-        name: "customer_plan_periods",
-        columns: &[
-            "id",
-            "project_id",
-            "customer_ref",
-            "plan_name",
-            "monthly_usd_e10",
-            "start_time",
-            "create_time",
-        ],
-    };
+    let table = Table::of([
+        Id,
+        ProjectId,
+        CustomerRef,
+        PlanName,
+        MonthlyUsdE10,
+        StartTime,
+        CreateTime,
+    ]);
     let rows = periods.iter().map(|(customer_ref, period)| {
         vec![
             val(Uuid::now_v7()),
@@ -84,8 +80,8 @@ pub async fn insert_plan_periods(
     });
     let mut insert = table.insert(rows);
     insert.on_conflict(
-        OnConflict::columns([Alias::new("customer_ref"), Alias::new("start_time")])
-            .update_columns([Alias::new("plan_name"), Alias::new("monthly_usd_e10")])
+        OnConflict::columns([CustomerRef, StartTime])
+            .update_columns([PlanName, MonthlyUsdE10])
             .to_owned(),
     );
     db.execute(&insert).await?;

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::NewRun;
 use crate::store::{
     StoreError,
+    entities::runs,
     sql::{Params, Table},
 };
 
@@ -63,20 +64,20 @@ pub async fn insert_runs(
     project_id: Uuid,
     runs: &[NewRun],
 ) -> Result<HashMap<String, Uuid>, StoreError> {
-    let table = Table {
-        name: "runs",
-        columns: &[
-            "id",
-            "project_id",
-            "run_key",
-            "customer_ref",
-            "agent_ref",
-            "user_id",
-            "status",
-            "start_time",
-            "cancelled",
-            "metadata",
-        ],
+    let table = {
+        use runs::Column::*;
+        Table::of([
+            Id,
+            ProjectId,
+            RunKey,
+            CustomerRef,
+            AgentRef,
+            UserId,
+            Status,
+            StartTime,
+            Cancelled,
+            Metadata,
+        ])
     };
     let rows = runs
         .iter()
@@ -96,10 +97,11 @@ pub async fn insert_runs(
         })
         .collect();
     let returned = table
-        .insert_with(
+        .insert_new(
             db,
             rows,
-            "ON CONFLICT (project_id, run_key) DO NOTHING RETURNING id, run_key",
+            &[runs::Column::ProjectId, runs::Column::RunKey],
+            &[runs::Column::Id, runs::Column::RunKey],
         )
         .await?;
     returned

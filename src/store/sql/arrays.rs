@@ -9,7 +9,7 @@ use chrono::DateTime;
 use sea_orm::{Value, sea_query::ArrayType};
 use uuid::Uuid;
 
-use super::sql::Params;
+use super::Params;
 
 /// The element type of a column's array.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
