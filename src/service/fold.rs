@@ -132,6 +132,8 @@ pub struct Folder {
     /// Events this replica queued and no fold of it has taken yet, by project (an estimate: other
     /// replicas fold them too).
     lag: Mutex<HashMap<Uuid, usize>>,
+    /// Told whenever a fold of this process commits.
+    fold_ended: tokio::sync::Notify,
 }
 
 impl Folder {
@@ -142,6 +144,7 @@ impl Folder {
             background,
             running: Mutex::default(),
             lag: Mutex::default(),
+            fold_ended: tokio::sync::Notify::new(),
         })
     }
 
@@ -177,7 +180,8 @@ impl Folder {
     }
 
     /// Notes events just queued and folds them soon; when the project's lag passes
-    /// [`MAX_LAG_EVENTS`], folds (waiting for a fold in progress) until it is under it again.
+    /// [`MAX_LAG_EVENTS`], folds unless a fold is in progress, and past [`HARD_LAG_EVENTS`] waits
+    /// for folds until it is under the limit again.
     pub async fn written(
         self: &Arc<Self>,
         project_id: Uuid,
@@ -199,15 +203,22 @@ impl Folder {
         loop {
             // While another transaction folds the project, writers go on storing (their CPU
             // would idle waiting for it) until the lag passes the hard limit; then they wait for
-            // that fold, and fold themselves only if it left the lag over the limit.
-            let wait = self.lag_of(project_id) > HARD_LAG_EVENTS;
-            match self.fold_once(project_id, wait, true).await? {
+            // a fold to end, here rather than on the lock in PostgreSQL (a backend per waiting
+            // writer), and fold themselves only if the lag is still over the limit.
+            if self.lag_of(project_id) <= MAX_LAG_EVENTS {
+                return Ok(());
+            }
+            let folds_ended = self.fold_ended.notified();
+            match self.fold_once(project_id, false, true).await? {
+                None if self.lag_of(project_id) > HARD_LAG_EVENTS => {
+                    // This process's folds say when they end; another replica's, after a while.
+                    let _ = tokio::time::timeout(FOLD_LINGER, folds_ended).await;
+                }
                 None | Some((0, true)) => return Ok(()),
                 Some((0, false)) => {
                     lock(&self.lag).remove(&project_id);
                     return Ok(());
                 }
-                Some(_) if self.lag_of(project_id) <= MAX_LAG_EVENTS => return Ok(()),
                 Some(_) => {}
             }
         }
@@ -303,6 +314,7 @@ impl Folder {
         let (count, more) = fold_in(&txn, project_id, &self.flags).await?;
         txn.commit().await?;
         self.folded(project_id, count);
+        self.fold_ended.notify_waiters();
         Ok(Some((count, more)))
     }
 
