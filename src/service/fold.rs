@@ -210,13 +210,13 @@ impl Folder {
                 return Ok(());
             }
             let folds_ended = self.fold_ended.notified();
-            match self.fold_once(project_id, false, true).await? {
+            match self.fold_once(project_id, false).await? {
                 None if self.lag_of(project_id) > HARD_LAG_EVENTS => {
                     // This process's folds say when they end; another replica's, after a while.
                     let _ = tokio::time::timeout(FOLD_LINGER, folds_ended).await;
                 }
-                None | Some((0, true)) => return Ok(()),
-                Some((0, false)) => {
+                None => return Ok(()),
+                Some((0, _)) => {
                     lock(&self.lag).remove(&project_id);
                     return Ok(());
                 }
@@ -284,7 +284,7 @@ impl Folder {
     /// when another transaction holds it. Returns the events folded.
     async fn fold(&self, project_id: Uuid, wait: bool) -> Result<usize, StoreError> {
         let mut folded = 0;
-        while let Some((count, more)) = self.fold_once(project_id, wait, false).await? {
+        while let Some((count, more)) = self.fold_once(project_id, wait).await? {
             folded += count;
             if !more {
                 break;
@@ -294,23 +294,17 @@ impl Folder {
     }
 
     /// One fold in its own transaction, taken off the lag: the events it folded and whether more
-    /// are queued; `None` when not `wait`ing and another transaction holds the lock. With
-    /// `only_if_behind`, a lag back under [`MAX_LAG_EVENTS`] once the lock is held folds nothing
-    /// (`Some((0, true))`).
+    /// are queued; `None` when not `wait`ing and another transaction holds the lock.
     async fn fold_once(
         &self,
         project_id: Uuid,
         wait: bool,
-        only_if_behind: bool,
     ) -> Result<Option<(usize, bool)>, StoreError> {
         let txn = store::begin_write(&self.db).await?;
         if wait {
             fold_queue::lock(&txn, project_id).await?;
         } else if !fold_queue::try_lock(&txn, project_id).await? {
             return Ok(None);
-        }
-        if only_if_behind && self.lag_of(project_id) <= MAX_LAG_EVENTS {
-            return Ok(Some((0, true)));
         }
         let (count, more) = fold_in(&txn, project_id, &self.flags).await?;
         txn.commit().await?;

@@ -19,6 +19,7 @@ use crate::{
     service::{
         fold::{self, StartedRun},
         ingest::RecordOutcome,
+        ingest_attribution::Attribution,
         plan_moves::{HistoryChange, move_stored_of},
     },
     store::{
@@ -82,9 +83,8 @@ impl Batch<'_> {
         project_id: Uuid,
         known: &HashMap<String, RunRef>,
     ) -> Result<(), StoreError> {
-        let mut new_runs: BTreeMap<String, NewRun> = BTreeMap::new();
-        // The customer and agent of each new run, as its first record names them.
-        let mut named: HashMap<&str, (&str, &str)> = HashMap::new();
+        // Each new run, with the attribution of its first record.
+        let mut new_runs: BTreeMap<String, (NewRun, &Attribution)> = BTreeMap::new();
         for accepted in &self.accepted {
             let Some(key) = &accepted.input.run_id else {
                 continue;
@@ -93,41 +93,39 @@ impl Batch<'_> {
                 continue;
             }
             let time = accepted.input.usage_time;
-            named.entry(key).or_insert((
-                &accepted.attribution.customer_id,
-                &accepted.attribution.agent_code,
-            ));
-            let run = new_runs.entry(key.clone()).or_insert_with(|| NewRun {
-                run_key: key.clone(),
-                customer_ref: self.customers[&accepted.attribution.customer_id],
-                agent_ref: self.agents[&accepted.attribution.agent_code],
-                user_id: accepted.attribution.user_id.clone(),
-                metadata: None,
-                start_time: time,
+            let (run, _) = new_runs.entry(key.clone()).or_insert_with(|| {
+                let run = NewRun {
+                    run_key: key.clone(),
+                    customer_ref: self.customers[&accepted.attribution.customer_id],
+                    agent_ref: self.agents[&accepted.attribution.agent_code],
+                    user_id: accepted.attribution.user_id.clone(),
+                    metadata: None,
+                    start_time: time,
+                };
+                (run, &accepted.attribution)
             });
             run.start_time = run.start_time.min(time);
         }
-        let new_runs: Vec<NewRun> = new_runs.into_values().collect();
+        let (new_runs, firsts): (Vec<NewRun>, Vec<&Attribution>) = new_runs.into_values().unzip();
         let created = writes::insert_runs(txn, project_id, &new_runs).await?;
         self.created_runs = created.values().copied().collect();
         self.runs = known.clone();
         // A run created here is what its first record says; only the runs another writer created
         // meanwhile are read back.
         let mut raced = Vec::new();
-        for run in &new_runs {
+        for (run, first) in new_runs.iter().zip(firsts) {
             let Some(&id) = created.get(&run.run_key) else {
                 raced.push(run.run_key.clone());
                 continue;
             };
-            let (customer_id, agent_code) = named[run.run_key.as_str()];
             self.runs.insert(
                 run.run_key.clone(),
                 RunRef {
                     id,
                     customer_ref: run.customer_ref,
-                    customer_id: customer_id.to_owned(),
+                    customer_id: first.customer_id.clone(),
                     agent_ref: run.agent_ref,
-                    agent_code: agent_code.to_owned(),
+                    agent_code: first.agent_code.clone(),
                     user_id: run.user_id.clone(),
                 },
             );
