@@ -300,7 +300,8 @@ impl Folder {
         project_id: Uuid,
         wait: bool,
     ) -> Result<Option<(usize, bool)>, StoreError> {
-        let txn = store::begin_write(&self.db).await?;
+        // A fold lost in a crash takes its queue rows' deletion with it: they are folded again.
+        let txn = store::begin_unflushed(&self.db).await?;
         if wait {
             fold_queue::lock(&txn, project_id).await?;
         } else if !fold_queue::try_lock(&txn, project_id).await? {

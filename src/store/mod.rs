@@ -81,6 +81,20 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     Ok(db.begin_with_options(options).await?)
 }
 
+/// Begins a transaction that writes, whose commit does not wait for its log to reach the disk
+/// (PostgreSQL's `synchronous_commit = off`; SQLite keeps its full sync). Only for writes that are
+/// either made durable by a later synchronous commit on the same database before anything is
+/// acknowledged (the log is flushed in order), or derived from durable rows and redone if a crash
+/// loses them (a fold and the deletion of its queue rows go together): each saves a disk flush.
+pub async fn begin_unflushed(db: &DatabaseConnection) -> Result<DatabaseTransaction, StoreError> {
+    let txn = begin_write(db).await?;
+    if is_postgres(db) {
+        txn.execute_unprepared("SET LOCAL synchronous_commit = off")
+            .await?;
+    }
+    Ok(txn)
+}
+
 /// Answers whether the database responds to a trivial query.
 pub async fn ping(db: &DatabaseConnection) -> Result<(), StoreError> {
     db.execute_unprepared("SELECT 1").await?;

@@ -64,8 +64,13 @@ impl BatchWriter {
         // Customers, agents, signals, plan periods and runs are committed on their own first: a
         // new row locks its key until commit, and concurrent batches naming it would wait for the
         // whole batch (or deadlock). They are what the records say, so a batch that fails after
-        // them leaves nothing a retry would not write again.
-        let directory = store::begin_write(db).await?;
+        // them leaves nothing a retry would not write again. When the batch stores events, the
+        // events' synchronous commit flushes these rows too, so theirs need not wait for the disk.
+        let directory = if batch.accepted.is_empty() {
+            store::begin_write(db).await?
+        } else {
+            store::begin_unflushed(db).await?
+        };
         batch
             .provision(&directory, project_id, receive_time)
             .await?;
