@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
@@ -95,19 +95,8 @@ impl PricedEvent {
     }
 }
 
-/// The first instant of the UTC hour.
-pub fn hour_start(time: DateTime<Utc>) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(time.year(), time.month(), time.day(), time.hour(), 0, 0)
-        .single()
-        .unwrap_or(time)
-}
-
-/// The first instant of the UTC calendar month.
-pub fn month_start(time: DateTime<Utc>) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(time.year(), time.month(), 1, 0, 0, 0)
-        .single()
-        .unwrap_or(time)
-}
+// The hour and month a figure is kept under: the report windows' own boundaries.
+pub use super::report::{floor_hour as hour_start, month_start};
 
 /// Token counts by kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

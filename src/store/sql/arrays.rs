@@ -103,22 +103,28 @@ pub fn select_rows(rows: Vec<Vec<Value>>, params: &mut Params) -> Result<String,
         return Err(rows);
     }
     let kinds: Vec<Kind> = rows[0].iter().filter_map(Kind::of).collect();
-    let mut columns: Vec<(Vec<Value>, Vec<Value>, bool)> = kinds
+    let count = rows.len();
+    // Each column's elements and, from its first NULL on, its mask (most columns have none).
+    let mut columns: Vec<(Vec<Value>, Option<Vec<bool>>)> = kinds
         .iter()
-        .map(|_| (Vec::with_capacity(rows.len()), Vec::new(), false))
+        .map(|_| (Vec::with_capacity(count), None))
         .collect();
     for row in rows {
-        for ((value, kind), (elements, nulls, any_null)) in
-            row.into_iter().zip(&kinds).zip(&mut columns)
-        {
+        for ((value, kind), (elements, nulls)) in row.into_iter().zip(&kinds).zip(&mut columns) {
             let element = kind.element(value);
-            nulls.push(Value::Bool(Some(element.is_none())));
-            *any_null |= element.is_none();
+            if element.is_none() && nulls.is_none() {
+                let mut mask = Vec::with_capacity(count);
+                mask.resize(elements.len(), false);
+                *nulls = Some(mask);
+            }
+            if let Some(mask) = nulls {
+                mask.push(element.is_none());
+            }
             elements.push(element.unwrap_or_else(|| kind.filler()));
         }
     }
     let (mut arrays, mut names, mut selected) = (Vec::new(), Vec::new(), Vec::new());
-    for (index, (kind, (elements, nulls, any_null))) in kinds.iter().zip(columns).enumerate() {
+    for (index, (kind, (elements, nulls))) in kinds.iter().zip(columns).enumerate() {
         let (array_type, sql_type) = kind.array();
         let placeholder = params.bind(Value::Array(array_type, Some(Box::new(elements))));
         arrays.push(format!("{placeholder}::{sql_type}"));
@@ -127,7 +133,8 @@ pub fn select_rows(rows: Vec<Vec<Value>>, params: &mut Params) -> Result<String,
             Kind::Json => format!("c{index}::json"),
             _ => format!("c{index}"),
         };
-        if any_null {
+        if let Some(nulls) = nulls {
+            let nulls = nulls.into_iter().map(Value::from).collect();
             let placeholder = params.bind(Value::Array(ArrayType::Bool, Some(Box::new(nulls))));
             arrays.push(format!("{placeholder}::bool[]"));
             names.push(format!("n{index}"));
