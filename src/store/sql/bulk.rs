@@ -92,7 +92,7 @@ impl Table {
     }
 
     /// `INSERT`s of every row with `tail` (`ON CONFLICT …`, `RETURNING …`) after each.
-    fn insert_statements(
+    pub(super) fn insert_statements(
         &self,
         backend: DbBackend,
         rows: Vec<Vec<Value>>,

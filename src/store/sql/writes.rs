@@ -1,4 +1,5 @@
-//! Writes gathered to be sent together: upserts that add to running totals and multi-row updates.
+//! Writes gathered to be sent together: upserts that add to running totals, multi-row updates and
+//! plain inserts.
 //! On PostgreSQL they go as one statement of data-modifying CTEs (one round trip instead of one
 //! per table: ingest sends them while it holds the hot rows' locks, so round trips there are what
 //! every other batch waits for), upserts with their rows bound as arrays; on SQLite, which has
@@ -24,6 +25,8 @@ enum Write {
     },
     /// `UPDATE table SET … FROM (VALUES …) v WHERE table.{columns[0]} = v.{columns[0]}`.
     Update { set: Vec<(&'static str, Assign)> },
+    /// `INSERT INTO table (columns) …`.
+    Insert,
 }
 
 struct Part {
@@ -69,6 +72,7 @@ impl Part {
                 assignments = table.assignments(backend, &set),
                 key = table.columns[0],
             ),
+            Write::Insert => format!("w{index} AS (INSERT INTO {name} ({columns}) {source})"),
         }
     }
 
@@ -90,6 +94,7 @@ impl Part {
                 .table
                 .add_statements(backend, conflict, values, self.rows),
             Write::Update { set } => self.table.update_statements(backend, set, self.rows),
+            Write::Insert => self.table.insert_statements(backend, self.rows, ""),
         }
     }
 }
@@ -164,6 +169,12 @@ impl Writes {
             Write::Update { set },
             rows,
         );
+    }
+
+    /// Inserts rows (in `table`'s column order). A later part may refer to them (a foreign key
+    /// is checked when the whole statement has run).
+    pub fn insert(&mut self, table: &Table, rows: Vec<Vec<Value>>) {
+        self.push(table.clone(), Write::Insert, rows);
     }
 
     fn push(&mut self, table: Table, write: Write, rows: Vec<Vec<Value>>) {
@@ -270,6 +281,30 @@ mod tests {
              THEN v.last_event_time ELSE runs.last_event_time END, loop_step = v.loop_step \
              FROM (SELECT * FROM v1) v WHERE runs.id = v.id) SELECT 1",
             6,
+        );
+    }
+
+    #[test]
+    fn inserts_go_with_the_other_writes_as_ctes() {
+        use crate::store::entities::agents::Column::{AgentCode, Id};
+        let mut writes = Writes::default();
+        writes.insert(
+            &Table::of([Id, AgentCode]),
+            vec![vec![Uuid::nil().into(), "triage".into()]],
+        );
+        writes.add(
+            &[monthly_spend::Column::AgentCode],
+            &[monthly_spend::Column::CostE10],
+            vec![vec!["triage".into(), 5_i64.into()]],
+        );
+        assert_one(
+            writes.statements(DbBackend::Postgres),
+            "WITH w0 AS (INSERT INTO agents (id, agent_code) SELECT c0, c1 FROM \
+             unnest($1::uuid[], $2::text[]) AS u(c0, c1)), w1 AS (INSERT INTO monthly_spend \
+             (agent_code, cost_e10) SELECT c0, c1 FROM unnest($3::text[], $4::int8[]) AS u(c0, c1) \
+             ON CONFLICT (agent_code) DO UPDATE SET cost_e10 = monthly_spend.cost_e10 + \
+             excluded.cost_e10) SELECT 1",
+            4,
         );
     }
 
