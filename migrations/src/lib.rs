@@ -30,6 +30,7 @@ mod m20261129_000009_sum_aggregate;
 mod m20261129_000010_customer_spend;
 mod m20261204_000011_tier_price_missing;
 mod m20261205_000012_fold_queue;
+mod m20261206_000013_budget_holds;
 
 /// Applies and rolls back Tally's schema (`Migrator::up(&db, None)` applies what is pending).
 pub struct Migrator;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000010_customer_spend::Migration),
             Box::new(m20261204_000011_tier_price_missing::Migration),
             Box::new(m20261205_000012_fold_queue::Migration),
+            Box::new(m20261206_000013_budget_holds::Migration),
         ]
     }
 }

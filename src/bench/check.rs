@@ -33,12 +33,16 @@ pub struct CheckSettings {
     pub rate: u32,
     /// Stream the workload's events at full speed while checking.
     pub with_ingest: Option<StreamSettings>,
+    /// Place a hold with each check (and release it, untimed), against BLOCK budgets.
+    pub hold: bool,
 }
 
 /// What a check run measured.
 #[derive(Debug, Serialize)]
 pub struct CheckReport {
     pub benchmark: &'static str,
+    /// Whether each check placed a hold.
+    pub hold: bool,
     pub checks: u64,
     pub allowed: u64,
     pub denied: u64,
@@ -55,12 +59,17 @@ pub struct CheckReport {
 /// Budgets the benchmark creates (once per project; they are found again by name): a project
 /// budget, one per agent, one per customer-agent pair of the first customers, and a per-run limit,
 /// all `ALERT` with limits far above the workload's spend, so that every check reads every counter
-/// and none denies.
-fn budgets(workload: &Workload) -> Vec<pb::Budget> {
+/// and none denies. With `block` (checks that hold), the same as `BLOCK` budgets, named apart.
+fn budgets(workload: &Workload, block: bool) -> Vec<pb::Budget> {
+    let (enforcement, suffix) = if block {
+        (pb::BudgetEnforcement::Block, " (block)")
+    } else {
+        (pb::BudgetEnforcement::Alert, "")
+    };
     let budget = |name: String, kind: pb::BudgetScopeKind, customer: &str, agent: &str| {
         let run = name.ends_with("per run");
         pb::Budget {
-            name,
+            name: format!("{name}{suffix}"),
             scope: Some(pb::BudgetScope {
                 kind: kind.into(),
                 customer_id: customer.to_owned(),
@@ -68,7 +77,7 @@ fn budgets(workload: &Workload) -> Vec<pb::Budget> {
             }),
             monthly_limit_usd: if run { String::new() } else { "1000000".into() },
             per_run_limit_usd: if run { "1000".into() } else { String::new() },
-            enforcement: pb::BudgetEnforcement::Alert.into(),
+            enforcement: enforcement.into(),
             ..Default::default()
         }
     };
@@ -101,6 +110,7 @@ async fn ensure_budgets(
     client: &mut BudgetsClient<Channel>,
     auth: &MetadataValue<Ascii>,
     workload: &Workload,
+    block: bool,
 ) -> anyhow::Result<()> {
     let mut existing = std::collections::HashSet::new();
     let mut page_token = String::new();
@@ -123,7 +133,7 @@ async fn ensure_budgets(
         }
         page_token = page.next_page_token;
     }
-    for budget in budgets(workload) {
+    for budget in budgets(workload, block) {
         if existing.contains(&budget.name) {
             continue;
         }
@@ -158,7 +168,7 @@ pub async fn check_budgets(
         .await
         .with_context(|| format!("cannot connect to {}", endpoint.uri()))?;
     let mut client = BudgetsClient::new(channel);
-    ensure_budgets(&mut client, &auth, workload).await?;
+    ensure_budgets(&mut client, &auth, workload, settings.hold).await?;
 
     let ingest = settings.with_ingest.map(|streams| {
         let (endpoint, key, workload) = (endpoint.clone(), key.to_owned(), workload.clone());
@@ -188,6 +198,8 @@ pub async fn check_budgets(
             customer_id: Workload::customer_id(run / RUNS_PER_CUSTOMER),
             agent_code: AGENTS[Workload::run_agent(run)].0.to_owned(),
             estimated_cost_usd: "0.0125".into(),
+            hold: settings.hold,
+            hold_ttl: None,
         };
         let begun = Instant::now();
         let answer = client
@@ -196,6 +208,15 @@ pub async fn check_budgets(
             .context("CheckBudget failed")?
             .into_inner();
         latencies.push(begun.elapsed());
+        if let Some(hold) = &answer.hold {
+            let release = pb::ReleaseHoldRequest {
+                hold_id: hold.hold_id.clone(),
+            };
+            client
+                .release_hold(authorized(release, &auth))
+                .await
+                .context("ReleaseHold failed")?;
+        }
         allowed += u64::from(answer.allowed);
         answered_budgets += answer.checks.len() as u64;
     }
@@ -206,6 +227,7 @@ pub async fn check_budgets(
     };
     Ok(CheckReport {
         benchmark: "check",
+        hold: settings.hold,
         checks,
         allowed,
         denied: checks - allowed,
@@ -219,7 +241,11 @@ pub async fn check_budgets(
 
 impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "check (grpc)")?;
+        writeln!(
+            f,
+            "check (grpc){}",
+            if self.hold { ", placing holds" } else { "" }
+        )?;
         writeln!(
             f,
             "  checks            {} at {}/s ({} allowed, {} denied)",

@@ -113,6 +113,10 @@ pub struct CheckArgs {
     /// Stream the workload's events at full speed while checking.
     #[arg(long)]
     pub with_ingest: bool,
+    /// Place a hold with each check (released after it, untimed), against BLOCK budgets, so that
+    /// each check takes the budgets' locks and writes its hold.
+    #[arg(long)]
+    pub hold: bool,
 }
 
 #[derive(Args)]
@@ -208,6 +212,7 @@ pub async fn run(command: BenchCommand, database_url: &str) -> anyhow::Result<()
                 checks: args.checks,
                 rate: args.rate,
                 with_ingest: args.with_ingest.then(|| args.ingest.stream_settings()),
+                hold: args.hold,
             };
             let report = check_budgets(&endpoint, &args.ingest.key, &workload, settings).await?;
             if args.ingest.workload.json {

@@ -40,6 +40,7 @@ impl SyntheticEvent {
             signal_name: signal_name.unwrap_or_default().to_owned(),
             quantity: self.quantity,
             run_id: self.run.map(|run| workload.run_id(run)).unwrap_or_default(),
+            hold_id: String::new(),
             usage_time: Some(Timestamp {
                 seconds: self.usage_time.timestamp(),
                 nanos: self.usage_time.timestamp_subsec_nanos() as i32,

@@ -228,30 +228,38 @@ pub struct Standing {
     pub window: Window,
     pub limit: Usd,
     pub spent: Usd,
+    /// What open holds set aside in the window, apart from `spent`.
+    pub held: Usd,
+    /// The limit less spend and holds.
     pub remaining: Usd,
     /// Spend is already over the limit.
     pub exceeded: bool,
-    /// Spend plus the estimated next step would be over the limit.
+    /// Spend plus holds plus the estimated next step would be over the limit.
     pub would_exceed: bool,
     /// A `BLOCK` budget that is or would be over: the step may not go ahead.
     pub denies: bool,
 }
 
-/// Where `spent` stands against `limit` if a step of `estimate` follows.
+/// Where `spent` and `held` stand against `limit` if a step of `estimate` follows. A hold counts
+/// as spent: a BLOCK limit denies a step once spend, holds and the estimate together would pass
+/// it (the store's check that places a hold decides the same way, see `store::budgets::check`).
 pub fn stand(
     window: Window,
     limit: Usd,
     spent: Usd,
+    held: Usd,
     estimate: Usd,
     enforcement: Enforcement,
 ) -> Standing {
-    let remaining = Usd::from_e10(limit.e10().saturating_sub(spent.e10()));
+    let committed = spent.e10().saturating_add(held.e10());
+    let remaining = Usd::from_e10(limit.e10().saturating_sub(committed));
     let exceeded = spent > limit;
-    let would_exceed = spent.e10().saturating_add(estimate.e10()) > limit.e10();
+    let would_exceed = committed.saturating_add(estimate.e10()) > limit.e10();
     Standing {
         window,
         limit,
         spent,
+        held,
         remaining,
         exceeded,
         would_exceed,
@@ -295,6 +303,7 @@ mod standing_tests {
             usd("0.50"),
             usd("0.50"),
             Usd::ZERO,
+            Usd::ZERO,
             Enforcement::Block,
         );
         assert!(
@@ -305,6 +314,7 @@ mod standing_tests {
             Window::Run,
             usd("0.50"),
             usd("0.45"),
+            Usd::ZERO,
             usd("0.10"),
             Enforcement::Block,
         );
@@ -315,10 +325,34 @@ mod standing_tests {
             usd("10"),
             usd("12"),
             Usd::ZERO,
+            Usd::ZERO,
             Enforcement::Block,
         );
         assert!(over.exceeded && over.denies);
         assert_eq!(over.remaining, Usd::from_e10(-20_000_000_000), "-2 USD");
+    }
+
+    #[test]
+    fn holds_count_as_spent_but_apart() {
+        let held = stand(
+            Window::Month,
+            usd("0.50"),
+            usd("0.30"),
+            usd("0.15"),
+            usd("0.05"),
+            Enforcement::Block,
+        );
+        assert!(!held.exceeded && !held.would_exceed && !held.denies);
+        assert_eq!(held.remaining, usd("0.05"));
+        let next = stand(
+            Window::Month,
+            usd("0.50"),
+            usd("0.30"),
+            usd("0.15"),
+            usd("0.0500000001"),
+            Enforcement::Block,
+        );
+        assert!(!next.exceeded && next.would_exceed && next.denies);
     }
 
     #[test]
@@ -327,6 +361,7 @@ mod standing_tests {
             Window::Month,
             usd("10"),
             usd("12"),
+            Usd::ZERO,
             usd("1"),
             Enforcement::Alert,
         );

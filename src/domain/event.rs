@@ -126,6 +126,8 @@ pub struct EventInput {
     pub signal_name: Option<String>,
     pub quantity: u64,
     pub run_id: Option<String>,
+    /// The hold the event settles (see `domain::hold`).
+    pub hold_id: Option<uuid::Uuid>,
     pub usage_time: DateTime<Utc>,
     pub metadata: Option<serde_json::Value>,
     pub shape: Shape,

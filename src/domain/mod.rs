@@ -8,6 +8,7 @@ pub mod error;
 pub mod event;
 pub mod exact;
 pub mod grain;
+pub mod hold;
 pub mod ledger;
 pub mod money;
 pub mod page_token;

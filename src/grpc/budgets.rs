@@ -1,12 +1,13 @@
 //! The `tally.v1.Budgets` service: budget management and `CheckBudget`, the check an agent makes
 //! before each step.
 
+use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{
-    convert::{enum_value, id, timestamp},
+    convert::{duration, enum_value, id, timestamp},
     status::tenant,
 };
 use crate::{
@@ -16,6 +17,7 @@ use crate::{
             BudgetChanges, Enforcement, Limits, NewBudget, Scope, ScopeKind, Window, optional_limit,
         },
         error::quote,
+        hold::{self, Hold, State},
         money::Usd,
         text,
     },
@@ -93,11 +95,26 @@ impl Budgets for BudgetsApi {
             customer_id,
             agent_code,
             estimated_cost_usd,
+            hold,
+            hold_ttl,
         } = request.into_inner();
         let mut violations = Violations::default();
-        let estimate = optional_limit(&estimated_cost_usd, "estimated_cost_usd", &mut violations)
-            .flatten()
-            .unwrap_or(Usd::ZERO);
+        let estimate = optional_limit(&estimated_cost_usd, "estimated_cost_usd", &mut violations);
+        let estimate_read = estimate.is_some();
+        let estimate = estimate.flatten().unwrap_or(Usd::ZERO);
+        let sent_ttl = hold_ttl.is_some();
+        let ttl = hold_ttl.and_then(|ttl| violations.check(duration(&ttl, "hold_ttl")));
+        let hold = if hold {
+            if estimate_read && estimate == Usd::ZERO {
+                violations.add("estimated_cost_usd", "required with hold: more than 0");
+            }
+            violations.check(hold::ttl(ttl).map_err(|why| FieldViolation::new("hold_ttl", why)))
+        } else {
+            if sent_ttl {
+                violations.add("hold_ttl", "set only with hold");
+            }
+            None
+        };
         let mut given =
             |value: String, field: &str| violations.check(text::filter(value, field)).flatten();
         let step = Step {
@@ -107,11 +124,33 @@ impl Budgets for BudgetsApi {
             estimate,
         };
         violations.into_result()?;
-        let checks =
-            budget_check::check_step(&self.db, tenant.project_id, &step, store::now()).await?;
+        if hold.is_some() && !tenant.key_kind.can_write() {
+            return Err(Status::permission_denied(
+                "a publishable key can only read; use a secret key (sk_…) to place a hold",
+            ));
+        }
+        let now = store::now();
+        let verdict =
+            budget_check::check_step(&self.db, tenant.project_id, &step, hold, now).await?;
         Ok(Response::new(pb::CheckBudgetResponse {
-            allowed: !checks.iter().any(|check| check.standing.denies),
-            checks: checks.into_iter().map(check_message).collect(),
+            allowed: verdict.allowed(),
+            hold: verdict.hold.map(|hold| hold_message(hold, now)),
+            checks: verdict.checks.into_iter().map(check_message).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn release_hold(
+        &self,
+        request: Request<pb::ReleaseHoldRequest>,
+    ) -> Result<Response<pb::ReleaseHoldResponse>, Status> {
+        let tenant = tenant(&request)?;
+        let pb::ReleaseHoldRequest { hold_id } = request.into_inner();
+        let hold_id = id(&hold_id, "hold_id", "hold").map_err(|v| DomainError::Invalid(vec![v]))?;
+        let now = store::now();
+        let hold = service::release_hold(&self.db, tenant, hold_id, now).await?;
+        Ok(Response::new(pb::ReleaseHoldResponse {
+            hold: Some(hold_message(hold, now)),
         }))
     }
 
@@ -143,8 +182,22 @@ impl Budgets for BudgetsApi {
         violations.into_result()?;
         let (budgets, next_page_token) =
             service::list(&self.db, tenant, filter, page_size, &page_token).await?;
+        let figures =
+            service::month_figures(&self.db, tenant.project_id, &budgets, store::now()).await?;
+        let budgets = budgets
+            .into_iter()
+            .map(|budget| {
+                let month = figures.get(&budget.id).copied();
+                let mut message = to_proto(budget);
+                if let Some((spent, held)) = month {
+                    message.month_spent_usd = spent.to_string();
+                    message.month_held_usd = held.to_string();
+                }
+                message
+            })
+            .collect();
         Ok(Response::new(pb::ListBudgetsResponse {
-            budgets: budgets.into_iter().map(to_proto).collect(),
+            budgets,
             next_page_token,
         }))
     }
@@ -166,6 +219,8 @@ fn new_budget(request: pb::CreateBudgetRequest) -> Result<NewBudget, DomainError
         enforcement,
         create_time: _,
         update_time: _,
+        month_spent_usd: _,
+        month_held_usd: _,
     } = budget;
     let name = violations.check(text::name(&name, "budget.name"));
     let scope = match scope {
@@ -239,6 +294,8 @@ fn budget_changes(request: pb::UpdateBudgetRequest) -> Result<(Uuid, BudgetChang
         enforcement,
         create_time: _,
         update_time: _,
+        month_spent_usd: _,
+        month_held_usd: _,
     } = budget;
     let budget_id = violations.check(id(&budget_id, "budget.budget_id", "budget"));
     let paths: Vec<String> = match update_mask {
@@ -336,6 +393,7 @@ fn check_message(check: Check) -> pb::BudgetCheck {
         window_start_time: window_start.map(timestamp),
         limit_usd: standing.limit.to_string(),
         spent_usd: standing.spent.to_string(),
+        held_usd: standing.held.to_string(),
         remaining_usd: standing.remaining.to_string(),
         exceeded: standing.exceeded,
         would_exceed: standing.would_exceed,
@@ -380,5 +438,35 @@ fn to_proto(budget: Budget) -> pb::Budget {
         } as i32,
         create_time: Some(timestamp(create_time)),
         update_time: Some(timestamp(update_time)),
+        month_spent_usd: String::new(),
+        month_held_usd: String::new(),
+    }
+}
+
+/// A hold as the contract shows it at `now`.
+pub fn hold_message(hold: Hold, now: DateTime<Utc>) -> pb::Hold {
+    let state = match hold.state(now) {
+        State::Open => pb::HoldState::Open,
+        State::Settled => pb::HoldState::Settled,
+        State::Released => pb::HoldState::Released,
+        State::Expired => pb::HoldState::Expired,
+    };
+    let overrun = hold.overrun();
+    pb::Hold {
+        hold_id: hold.id.to_string(),
+        run_id: hold.run_key.unwrap_or_default(),
+        customer_id: hold.customer_id,
+        agent_code: hold.agent_code,
+        amount_usd: hold.amount.to_string(),
+        state: state as i32,
+        create_time: Some(timestamp(hold.create_time)),
+        expire_time: Some(timestamp(hold.expire_time)),
+        end_time: hold.ended.map(|(time, _)| timestamp(time)),
+        event_id: hold.event_id.map(|id| id.to_string()).unwrap_or_default(),
+        settled_cost_usd: hold
+            .settled_cost
+            .map(|cost| cost.to_string())
+            .unwrap_or_default(),
+        overrun_usd: overrun.map(|usd| usd.to_string()).unwrap_or_default(),
     }
 }

@@ -30,6 +30,7 @@ pub fn event_input(
         run_id,
         usage_time,
         metadata,
+        hold_id,
         usage,
     } = record;
     let mut violations = Vec::new();
@@ -43,6 +44,11 @@ pub fn event_input(
     let signal_name =
         optional(&signal_name).and_then(|name| check(text::identifier(name, "signal_name")));
     let run_id = optional(&run_id).and_then(|id| check(text::identifier(id, "run_id")));
+    let hold_id = optional(&hold_id).and_then(|id| {
+        convert::id(id, "hold_id", "hold")
+            .map_err(|v| violations.push(v))
+            .ok()
+    });
     let customer = customer.and_then(|customer| customer_ref(customer, &mut violations));
 
     let usage_time = match usage_time
@@ -128,6 +134,7 @@ pub fn event_input(
         signal_name,
         quantity,
         run_id,
+        hold_id,
         usage_time: usage_time.unwrap_or(now),
         metadata,
         shape,

@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
 use super::{
+    budgets::hold_message,
     convert::{self, enum_value, json_to_struct, known, time, timestamp},
     ingest_convert::{customer_ref, optional},
     status::tenant,
@@ -249,10 +250,17 @@ impl Runs for RunsApi {
     ) -> Result<Response<pb::GetRunResponse>, Status> {
         let tenant = tenant(&request)?;
         let pb::GetRunRequest { run_id } = request.into_inner();
-        let record = self.service.get(tenant, &run_key(&run_id)?).await?;
-        Ok(Response::new(pb::GetRunResponse {
-            run: Some(self.run(record)),
-        }))
+        let run_key = run_key(&run_id)?;
+        let record = self.service.get(tenant, &run_key).await?;
+        let now = store::now();
+        let (holds, overrun) = self.service.holds(tenant, &run_key, now).await?;
+        let mut run = self.run(record);
+        run.open_holds = holds
+            .into_iter()
+            .map(|hold| hold_message(hold, now))
+            .collect();
+        run.hold_overrun_usd = overrun.to_string();
+        Ok(Response::new(pb::GetRunResponse { run: Some(run) }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -481,5 +489,7 @@ pub fn run_message(record: RunRecord, service: &RunsService) -> pb::Run {
                 detail: flag.detail,
             })
             .collect(),
+        open_holds: Vec::new(),
+        hold_overrun_usd: String::new(),
     }
 }

@@ -1,8 +1,9 @@
 //! Whether the next step of a run may go ahead: every budget whose scope covers its customer and
-//! agent, for the calendar month (UTC) and for the run. Answered from the running totals that ingest
-//! keeps in the same transaction as each event, so it reads a handful of rows.
+//! agent, for the calendar month (UTC) and for the run, counting open holds as spent; and placing
+//! a hold for the step when asked. Answered from the running totals, the queued tail and the open
+//! holds, so it reads a handful of rows.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
@@ -10,10 +11,11 @@ use crate::{
     domain::{
         DomainError, Violations,
         budget::{Limits, Standing, Window, stand},
+        hold::Hold,
         ledger::month_start,
         money::Usd,
     },
-    store::budgets::{self, Budget, CheckReading},
+    store::budgets::{self, Budget, CheckQuery, CheckReading, HoldAsk},
 };
 
 /// What is being checked: the customer and agent of the step, and its run when it has one.
@@ -29,6 +31,8 @@ pub struct Subject<'a> {
 #[derive(Clone, Copy, Debug)]
 pub struct RunSpend {
     pub spent: Usd,
+    /// What its open holds set aside.
+    pub held: Usd,
     /// `None` for a run not started yet.
     pub start_time: Option<DateTime<Utc>>,
 }
@@ -52,25 +56,91 @@ pub struct Step {
     pub estimate: Usd,
 }
 
-/// Every applicable limit for `step` at `now`, denying ones first. The run, the budgets and their
-/// month's spend come from one statement (see `check_reading`).
+/// What a check answers: every applicable limit, denying ones first, and the hold placed.
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    pub checks: Vec<Check>,
+    pub hold: Option<Hold>,
+}
+
+impl Verdict {
+    pub fn allowed(&self) -> bool {
+        allows(&self.checks)
+    }
+}
+
+fn allows(checks: &[Check]) -> bool {
+    !checks.iter().any(|check| check.standing.denies)
+}
+
+/// Every applicable limit for `step` at `now`, denying ones first, and with `hold` (its time to
+/// live) the hold placed when the step is allowed. The run, the budgets, their month's spend and
+/// the open holds come from one statement (see `store::budgets::check_reading`), and so does
+/// placing a hold on PostgreSQL (`check_and_hold`).
 pub async fn check_step(
     db: &DatabaseConnection,
     project_id: Uuid,
     step: &Step,
+    hold: Option<TimeDelta>,
     now: DateTime<Utc>,
-) -> Result<Vec<Check>, DomainError> {
+) -> Result<Verdict, DomainError> {
     let month = month_start(now);
-    let CheckReading { run, budgets } = budgets::check_reading(
-        db,
+    let query = CheckQuery {
         project_id,
-        step.run_id.as_deref(),
-        step.customer_id.as_deref(),
-        step.agent_code.as_deref(),
-        month,
-    )
+        run_key: step.run_id.as_deref(),
+        customer_id: step.customer_id.as_deref(),
+        agent_code: step.agent_code.as_deref(),
+        month_start: month,
+        now,
+    };
+    let Some(ttl) = hold else {
+        let reading = budgets::check_reading(db, &query).await?;
+        let checks = evaluate_reading(&reading, step, month)?;
+        return Ok(Verdict { checks, hold: None });
+    };
+    let ask = HoldAsk {
+        id: Uuid::now_v7(),
+        amount: step.estimate,
+        expire_time: now + ttl,
+    };
+    let reading = budgets::check_and_hold(db, &query, &ask, |reading| {
+        evaluate_reading(reading, step, month).is_ok_and(|checks| allows(&checks))
+    })
     .await?;
-    let subject = match &run {
+    let checks = evaluate_reading(&reading, step, month)?;
+    let hold = reading.placed.then(|| {
+        let (customer_id, agent_code) = match &reading.run {
+            Some(run) => (run.customer_id.clone(), run.agent_code.clone()),
+            None => (
+                step.customer_id.clone().unwrap_or_default(),
+                step.agent_code.clone().unwrap_or_default(),
+            ),
+        };
+        Hold {
+            id: ask.id,
+            customer_id,
+            agent_code,
+            run_key: step.run_id.clone(),
+            amount: ask.amount,
+            month_start: month,
+            create_time: now,
+            expire_time: ask.expire_time,
+            ended: None,
+            event_id: None,
+            settled_cost: None,
+        }
+    });
+    Ok(Verdict { checks, hold })
+}
+
+/// The checks of a reading: the run's customer and agent must match the given ones, and without
+/// a run both must be given.
+fn evaluate_reading(
+    reading: &CheckReading,
+    step: &Step,
+    month: DateTime<Utc>,
+) -> Result<Vec<Check>, DomainError> {
+    let subject = match &reading.run {
         Some(brief) => {
             let mut violations = Violations::default();
             if step
@@ -99,6 +169,7 @@ pub async fn check_step(
                 agent_code: &brief.agent_code,
                 run: Some(RunSpend {
                     spent: brief.total_cost,
+                    held: reading.run_held,
                     start_time: Some(brief.start_time),
                 }),
             }
@@ -111,15 +182,20 @@ pub async fn check_step(
             Subject {
                 customer_id,
                 agent_code,
-                // A run not started yet has spent nothing, and its window has no start yet.
+                // A run not started yet has spent nothing (it may hold already), and its window
+                // has no start yet.
                 run: step.run_id.is_some().then_some(RunSpend {
                     spent: Usd::ZERO,
+                    held: reading.run_held,
                     start_time: None,
                 }),
             }
         }
     };
-    let budgets = budgets.iter().map(|(budget, spent)| (budget, *spent));
+    let budgets = reading
+        .budgets
+        .iter()
+        .map(|applicable| (&applicable.budget, applicable.spent, applicable.held));
     Ok(evaluate_with(budgets, &subject, step.estimate, month))
 }
 
@@ -159,21 +235,21 @@ pub fn evaluate(
             .get(&(customer.to_owned(), agent.to_owned()))
             .copied()
             .unwrap_or(Usd::ZERO);
-        (budget, spent)
+        (budget, spent, Usd::ZERO)
     });
     evaluate_with(with_spend, subject, estimate, month)
 }
 
-/// Where a step stands against each budget that covers it, each given with its scope's spend in
-/// the month; denying entries first.
+/// Where a step stands against each budget that covers it, each given with its scope's spend and
+/// open holds in the month; denying entries first.
 pub fn evaluate_with<'b>(
-    budgets: impl IntoIterator<Item = (&'b Budget, Usd)>,
+    budgets: impl IntoIterator<Item = (&'b Budget, Usd, Usd)>,
     subject: &Subject<'_>,
     estimate: Usd,
     month: DateTime<Utc>,
 ) -> Vec<Check> {
     let mut checks = Vec::new();
-    for (budget, month_spent) in budgets {
+    for (budget, month_spent, month_held) in budgets {
         if !budget.scope.covers(subject.customer_id, subject.agent_code) {
             continue;
         }
@@ -186,6 +262,7 @@ pub fn evaluate_with<'b>(
                 Window::Month,
                 limit,
                 month_spent,
+                month_held,
                 estimate,
                 budget.enforcement,
             );
@@ -196,7 +273,14 @@ pub fn evaluate_with<'b>(
             });
         }
         if let (Some(limit), Some(run)) = (per_run, subject.run) {
-            let standing = stand(Window::Run, limit, run.spent, estimate, budget.enforcement);
+            let standing = stand(
+                Window::Run,
+                limit,
+                run.spent,
+                run.held,
+                estimate,
+                budget.enforcement,
+            );
             checks.push(Check {
                 budget: budget.clone(),
                 window_start: run.start_time,

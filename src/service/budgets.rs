@@ -1,5 +1,8 @@
 //! Creating, changing, deleting and listing budgets.
 
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
@@ -7,12 +10,15 @@ use crate::{
     domain::{
         DomainError, Violations,
         budget::{BudgetChanges, NewBudget},
+        hold::Hold,
+        ledger::month_start,
+        money::Usd,
         page_token::{self, PageLimits},
         tenant::Tenant,
     },
     store::{
         StoreError,
-        budgets::{self as budget_store, Budget, BudgetFilter},
+        budgets::{self as budget_store, Budget, BudgetFilter, CheckQuery},
     },
 };
 
@@ -111,9 +117,81 @@ pub async fn list(
     Ok((budgets, next))
 }
 
+/// The month's spend and open holds of each budget of `wanted` with a monthly limit, by id, as
+/// `CheckBudget` counts them: one check reading per scope, each returning every budget that covers
+/// the scope with its figures. Asked most specific first (a customer's agent's reading also
+/// returns the customer's, the agent's and the project's budgets), a scope already answered is
+/// not read again.
+pub async fn month_figures(
+    db: &DatabaseConnection,
+    project_id: Uuid,
+    wanted: &[Budget],
+    now: DateTime<Utc>,
+) -> Result<HashMap<Uuid, (Usd, Usd)>, DomainError> {
+    let monthly: Vec<&Budget> = wanted
+        .iter()
+        .filter(|budget| budget.limits.monthly.is_some())
+        .collect();
+    let mut scopes: Vec<(Option<&str>, Option<&str>)> = monthly
+        .iter()
+        .map(|budget| scope_of(budget))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    scopes.sort_by_key(|(customer, agent)| {
+        std::cmp::Reverse(customer.is_some() as u8 + agent.is_some() as u8)
+    });
+    let mut figures = HashMap::with_capacity(monthly.len());
+    for (customer_id, agent_code) in scopes {
+        let answered = monthly
+            .iter()
+            .filter(|budget| scope_of(budget) == (customer_id, agent_code))
+            .all(|budget| figures.contains_key(&budget.id));
+        if answered {
+            continue;
+        }
+        let query = CheckQuery {
+            project_id,
+            run_key: None,
+            customer_id,
+            agent_code,
+            month_start: month_start(now),
+            now,
+        };
+        for applicable in budget_store::check_reading(db, &query).await?.budgets {
+            figures.insert(applicable.budget.id, (applicable.spent, applicable.held));
+        }
+    }
+    figures.retain(|id, _| monthly.iter().any(|budget| budget.id == *id));
+    Ok(figures)
+}
+
+fn scope_of(budget: &Budget) -> (Option<&str>, Option<&str>) {
+    (
+        budget.scope.customer_id.as_deref(),
+        budget.scope.agent_code.as_deref(),
+    )
+}
+
 fn not_found(id: Uuid) -> DomainError {
     DomainError::NotFound {
         what: "budget",
         id: id.to_string(),
     }
+}
+
+/// Releases a hold (see `store::budgets::holds::release`); `NOT_FOUND` for one the project does
+/// not have.
+pub async fn release_hold(
+    db: &DatabaseConnection,
+    tenant: Tenant,
+    hold_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Hold, DomainError> {
+    budget_store::holds::release(db, tenant.project_id, hold_id, now)
+        .await?
+        .ok_or_else(|| DomainError::NotFound {
+            what: "hold",
+            id: hold_id.to_string(),
+        })
 }

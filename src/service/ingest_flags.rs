@@ -140,6 +140,7 @@ impl<'a> BudgetFlagging<'a> {
                 agent_code,
                 run: Some(RunSpend {
                     spent: totals.get(&run).copied().unwrap_or(Usd::ZERO),
+                    held: Usd::ZERO,
                     start_time: Some(latest),
                 }),
             };

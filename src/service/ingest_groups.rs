@@ -222,6 +222,7 @@ pub(super) mod tests {
                 signal_name: None,
                 quantity: 1,
                 run_id: None,
+                hold_id: None,
                 usage_time: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
                 metadata: None,
                 shape: Shape::Single,

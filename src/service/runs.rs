@@ -17,7 +17,9 @@ use crate::{
     domain::{
         DomainError, FieldViolation,
         event::CustomerRef,
+        hold::Hold,
         ledger::Deltas,
+        money::Usd,
         page_token::{self, PageLimits},
         plan::{in_force, plan_at, start_plan},
         run::{Outcome, RunStatus, Transition, transition},
@@ -26,6 +28,7 @@ use crate::{
     },
     store::{
         self, StoreError,
+        budgets::holds,
         ingest::{self as writes, Seen},
         runs::{NewRun, RunCursor, RunFilter, RunRecord},
     },
@@ -259,6 +262,19 @@ impl RunsService {
     pub async fn get(&self, tenant: Tenant, run_key: &str) -> Result<RunRecord, DomainError> {
         self.folder.catch_up(tenant.project_id).await?;
         find_or_not_found(&self.db, tenant.project_id, run_key).await
+    }
+
+    /// A run's open holds at `now`, oldest first, and what its steps cost above the holds they
+    /// settled.
+    pub async fn holds(
+        &self,
+        tenant: Tenant,
+        run_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Hold>, Usd), DomainError> {
+        let open = holds::open_of_run(&self.db, tenant.project_id, run_key, now).await?;
+        let overrun = holds::run_overrun(&self.db, tenant.project_id, run_key).await?;
+        Ok((open, overrun))
     }
 
     /// One page of runs and the token of the next (empty at the end).

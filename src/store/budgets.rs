@@ -10,12 +10,13 @@ use uuid::Uuid;
 use super::{StoreError, entities::budgets, now};
 
 mod check;
+pub mod holds;
 mod spend;
 use crate::domain::{
     budget::{Enforcement, Limits, NewBudget, Scope, ScopeKind},
     money::Usd,
 };
-pub use check::{CheckReading, check_reading};
+pub use check::{Applicable, CheckQuery, CheckReading, HoldAsk, check_and_hold, check_reading};
 pub use spend::{SpendByKey, SpendQuery, monthly_spend_of};
 
 /// A stored budget.

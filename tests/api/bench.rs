@@ -167,6 +167,7 @@ async fn budget_checks_answer_with_every_budget_alone_and_beside_ingest(backend:
         checks: 25,
         rate: 1_000,
         with_ingest: None,
+        hold: false,
     };
     let report = check_budgets(&endpoint(&app), &app.secret_key, &workload, alone)
         .await
@@ -198,6 +199,32 @@ async fn budget_checks_answer_with_every_budget_alone_and_beside_ingest(backend:
         .expect("list budgets")
         .into_inner();
     assert_eq!(budgets.budgets.len(), 2 + 6 + 20);
+
+    // Checks that hold, against the same budgets as BLOCK: every one allowed and held, and its
+    // hold released after it.
+    let holding = CheckSettings {
+        hold: true,
+        ..alone
+    };
+    let report = check_budgets(&endpoint(&app), &app.secret_key, &workload, holding)
+        .await
+        .expect("checks that hold");
+    assert!(report.hold);
+    assert_eq!((report.checks, report.allowed, report.denied), (25, 25, 0));
+    assert_eq!(report.budgets_per_check, 4.0);
+    let db = app.database.connect().await;
+    let open = crate::helpers::scalar(
+        &db,
+        "SELECT COUNT(*) FROM budget_holds WHERE end_time IS NULL",
+    )
+    .await;
+    let released = crate::helpers::scalar(
+        &db,
+        "SELECT COUNT(*) FROM budget_holds WHERE end_reason = 'RELEASED'",
+    )
+    .await;
+    assert_eq!((open, released), (0, 25));
+    db.close().await.ok();
 }
 
 async fn reports_are_timed_against_the_raw_scan_with_the_same_groups(backend: Backend) {

@@ -18,6 +18,7 @@ mod folding;
 mod fuzz;
 mod health;
 mod helpers;
+mod holds;
 mod idempotency;
 mod ingest;
 mod ingest_groups;

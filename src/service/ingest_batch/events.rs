@@ -1,6 +1,6 @@
 //! The events of a batch, in the write transaction: their rows, lines and cost items, the records
-//! whose key another writer stored meanwhile, and their costs (queued for the folder on PostgreSQL,
-//! added to the running totals at once on SQLite).
+//! whose key another writer stored meanwhile, their costs (queued for the folder on PostgreSQL,
+//! added to the running totals at once on SQLite), and the holds they settle.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +20,7 @@ use crate::{
     service::fold,
     store::{
         self, StoreError,
+        budgets::holds::Settlement,
         fold_queue::{BatchCosts, SpendKey},
         ingest::{self as writes, NewEvent},
     },
@@ -116,6 +117,19 @@ impl Batch<'_> {
             .filter(|event| self.inserted.contains(&event.id))
             .collect();
         writes::insert_lines(txn, project_id, &stored).await?;
+        let settlements: Vec<Settlement> = accepted
+            .iter()
+            .zip(&self.events)
+            .filter(|(_, (_, event))| self.inserted.contains(&event.id))
+            .filter_map(|(accepted, (_, event))| {
+                Some(Settlement {
+                    hold_id: accepted.input.hold_id?,
+                    event_id: event.id,
+                    cost: event.total(),
+                })
+            })
+            .collect();
+        store::budgets::holds::settle(txn, project_id, &settlements, store::now()).await?;
         if txn.get_database_backend() == DbBackend::Postgres {
             // Costs that would carry a total past its limit are refused here, record by record,
             // rather than when folded.

@@ -6,6 +6,7 @@ pub mod prelude;
 
 pub mod agents;
 pub mod api_keys;
+pub mod budget_holds;
 pub mod budgets;
 pub mod catalog_prices;
 pub mod cost_events;
