@@ -50,6 +50,8 @@ pub struct Settings {
     pub key_cache_ttl: Duration,
     /// Serve TLS (and mutual TLS with a client CA) instead of plaintext.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// How budget thresholds are watched and alerts delivered to webhooks.
+    pub alerts: crate::service::budget_alerts::AlertSettings,
 }
 
 impl Settings {
@@ -70,6 +72,7 @@ impl Settings {
             fold_in_background: true,
             key_cache_ttl: Duration::from_secs(10),
             tls: None,
+            alerts: crate::service::budget_alerts::AlertSettings::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ use tally::{
     bench::{self, BenchCommand},
     config::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN, LogFormat, Settings, parse_duration},
     domain::{api_key::ApiKeyKind, run_flags::FlagSettings},
+    service::budget_alerts::AlertSettings,
     startup::App,
     store, telemetry,
     tls::TlsFiles,
@@ -75,6 +76,10 @@ struct ServeArgs {
     /// they are folded when a read of the totals needs them. For tests of the queued tail.
     #[arg(long, env = "TALLY_PAUSE_FOLDING", hide = true)]
     pause_folding: bool,
+    /// How often budgets are checked against their alert thresholds (50, 80, 100 % of the monthly
+    /// limit, for projects with a webhook) and due webhook deliveries are looked for.
+    #[arg(long, env = "TALLY_BUDGET_ALERT_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    budget_alert_interval: Duration,
     #[command(flatten)]
     run_flags: RunFlagArgs,
 }
@@ -191,6 +196,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let _telemetry = telemetry::init(cli.log_format)?;
     match cli.command {
         Command::Serve(args) => {
+            anyhow::ensure!(
+                !args.budget_alert_interval.is_zero(),
+                "--budget-alert-interval must be more than 0s"
+            );
             let settings = Settings {
                 listen: args.listen,
                 migrate: !args.no_migrate,
@@ -204,6 +213,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }),
                 run_flags: args.run_flags.settings()?,
                 fold_in_background: !args.pause_folding,
+                alerts: AlertSettings {
+                    interval: args.budget_alert_interval,
+                    ..AlertSettings::default()
+                },
                 ..Settings::with_database(cli.database_url)
             };
             App::build(settings)

@@ -16,6 +16,7 @@ use crate::{
     config::{Settings, redact_url},
     grpc::{self, auth::AuthLayer, in_flight::InFlight},
     health::HealthState,
+    service::budget_alerts::AlertTasks,
     store,
     tls::TlsFiles,
 };
@@ -93,6 +94,7 @@ impl App {
         }
         let state =
             grpc::AppState::new(db.clone(), settings.run_flags, settings.fold_in_background);
+        let alerts = AlertTasks::new(db.clone(), settings.alerts)?;
         let router = server
             .trace_fn(call_span)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -120,6 +122,7 @@ impl App {
             state.clone(),
             settings.clone(),
             health.clone(),
+            alerts.clone(),
             stop.clone(),
         ));
 
@@ -165,19 +168,23 @@ impl App {
             }
             error = not_ready => return Err(error),
         }
+        // Deliveries in flight record their outcome before the pool closes.
+        alerts.stopped(settings.shutdown_grace).await;
         db.close().await.ok();
         Ok(())
     }
 }
 
-/// Waits for the database, prepares it (migrations, first project), reports `SERVING`, then keeps
-/// checking that it answers: every `database_check_interval` while it does, every `database_retry`
-/// while it does not (calls are refused then, so the pause is lost service). `ready` follows the
-/// same checks. Returns an error only for faults that waiting will not fix.
+/// Waits for the database, prepares it (migrations, first project), reports `SERVING`, starts the
+/// background tasks that need the schema (folding, budget alerts), then keeps checking that it
+/// answers: every `database_check_interval` while it does, every `database_retry` while it does not
+/// (calls are refused then, so the pause is lost service). `ready` follows the same checks. Returns
+/// an error only for faults that waiting will not fix.
 async fn watch_database(
     state: grpc::AppState,
     settings: Settings,
     health: Arc<HealthState>,
+    alerts: Arc<AlertTasks>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let db = state.db.clone();
@@ -231,6 +238,7 @@ async fn watch_database(
     tracing::info!("database ready; SERVING");
     // With the schema in place: folds what a crash or another replica left queued, then sweeps.
     state.folder.start_sweep();
+    alerts.start(stop.clone(), ready.clone());
 
     let mut serving = true;
     loop {

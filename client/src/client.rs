@@ -10,6 +10,7 @@ use tonic::{
 use crate::pb::{
     budgets_client::BudgetsClient, directory_client::DirectoryClient, ingest_client::IngestClient,
     pricing_client::PricingClient, reports_client::ReportsClient, runs_client::RunsClient,
+    webhooks_client::WebhooksClient,
 };
 
 /// Adds `authorization: Bearer <key>` to every call.
@@ -97,5 +98,9 @@ impl Client {
 
     pub fn reports(&self) -> ReportsClient<Svc> {
         ReportsClient::with_interceptor(self.channel.clone(), self.key.clone())
+    }
+
+    pub fn webhooks(&self) -> WebhooksClient<Svc> {
+        WebhooksClient::with_interceptor(self.channel.clone(), self.key.clone())
     }
 }

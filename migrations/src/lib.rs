@@ -31,6 +31,7 @@ mod m20261129_000010_customer_spend;
 mod m20261204_000011_tier_price_missing;
 mod m20261205_000012_fold_queue;
 mod m20261206_000013_budget_holds;
+mod m20261206_000014_webhooks;
 
 /// Applies and rolls back Tally's schema (`Migrator::up(&db, None)` applies what is pending).
 pub struct Migrator;
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000011_tier_price_missing::Migration),
             Box::new(m20261205_000012_fold_queue::Migration),
             Box::new(m20261206_000013_budget_holds::Migration),
+            Box::new(m20261206_000014_webhooks::Migration),
         ]
     }
 }

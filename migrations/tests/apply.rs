@@ -18,9 +18,11 @@ use sea_orm::{
 use uuid::Uuid;
 
 /// Every table the migrations create.
-const TABLES: [&str; 28] = [
+const TABLES: [&str; 32] = [
     "agents",
     "api_keys",
+    "budget_alerts",
+    "budget_holds",
     "budgets",
     "catalog_prices",
     "cost_events",
@@ -47,6 +49,8 @@ const TABLES: [&str; 28] = [
     "service_lines",
     "signal_prices",
     "signals",
+    "webhook_deliveries",
+    "webhooks",
 ];
 
 const MIGRATION_TABLE: &str = "seaql_migrations";

@@ -2,6 +2,7 @@
 
 pub mod api_key;
 pub mod budget;
+pub mod budget_alert;
 pub mod catalog;
 pub mod customer;
 pub mod error;
@@ -20,5 +21,6 @@ pub mod run;
 pub mod run_flags;
 pub mod tenant;
 pub mod text;
+pub mod webhook;
 
 pub use error::{DomainError, FieldViolation, Violations};

@@ -23,6 +23,7 @@ mod runs;
 mod signal_prices;
 pub mod status;
 mod top_runs;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ use tower::layer::util::Stack;
 use crate::pb::{
     budgets_server::BudgetsServer, directory_server::DirectoryServer, ingest_server::IngestServer,
     pricing_server::PricingServer, reports_server::ReportsServer, runs_server::RunsServer,
+    webhooks_server::WebhooksServer,
 };
 use crate::{
     domain::run_flags::FlagSettings,
@@ -47,13 +49,14 @@ use crate::{
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The full names of Tally's services, as health and reflection know them.
-pub const SERVICE_NAMES: [&str; 6] = [
+pub const SERVICE_NAMES: [&str; 7] = [
     <IngestServer<ingest::IngestApi> as NamedService>::NAME,
     <RunsServer<runs::RunsApi> as NamedService>::NAME,
     <BudgetsServer<budgets::BudgetsApi> as NamedService>::NAME,
     <PricingServer<pricing::PricingApi> as NamedService>::NAME,
     <DirectoryServer<directory::DirectoryApi> as NamedService>::NAME,
     <ReportsServer<reports::ReportsApi> as NamedService>::NAME,
+    <WebhooksServer<webhooks::WebhooksApi> as NamedService>::NAME,
 ];
 
 type Layers = Stack<
@@ -113,7 +116,7 @@ async fn caught_up<T>(folder: &Folder, request: &tonic::Request<T>) -> Result<()
     Ok(())
 }
 
-/// Adds Tally's six services to the router.
+/// Adds Tally's seven services to the router.
 pub fn add_services(router: Router<Layers>, state: &AppState) -> Router<Layers> {
     let db = &state.db;
     router
@@ -150,6 +153,10 @@ pub fn add_services(router: Router<Layers>, state: &AppState) -> Router<Layers> 
         )
         .add_service(
             ReportsServer::new(reports::ReportsApi::new(state))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            WebhooksServer::new(webhooks::WebhooksApi::new(db.clone()))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
 }

@@ -1,6 +1,7 @@
 //! Application services: each takes a validated domain command and the caller's project, applies the
 //! domain rules, and reads and writes through the store (in one transaction where it matters).
 
+pub mod budget_alerts;
 pub mod budget_check;
 pub mod budgets;
 pub mod cost_series;
@@ -26,3 +27,4 @@ pub mod risky_accounts;
 pub mod runs;
 pub mod signal_prices;
 pub mod top_runs;
+pub mod webhooks;

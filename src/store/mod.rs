@@ -22,6 +22,7 @@ pub mod runs;
 pub mod signal_prices;
 pub(crate) mod sql;
 pub mod totals;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -13,7 +13,7 @@ use tally::{
     pb::{
         budgets_client::BudgetsClient, directory_client::DirectoryClient,
         ingest_client::IngestClient, pricing_client::PricingClient, reports_client::ReportsClient,
-        runs_client::RunsClient,
+        runs_client::RunsClient, webhooks_client::WebhooksClient,
     },
     startup::App,
     store,
@@ -521,6 +521,11 @@ impl TestApp {
         .await;
         db.close().await.ok();
         counted
+    }
+
+    /// The Webhooks client, calling with `key`.
+    pub fn webhooks(&self, key: &str) -> WebhooksClient<InterceptedService<Channel, ApiKey>> {
+        WebhooksClient::with_interceptor(self.channel.clone(), ApiKey::bearer(key))
     }
 
     /// The Runs client, calling with `key`.

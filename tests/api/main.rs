@@ -45,3 +45,4 @@ mod telemetry;
 mod tls;
 mod top_runs;
 mod unreadable;
+mod webhooks;

@@ -6,7 +6,7 @@ use tonic_reflection::pb::{v1, v1alpha};
 
 use crate::helpers::{Backend, spawn_app};
 
-const EXPECTED: [&str; 8] = [
+const EXPECTED: [&str; 9] = [
     "grpc.health.v1.Health",
     "tally.v1.Budgets",
     "tally.v1.Directory",
@@ -14,6 +14,7 @@ const EXPECTED: [&str; 8] = [
     "tally.v1.Pricing",
     "tally.v1.Reports",
     "tally.v1.Runs",
+    "tally.v1.Webhooks",
     "grpc.reflection.v1.ServerReflection",
 ];
 

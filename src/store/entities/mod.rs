@@ -6,6 +6,7 @@ pub mod prelude;
 
 pub mod agents;
 pub mod api_keys;
+pub mod budget_alerts;
 pub mod budget_holds;
 pub mod budgets;
 pub mod catalog_prices;
@@ -28,3 +29,5 @@ pub mod runs;
 pub mod service_lines;
 pub mod signal_prices;
 pub mod signals;
+pub mod webhook_deliveries;
+pub mod webhooks;

@@ -2,6 +2,7 @@
 
 pub use super::agents::Entity as Agents;
 pub use super::api_keys::Entity as ApiKeys;
+pub use super::budget_alerts::Entity as BudgetAlerts;
 pub use super::budgets::Entity as Budgets;
 pub use super::catalog_prices::Entity as CatalogPrices;
 pub use super::cost_events::Entity as CostEvents;
@@ -23,3 +24,5 @@ pub use super::runs::Entity as Runs;
 pub use super::service_lines::Entity as ServiceLines;
 pub use super::signal_prices::Entity as SignalPrices;
 pub use super::signals::Entity as Signals;
+pub use super::webhook_deliveries::Entity as WebhookDeliveries;
+pub use super::webhooks::Entity as Webhooks;
