@@ -18,6 +18,7 @@ use crate::{
         },
         error::quote,
         hold::{self, Hold, State},
+        ledger::month_start,
         money::Usd,
         text,
     },
@@ -182,8 +183,11 @@ impl Budgets for BudgetsApi {
         violations.into_result()?;
         let (budgets, next_page_token) =
             service::list(&self.db, tenant, filter, page_size, &page_token).await?;
+        let now = store::now();
         let figures =
-            service::month_figures(&self.db, tenant.project_id, &budgets, store::now()).await?;
+            service::month_figures(&self.db, tenant.project_id, &budgets, month_start(now), now)
+                .await
+                .map_err(DomainError::from)?;
         let budgets = budgets
             .into_iter()
             .map(|budget| {

@@ -7,6 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
+use super::budget_alerts;
 use crate::{
     domain::{
         DomainError, Violations,
@@ -96,6 +97,7 @@ pub async fn check_step(
     let Some(ttl) = hold else {
         let reading = budgets::check_reading(db, &query).await?;
         let checks = evaluate_reading(&reading, step, month)?;
+        tell_denials(db, project_id, &checks, now).await;
         return Ok(Verdict { checks, hold: None });
     };
     let ask = HoldAsk {
@@ -130,7 +132,30 @@ pub async fn check_step(
             settled_cost: None,
         }
     });
+    tell_denials(db, project_id, &checks, now).await;
     Ok(Verdict { checks, hold })
+}
+
+/// Records the first denial of each BLOCK budget in the month for the project's webhooks (a no-op
+/// once this process has recorded it). A failure to record does not fail the check: the next
+/// denial records it.
+async fn tell_denials(
+    db: &DatabaseConnection,
+    project_id: Uuid,
+    checks: &[Check],
+    now: DateTime<Utc>,
+) {
+    let denied: Vec<(Uuid, DateTime<Utc>)> = checks
+        .iter()
+        .filter(|check| check.standing.denies)
+        .map(|check| (check.budget.id, now))
+        .collect();
+    if denied.is_empty() {
+        return;
+    }
+    if let Err(error) = budget_alerts::record_denials(db, project_id, &denied).await {
+        tracing::warn!(%error, "could not record a budget's denial for its webhooks");
+    }
 }
 
 /// The checks of a reading: the run's customer and agent must match the given ones, and without

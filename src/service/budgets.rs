@@ -11,7 +11,6 @@ use crate::{
         DomainError, Violations,
         budget::{BudgetChanges, NewBudget},
         hold::Hold,
-        ledger::month_start,
         money::Usd,
         page_token::{self, PageLimits},
         tenant::Tenant,
@@ -117,7 +116,8 @@ pub async fn list(
     Ok((budgets, next))
 }
 
-/// The month's spend and open holds of each budget of `wanted` with a monthly limit, by id, as
+/// The spend and open holds in the month starting `month` of each budget of `wanted` with a
+/// monthly limit (holds open at `now`), by id, as
 /// `CheckBudget` counts them: one check reading per scope, each returning every budget that covers
 /// the scope with its figures. Asked most specific first (a customer's agent's reading also
 /// returns the customer's, the agent's and the project's budgets), a scope already answered is
@@ -126,8 +126,9 @@ pub async fn month_figures(
     db: &DatabaseConnection,
     project_id: Uuid,
     wanted: &[Budget],
+    month: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<HashMap<Uuid, (Usd, Usd)>, DomainError> {
+) -> Result<HashMap<Uuid, (Usd, Usd)>, StoreError> {
     let monthly: Vec<&Budget> = wanted
         .iter()
         .filter(|budget| budget.limits.monthly.is_some())
@@ -155,7 +156,7 @@ pub async fn month_figures(
             run_key: None,
             customer_id,
             agent_code,
-            month_start: month_start(now),
+            month_start: month,
             now,
         };
         for applicable in budget_store::check_reading(db, &query).await?.budgets {

@@ -682,11 +682,61 @@ async fn two_servers_record_and_send_each_alert_once(backend: Backend) {
     assert!(listed.iter().all(|d| d.attempts == 1));
 }
 
+async fn a_block_budget_denying_in_check_budget_is_delivered_once(backend: Backend) {
+    let app = spawn(TestDatabase::create(backend).await).await;
+    let receiver = Receiver::start(0).await;
+    let (_, secret) = create_webhook(&app, &receiver.url("/hook"), "").await;
+    let budget_id = create_budget(
+        &app,
+        "hard cap",
+        customer_scope("acme"),
+        step_cost() * Decimal::from(2),
+        pb::BudgetEnforcement::Block,
+    )
+    .await;
+    spend(&app, "acme", 2).await;
+    for _ in 0..3 {
+        let answer = app
+            .budgets(&app.publishable_key)
+            .check_budget(pb::CheckBudgetRequest {
+                customer_id: "acme".to_owned(),
+                agent_code: "writer".to_owned(),
+                estimated_cost_usd: usd(step_cost()),
+                ..Default::default()
+            })
+            .await
+            .expect("checked")
+            .into_inner();
+        assert!(!answer.allowed);
+    }
+    let is_denial = |r: &Received| r.json()["type"] == "budget.denied";
+    let received = receiver
+        .wait_for(PATIENCE, "the denial and the three thresholds", |got| {
+            got.iter().any(is_denial) && got.len() >= 4
+        })
+        .await;
+    let denial = received.iter().find(|r| is_denial(r)).expect("a denial");
+    assert_eq!(denial.json()["budget"]["budget_id"], budget_id.as_str());
+    assert_eq!(
+        denial.json()["spent_usd"],
+        usd(step_cost() * Decimal::from(2)).as_str()
+    );
+    assert_signed(denial, &secret);
+    // Denied three times, told once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        receiver.received().iter().filter(|r| is_denial(r)).count(),
+        1
+    );
+    assert_eq!(receiver.received().len(), 4);
+}
+
 crate::on_both_databases!(
     thresholds_are_delivered_once_each_per_budget_and_month,
     deliveries_are_retried_with_backoff_until_2xx,
     a_pending_delivery_outlives_a_restart,
     a_denial_is_delivered_once_per_budget_and_month,
     webhooks_are_managed_with_a_secret_key,
+    a_block_budget_denying_in_check_budget_is_delivered_once,
     two_servers_record_and_send_each_alert_once,
 );

@@ -8,7 +8,6 @@
 //! replicas may watch and deliver at once, and a restart loses nothing.
 
 mod deliver;
-mod spend;
 mod watch;
 
 use std::{
@@ -224,11 +223,16 @@ pub async fn record_denials(
             // Deleted since the check: nothing left to tell of.
             continue;
         };
-        let spent = spend::month_spend(db, project_id, std::slice::from_ref(&budget), month)
-            .await?
-            .get(&budget_id)
-            .copied()
-            .unwrap_or(Usd::ZERO);
+        let spent = crate::service::budgets::month_figures(
+            db,
+            project_id,
+            std::slice::from_ref(&budget),
+            month,
+            store::now(),
+        )
+        .await?
+        .get(&budget_id)
+        .map_or(Usd::ZERO, |(spent, _held)| *spent);
         let alert = alert_of(project_id, &budget, month, AlertKind::Denied, spent);
         record(db, &alert).await?;
         let mut recorded = lock(&RECORDED_DENIALS);

@@ -9,7 +9,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
-use super::{AlertSettings, alert_of, record, spend::month_spend};
+use super::{AlertSettings, alert_of, record};
 use crate::{
     domain::{
         budget_alert::{AlertKind, THRESHOLD_PERCENTS, thresholds_reached},
@@ -90,9 +90,12 @@ async fn watch_once(
         if budgets.is_empty() {
             continue;
         }
-        let spend = month_spend(db, project_id, &budgets, month).await?;
+        let figures =
+            crate::service::budgets::month_figures(db, project_id, &budgets, month, now).await?;
         for budget in &budgets {
-            let (Some(limit), Some(spent)) = (budget.limits.monthly, spend.get(&budget.id)) else {
+            let (Some(limit), Some((spent, _held))) =
+                (budget.limits.monthly, figures.get(&budget.id))
+            else {
                 continue;
             };
             for percent in thresholds_reached(limit, *spent) {
