@@ -6,11 +6,14 @@
 //! caller's key, which may name a run not started yet.
 //!
 //! On PostgreSQL, `tally_check_locked` runs the store's check (passed as text) after taking the
-//! advisory locks of the BLOCK budgets it covers, in the order given. `EXECUTE` inside a volatile
+//! advisory locks of the BLOCK budgets it covers, in the order given. Each statement of a volatile
 //! function takes a new snapshot, so the check sees every hold that the previous holder of a lock
 //! committed: concurrent checks that hold cannot pass a limit between them, in one round trip. A
-//! plain statement could not: its snapshot is taken before it waits for a lock. SQLite's single
-//! writer serialises the checks that hold by itself; nothing is created there.
+//! plain statement could not: its snapshot is taken before it waits for a lock. The check runs as
+//! a statement prepared once per connection (named by the hash of its text, its values passed as
+//! literals), so that it is planned once, not on every call: planning it takes about 1 ms, running
+//! it about 0.3 ms. SQLite's single writer serialises the checks that hold by itself; nothing is
+//! created there.
 
 use sea_orm_migration::{prelude::*, sea_orm::DbBackend};
 
@@ -48,11 +51,15 @@ const CHECK_LOCKED: &str = "CREATE OR REPLACE FUNCTION tally_check_locked(\
       lock_keys bigint[], reading text, p_project uuid, p_run_key text, p_customer text, \
       p_agent text, p_month timestamptz, p_now timestamptz, p_estimate bigint, p_hold uuid, \
       p_expire timestamptz) RETURNS SETOF record LANGUAGE plpgsql VOLATILE AS $$ \
-    DECLARE lock_key bigint; \
+    DECLARE lock_key bigint; prepared text := 'tally_check_' || md5(reading); \
     BEGIN \
       FOREACH lock_key IN ARRAY lock_keys LOOP PERFORM pg_advisory_xact_lock(lock_key); END LOOP; \
-      RETURN QUERY EXECUTE reading USING p_project, p_run_key, p_customer, p_agent, p_month, \
-        p_now, p_estimate, p_hold, p_expire; \
+      IF NOT EXISTS (SELECT 1 FROM pg_prepared_statements WHERE name = prepared) THEN \
+        EXECUTE format('PREPARE %I(uuid, text, text, text, timestamptz, timestamptz, bigint, \
+          uuid, timestamptz) AS %s', prepared, reading); \
+      END IF; \
+      RETURN QUERY EXECUTE format('EXECUTE %I(%L, %L, %L, %L, %L, %L, %L, %L, %L)', prepared, \
+        p_project, p_run_key, p_customer, p_agent, p_month, p_now, p_estimate, p_hold, p_expire); \
     END $$";
 
 #[async_trait::async_trait]
