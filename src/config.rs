@@ -109,22 +109,15 @@ mod tests {
     }
 }
 
-/// Parses a duration written as `500ms`, `5s`, `2m` or a bare number of seconds.
+/// Parses a duration as humantime writes it (`500ms`, `5s`, `2m`, `1h`, `1h 30m`), or a bare number
+/// of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration such as 5s or 500ms"))?;
-    match unit.trim() {
-        "ms" => Ok(Duration::from_millis(number)),
-        "" | "s" => Ok(Duration::from_secs(number)),
-        "m" => Ok(Duration::from_secs(number * 60)),
-        other => Err(format!("unknown duration unit {other:?}: use ms, s or m")),
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
     }
+    humantime::parse_duration(text)
+        .map_err(|error| format!("{text:?} is not a duration such as 500ms, 5s, 2m or 1h: {error}"))
 }
 
 #[cfg(test)]
@@ -137,7 +130,9 @@ mod duration_tests {
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("5h").is_err());
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3_600)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5_400)));
+        assert!(parse_duration("5x").is_err());
         assert!(parse_duration("soon").is_err());
     }
 }

@@ -329,7 +329,34 @@ async fn keys_commands_create_list_and_revoke(backend: Backend) {
     assert!(!output.status.success(), "revoking an unknown key fails");
 }
 
+/// Durations take hours and compound forms (`1h`, `1m 30s`), and a wrong one is refused with the
+/// value quoted before anything starts.
+async fn durations_take_hours_and_refuse_what_they_cannot_read(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let served = serve_with_env(
+        &database.url,
+        &[
+            ("TALLY_STALE_AFTER", "1h"),
+            ("TALLY_SHUTDOWN_GRACE", "1m 30s"),
+        ],
+    )
+    .await;
+    served.kill_now().await;
+    let output = tally(&database.url)
+        .args(["serve", "--stale-after", "5x"])
+        .output()
+        .await
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--stale-after") && stderr.contains("\"5x\" is not a duration"),
+        "{stderr}"
+    );
+}
+
 crate::on_both_databases!(
     first_start_prints_keys_once_and_signals_stop_cleanly,
-    keys_commands_create_list_and_revoke
+    keys_commands_create_list_and_revoke,
+    durations_take_hours_and_refuse_what_they_cannot_read
 );
