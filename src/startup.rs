@@ -210,6 +210,29 @@ async fn watch_database(
             .await
             .context("cannot apply migrations")?;
         tracing::info!("migrations applied");
+    } else {
+        // The migration job may still be running: wait for it, saying what is missing, rather than
+        // fail on the first table it has not made yet.
+        let mut reported = false;
+        loop {
+            let pending = store::pending_migrations(&db)
+                .await
+                .context("cannot read which migrations are applied")?;
+            let Some(first) = pending.first() else { break };
+            if !reported {
+                tracing::warn!(
+                    pending = pending.len(),
+                    first = %first,
+                    "the database lacks migrations and this server was started with --no-migrate: \
+                     run `tally migrate` (health stays NOT_SERVING until they are applied)"
+                );
+                reported = true;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(settings.database_retry) => {}
+                _ = stop.changed() => return Ok(()),
+            }
+        }
     }
     // Also with --no-migrate: the migration job prepares the schema, the first replica the catalog.
     if let Some(report) = crate::admin::ensure_catalog(&db)

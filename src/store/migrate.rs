@@ -54,3 +54,13 @@ async fn migrate_sqlite(db: &DatabaseConnection) -> Result<(), StoreError> {
     transaction.commit().await?;
     Ok(())
 }
+
+/// The names of the migrations not applied to the database yet, oldest first (every one on an
+/// empty database). Reads only: a replica started with `--no-migrate` may lack the right to create.
+pub async fn pending(db: &DatabaseConnection) -> Result<Vec<String>, StoreError> {
+    Ok(migrations::Migrator::get_pending_migrations_read_only(db)
+        .await?
+        .iter()
+        .map(|migration| migration.name().to_owned())
+        .collect())
+}

@@ -33,7 +33,7 @@ use sea_orm::{
 };
 
 pub use error::StoreError;
-pub use migrate::migrate;
+pub use migrate::{migrate, pending as pending_migrations};
 
 /// Opens a pool on `url` without touching the database yet (`connect_lazy`), so that the server can
 /// start, report `NOT_SERVING`, and wait for a database that is not up.

@@ -355,7 +355,55 @@ async fn durations_take_hours_and_refuse_what_they_cannot_read(backend: Backend)
     );
 }
 
+/// A server started with `--no-migrate` on an empty database says to run `tally migrate` (once, not
+/// a missing table per query), waits NOT_SERVING, and serves once the migrations are applied.
+async fn a_server_without_migrations_waits_and_says_to_migrate(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let mut child = tally(&database.url)
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--no-migrate",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .spawn()
+        .expect("tally serve starts");
+    let _stdout = forward_lines(child.stdout.take().expect("stdout"));
+    let mut stderr = forward_lines(child.stderr.take().expect("stderr"));
+    let mut seen = Vec::new();
+    let mut migrated = false;
+    let ready = tokio::time::timeout(WAIT, async {
+        while let Some(line) = stderr.recv().await {
+            seen.push(line.clone());
+            if line.contains("run `tally migrate`") && !migrated {
+                run_ok(&database.url, &["migrate"]).await;
+                migrated = true;
+            }
+            if line.contains("database ready; SERVING") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(ready, Ok(true), "{seen:#?}");
+    assert!(migrated, "said to migrate before serving: {seen:#?}");
+    let told = seen
+        .iter()
+        .filter(|line| line.contains("run `tally migrate`"))
+        .count();
+    assert_eq!(told, 1, "said once: {seen:#?}");
+    assert!(
+        !seen.iter().any(|line| line.contains("does not exist")),
+        "no missing-table errors: {seen:#?}"
+    );
+    child.kill().await.ok();
+}
+
 crate::on_both_databases!(
+    a_server_without_migrations_waits_and_says_to_migrate,
     first_start_prints_keys_once_and_signals_stop_cleanly,
     keys_commands_create_list_and_revoke,
     durations_take_hours_and_refuse_what_they_cannot_read
