@@ -109,6 +109,18 @@ mod tests {
     }
 }
 
+/// Whether `url` is the default database and its file is not there: the admin commands refuse
+/// then rather than create an empty `./tally.db` that no server reads (an operator who forgot
+/// `--database-url` would get a key that fails everywhere).
+pub fn is_missing_default_database(url: &str) -> bool {
+    let file = DEFAULT_DATABASE_URL
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    url == DEFAULT_DATABASE_URL && !std::path::Path::new(file).exists()
+}
+
 /// Parses a duration as humantime writes it (`500ms`, `5s`, `2m`, `1h`, `1h 30m`), or a bare number
 /// of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -6,7 +6,10 @@ use clap::{Args, Parser, Subcommand};
 use tally::{
     admin,
     bench::{self, BenchCommand},
-    config::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN, LogFormat, Settings, parse_duration},
+    config::{
+        DEFAULT_DATABASE_URL, DEFAULT_LISTEN, LogFormat, Settings, is_missing_default_database,
+        parse_duration,
+    },
     domain::{api_key::ApiKeyKind, run_flags::FlagSettings},
     service::budget_alerts::AlertSettings,
     startup::App,
@@ -231,7 +234,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(command) => {
-            let db = store::connect(&cli.database_url).await?;
+            let db = admin_database(&cli.database_url).await?;
             store::migrate(&db).await?;
             match command {
                 KeysCommand::Create {
@@ -266,7 +269,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Prices(PricesCommand::Import { file }) => {
-            let db = store::connect(&cli.database_url).await?;
+            let db = admin_database(&cli.database_url).await?;
             store::migrate(&db).await?;
             let report = admin::import_prices_file(&db, &file).await?;
             print!("{}", admin::format_import_report(&report));
@@ -304,4 +307,14 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
+}
+
+/// The database of an admin command: never a new `./tally.db` made by default.
+async fn admin_database(url: &str) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    anyhow::ensure!(
+        !is_missing_default_database(url),
+        "no database to work on: ./tally.db (the default) does not exist here, and this command \
+         does not create one. Pass --database-url (or set DATABASE_URL) to the server's database"
+    );
+    Ok(store::connect(url).await?)
 }

@@ -402,6 +402,29 @@ async fn a_server_without_migrations_waits_and_says_to_migrate(backend: Backend)
     child.kill().await.ok();
 }
 
+/// An admin command with no database named refuses to make a new `./tally.db` (the operator meant the
+/// server's database) and says how to name it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_do_not_create_the_default_database() {
+    let here = tempfile::tempdir().expect("temporary directory");
+    for args in [
+        &["keys", "create", "--project", "production"][..],
+        &["prices", "import", "prices.json"][..],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args(args)
+            .current_dir(here.path())
+            .env_remove("DATABASE_URL")
+            .output()
+            .await
+            .expect("runs");
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--database-url"), "{args:?}: {stderr}");
+        assert!(!here.path().join("tally.db").exists(), "{args:?}");
+    }
+}
+
 crate::on_both_databases!(
     a_server_without_migrations_waits_and_says_to_migrate,
     first_start_prints_keys_once_and_signals_stop_cleanly,
