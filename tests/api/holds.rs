@@ -61,6 +61,19 @@ impl Clients {
         }
     }
 
+    /// `ReleaseHold` of `hold_id`: the hold as it answers.
+    async fn release(&mut self, hold_id: &str) -> pb::Hold {
+        self.budgets
+            .release_hold(ReleaseHoldRequest {
+                hold_id: hold_id.to_owned(),
+            })
+            .await
+            .expect("release answers")
+            .into_inner()
+            .hold
+            .expect("a hold")
+    }
+
     async fn check(&mut self, request: CheckBudgetRequest) -> pb::CheckBudgetResponse {
         self.budgets
             .check_budget(request)
@@ -278,19 +291,21 @@ async fn concurrent_steps_never_pass_a_per_run_block_limit(backend: Backend) {
     done.store(true, Ordering::Relaxed);
     sampler.await.expect("sampler");
     assert_eq!(taken, 9);
-    let run = app
-        .runs(&app.publishable_key)
-        .get_run(GetRunRequest {
-            run_id: "shared".to_owned(),
-        })
-        .await
-        .expect("run")
-        .into_inner()
-        .run
-        .expect("a run");
+    let run = run_of(&app, "shared").await.expect("run");
     assert_eq!(usd(&run.total_cost_usd), e10(9 * STEP_E10));
     assert!(run.open_holds.is_empty());
     assert_eq!(run.hold_overrun_usd, "0.0000000000");
+}
+
+/// `GetRun` of `run_id`.
+async fn run_of(app: &TestApp, run_id: &str) -> Result<pb::Run, tonic::Status> {
+    let answer = app
+        .runs(&app.publishable_key)
+        .get_run(GetRunRequest {
+            run_id: run_id.to_owned(),
+        })
+        .await?;
+    Ok(answer.into_inner().run.expect("a run"))
 }
 
 fn hold_check(customer: &str, run: &str, estimate: &str) -> CheckBudgetRequest {
@@ -351,12 +366,7 @@ async fn a_hold_counts_until_settled_released_or_expired(backend: Backend) {
         ),
         ("0.0000000000", "0.0008000000")
     );
-    let run = app
-        .runs(&app.publishable_key)
-        .get_run(GetRunRequest {
-            run_id: "r1".to_owned(),
-        })
-        .await;
+    let run = run_of(&app, "r1").await;
     assert_eq!(
         run.expect_err("r1 has no event yet").code(),
         Code::NotFound,
@@ -364,39 +374,16 @@ async fn a_hold_counts_until_settled_released_or_expired(backend: Backend) {
     );
 
     // Released: it stops counting at once; releasing again answers the same.
-    let released = clients
-        .budgets
-        .release_hold(ReleaseHoldRequest {
-            hold_id: held.hold_id.clone(),
-        })
-        .await
-        .expect("released")
-        .into_inner()
-        .hold
-        .expect("a hold");
+    let released = clients.release(&held.hold_id).await;
     assert_eq!(released.state, pb::HoldState::Released as i32);
     assert!(released.end_time.is_some());
-    let again = clients
-        .budgets
-        .release_hold(ReleaseHoldRequest {
-            hold_id: held.hold_id.clone(),
-        })
-        .await
-        .expect("idempotent")
-        .into_inner()
-        .hold
-        .expect("a hold");
+    let again = clients.release(&held.hold_id).await;
     assert_eq!(again, released);
 
     // Settled by its event: estimated 0.0001, cost 0.00021, an overrun of 0.00011.
     let small = clients.check(hold_check("acme", "r3", "0.0001")).await;
     let small = small.hold.expect("allowed after the release");
-    let open = app
-        .runs(&app.publishable_key)
-        .get_run(GetRunRequest {
-            run_id: "r3".to_owned(),
-        })
-        .await;
+    let open = run_of(&app, "r3").await;
     assert_eq!(open.expect_err("no event yet").code(), Code::NotFound);
     let result = app
         .record_one(pb::EventRecord {
@@ -405,28 +392,10 @@ async fn a_hold_counts_until_settled_released_or_expired(backend: Backend) {
         })
         .await;
     assert!(result.stored, "{result:?}");
-    let run = app
-        .runs(&app.publishable_key)
-        .get_run(GetRunRequest {
-            run_id: "r3".to_owned(),
-        })
-        .await
-        .expect("run")
-        .into_inner()
-        .run
-        .expect("a run");
+    let run = run_of(&app, "r3").await.expect("run");
     assert!(run.open_holds.is_empty());
     assert_eq!(run.hold_overrun_usd, "0.0001100000");
-    let settled = clients
-        .budgets
-        .release_hold(ReleaseHoldRequest {
-            hold_id: small.hold_id,
-        })
-        .await
-        .expect("a settled hold is returned as it is")
-        .into_inner()
-        .hold
-        .expect("a hold");
+    let settled = clients.release(&small.hold_id).await;
     assert_eq!(settled.state, pb::HoldState::Settled as i32);
     assert_eq!(settled.event_id, result.event_id);
     assert_eq!(
@@ -454,16 +423,7 @@ async fn a_hold_counts_until_settled_released_or_expired(backend: Backend) {
         .await
         .hold
         .expect("held");
-    let run = app
-        .runs(&app.publishable_key)
-        .get_run(GetRunRequest {
-            run_id: "r3".to_owned(),
-        })
-        .await
-        .expect("run")
-        .into_inner()
-        .run
-        .expect("a run");
+    let run = run_of(&app, "r3").await.expect("run");
     assert_eq!(run.open_holds.len(), 1);
     assert_eq!(run.open_holds[0].hold_id, short.hold_id);
     let over = clients.check(hold_check("acme", "r4", "0.0003")).await;
@@ -474,16 +434,7 @@ async fn a_hold_counts_until_settled_released_or_expired(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     let after = clients.check(hold_check("acme", "r4", "0.0003")).await;
     assert!(after.allowed, "the expired hold counts no more: {after:?}");
-    let expired = clients
-        .budgets
-        .release_hold(ReleaseHoldRequest {
-            hold_id: short.hold_id,
-        })
-        .await
-        .expect("expired")
-        .into_inner()
-        .hold
-        .expect("a hold");
+    let expired = clients.release(&short.hold_id).await;
     assert_eq!(expired.state, pb::HoldState::Expired as i32);
     assert!(expired.end_time.is_none());
     app.assert_totals_match_events().await;

@@ -156,34 +156,3 @@ pub async fn run_overrun(
         .await?;
     Ok(Usd::from_e10(overrun.unwrap_or(0)))
 }
-
-/// The open holds of each scope `(customer, agent)` (`''` standing for all) in a month, for the
-/// budgets listed: what [`super::check_reading`] counts for each.
-pub async fn month_held(
-    db: &impl ConnectionTrait,
-    project_id: Uuid,
-    month_start: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<Vec<(String, String, Usd)>, StoreError> {
-    let rows: Vec<(String, String, i64)> = budget_holds::Entity::find()
-        .select_only()
-        .column(Column::CustomerId)
-        .column(Column::AgentCode)
-        .expr(Expr::cust(sum_bigint(
-            db.get_database_backend(),
-            "amount_e10",
-        )))
-        .filter(Column::ProjectId.eq(project_id))
-        .filter(Column::MonthStart.eq(month_start))
-        .filter(Column::EndTime.is_null())
-        .filter(Column::ExpireTime.gt(now))
-        .group_by(Column::CustomerId)
-        .group_by(Column::AgentCode)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(customer, agent, held)| (customer, agent, Usd::from_e10(held)))
-        .collect())
-}
