@@ -56,6 +56,10 @@ struct ServeArgs {
     /// Do not apply migrations at start (when `tally migrate` runs as a separate job).
     #[arg(long, env = "TALLY_NO_MIGRATE")]
     no_migrate: bool,
+    /// Do not create the `default` project and print its first keys on an empty database (keys then
+    /// come from `tally keys create`), so no secret reaches the logs.
+    #[arg(long, env = "TALLY_NO_BOOTSTRAP_KEY")]
+    no_bootstrap_key: bool,
     /// After SIGTERM, how long to keep accepting calls while health reports NOT_SERVING.
     #[arg(long, env = "TALLY_DRAIN_DELAY", default_value = "0s", value_parser = parse_duration)]
     drain_delay: Duration,
@@ -206,6 +210,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = Settings {
                 listen: args.listen,
                 migrate: !args.no_migrate,
+                bootstrap: !args.no_bootstrap_key,
                 drain_delay: args.drain_delay,
                 shutdown_grace: args.shutdown_grace,
                 key_cache_ttl: args.key_cache_ttl,
