@@ -79,6 +79,20 @@ PostgreSQL URL (a SQLite file cannot be shared by replicas, and the root filesys
 {{- if and $db.existingSecret (not $db.existingSecretKey) }}
 {{- fail "tally: database.existingSecretKey must name the key of the URL in database.existingSecret" }}
 {{- end }}
+{{- include "tally.validateOptions" . }}
+{{- end }}
+
+{{/* Checks the optional parts: TLS needs a Secret, a ServiceMonitor needs metrics, ports differ. */}}
+{{- define "tally.validateOptions" -}}
+{{- if and .Values.tls.enabled (not .Values.tls.secretName) }}
+{{- fail "tally: tls.enabled needs tls.secretName, a Secret holding the certificate chain and key" }}
+{{- end }}
+{{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.enabled) }}
+{{- fail "tally: metrics.serviceMonitor.enabled needs metrics.enabled" }}
+{{- end }}
+{{- if and .Values.metrics.enabled (eq (int .Values.metrics.port) (int (include "tally.containerPort" .))) }}
+{{- fail (printf "tally: metrics.port must differ from the gRPC port %s" (include "tally.containerPort" .)) }}
+{{- end }}
 {{- end }}
 
 {{/* The Secret the server's pods read DATABASE_URL from, and its key. */}}
@@ -110,6 +124,16 @@ chart's own Secret (a pre-install hook runs before the release's ordinary resour
 {{- $_ := set $env "OTEL_EXPORTER_OTLP_ENDPOINT" .Values.otel.endpoint }}
 {{- $_ := set $env "OTEL_SERVICE_NAME" (.Values.otel.serviceName | default "tally") }}
 {{- end }}
+{{- if .Values.metrics.enabled }}
+{{- $_ := set $env "TALLY_METRICS_LISTEN" (printf "0.0.0.0:%d" (int .Values.metrics.port)) }}
+{{- end }}
+{{- if .Values.tls.enabled }}
+{{- $_ := set $env "TALLY_TLS_CERT" (printf "%s/tls.crt" (include "tally.tlsMountPath" .)) }}
+{{- $_ := set $env "TALLY_TLS_KEY" (printf "%s/tls.key" (include "tally.tlsMountPath" .)) }}
+{{- if .Values.tls.clientCaKey }}
+{{- $_ := set $env "TALLY_TLS_CLIENT_CA" (printf "%s/client-ca.crt" (include "tally.tlsMountPath" .)) }}
+{{- end }}
+{{- end }}
 {{- $env = mergeOverwrite $env (.Values.config | default dict) }}
 {{- range $name, $value := $env }}
 {{ $name }}: {{ $value | toString | quote }}
@@ -119,4 +143,44 @@ chart's own Secret (a pre-install hook runs before the release's ordinary resour
 {{/* terminationGracePeriodSeconds: drain delay + grace + margin. */}}
 {{- define "tally.terminationGracePeriodSeconds" -}}
 {{- add (int .Values.shutdown.drainDelaySeconds) (int .Values.shutdown.graceSeconds) (int .Values.shutdown.marginSeconds) }}
+{{- end }}
+
+{{/* Where the tls Secret is mounted (its keys as tls.crt, tls.key and client-ca.crt). */}}
+{{- define "tally.tlsMountPath" -}}/etc/tally/tls{{- end }}
+
+{{/*
+One probe block (dict "probe" BLOCK "tls" BOOL): as given, except that with TLS a `grpc` probe
+becomes a `tcpSocket` probe on the gRPC port with the same timings (the kubelet's gRPC probe has no
+TLS).
+*/}}
+{{- define "tally.probe" -}}
+{{- $probe := deepCopy .probe }}
+{{- if and .tls (hasKey $probe "grpc") }}
+{{- $_ := unset $probe "grpc" }}
+{{- $_ := set $probe "tcpSocket" (dict "port" "grpc") }}
+{{- end }}
+{{- toYaml $probe }}
+{{- end }}
+
+{{/* Affinity of the server's pods: `affinity`, or the soft anti-affinity of `podAntiAffinity`. */}}
+{{- define "tally.affinity" -}}
+{{- if .Values.affinity }}
+{{- toYaml .Values.affinity }}
+{{- else if eq .Values.podAntiAffinity "soft" }}
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "tally.selectorLabels" . | nindent 12 }}
+{{- end }}
+{{- end }}
+
+{{/* Labels of the `helm test` pod; the NetworkPolicy lets it in by them. */}}
+{{- define "tally.testSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "tally.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
 {{- end }}
