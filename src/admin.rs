@@ -2,13 +2,14 @@
 //! price catalog (`tally prices …`). Keys go to standard output and nowhere else; everything said
 //! about them goes to standard error.
 
-use std::{fmt::Write as _, io::Write, path::Path};
+use std::{fmt::Write as _, io::Write, path::Path, str::FromStr};
 
 use anyhow::Context;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, sqlx::sqlite::SqliteConnectOptions};
 use sha2::{Digest, Sha256};
 
 use crate::{
+    config::{is_missing_default_database, redact_url},
     domain::{
         api_key::{ApiKeyKind, GeneratedKey},
         catalog,
@@ -22,6 +23,67 @@ use crate::{
 
 /// The project created on a first start.
 pub const DEFAULT_PROJECT: &str = "default";
+
+/// Opens the database of an admin command (`keys`, `prices import`) as it is, and says on standard
+/// error which one it is. It never creates one (a key written to a new file that no server reads
+/// fails everywhere) and never migrates (that is `tally migrate`'s job, against the server's
+/// database, often with other rights): a missing database or schema is an error naming it.
+pub async fn open_database(url: &str) -> anyhow::Result<DatabaseConnection> {
+    anyhow::ensure!(
+        !is_missing_default_database(url),
+        "no database to work on: ./tally.db (the default) does not exist here, and this command \
+         does not create one. Pass --database-url (or set DATABASE_URL) to the server's database"
+    );
+    let shown = redact_url(url);
+    let url = if url.starts_with("sqlite:") {
+        existing_sqlite(url)?
+    } else {
+        url.to_owned()
+    };
+    let db = store::connect(&url).await?;
+    let pending = store::pending_migrations(&db)
+        .await
+        .with_context(|| format!("cannot read which migrations {shown} has"))?;
+    if let Some(first) = pending.first() {
+        anyhow::bail!(
+            "the database {shown} lacks {} migration(s), from {first} on: run `tally migrate` \
+             against it first (this command does not migrate)",
+            pending.len()
+        );
+    }
+    eprintln!("using database {shown}");
+    Ok(db)
+}
+
+/// `url` made to open its SQLite file only if it is there (`mode=rwc` becomes `mode=rw`); an error
+/// naming the file when it is not.
+fn existing_sqlite(url: &str) -> anyhow::Result<String> {
+    let options = SqliteConnectOptions::from_str(url)
+        .with_context(|| format!("cannot read the SQLite URL {url}"))?;
+    let file = options.get_filename();
+    let in_memory = file == Path::new(":memory:") || url.contains("mode=memory");
+    if !in_memory && !file.exists() {
+        let looked_for = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
+        anyhow::bail!(
+            "no SQLite database at {}: this command does not create one. Pass --database-url (or \
+             set DATABASE_URL) to the server's database; a new one is made by `tally migrate`",
+            looked_for.display()
+        );
+    }
+    Ok(without_create(url))
+}
+
+/// `url` with SQLite's `mode=rwc` (create when missing) turned into `mode=rw`.
+fn without_create(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let query: Vec<&str> = query
+        .split('&')
+        .map(|pair| if pair == "mode=rwc" { "mode=rw" } else { pair })
+        .collect();
+    format!("{base}?{}", query.join("&"))
+}
 
 /// On a database with no project, creates the default one and prints its first secret and publishable
 /// keys, once: they are stored only as digests and cannot be shown again.
@@ -227,4 +289,44 @@ pub fn format_import_report(report: &ImportReport) -> String {
         report.conventions_written, report.aliases_written
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_lose_their_create_mode_only() {
+        assert_eq!(
+            without_create("sqlite:///srv/tally.db?mode=rwc"),
+            "sqlite:///srv/tally.db?mode=rw"
+        );
+        assert_eq!(
+            without_create("sqlite://x.db?cache=shared&mode=rwc"),
+            "sqlite://x.db?cache=shared&mode=rw"
+        );
+        assert_eq!(without_create("sqlite://x.db"), "sqlite://x.db");
+        assert_eq!(
+            without_create("sqlite://x.db?mode=ro"),
+            "sqlite://x.db?mode=ro"
+        );
+    }
+
+    #[test]
+    fn a_missing_sqlite_file_is_named_and_not_made() {
+        let here = tempfile::tempdir().expect("temporary directory");
+        let file = here.path().join("tally.db");
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        let error = existing_sqlite(&url).expect_err("missing");
+        assert!(
+            error.to_string().contains(&file.display().to_string()),
+            "{error}"
+        );
+        assert!(!file.exists());
+        std::fs::write(&file, b"").expect("made");
+        assert_eq!(
+            existing_sqlite(&url).expect("there"),
+            format!("sqlite://{}?mode=rw", file.display())
+        );
+    }
 }

@@ -6,10 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use tally::{
     admin,
     bench::{self, BenchCommand},
-    config::{
-        DEFAULT_DATABASE_URL, DEFAULT_LISTEN, LogFormat, Settings, is_missing_default_database,
-        parse_duration,
-    },
+    config::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN, LogFormat, Settings, parse_duration},
     domain::{api_key::ApiKeyKind, run_flags::FlagSettings},
     service::budget_alerts::AlertSettings,
     startup::App,
@@ -37,10 +34,10 @@ enum Command {
     Serve(ServeArgs),
     /// Applies pending migrations and exits.
     Migrate,
-    /// Manages API keys.
+    /// Manages API keys in an existing, migrated database (never creates or migrates one).
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Manages the model price catalog.
+    /// Manages the model price catalog (import: in an existing, migrated database).
     #[command(subcommand)]
     Prices(PricesCommand),
     /// Measures ingest speed against the raw baseline (see BENCHMARKS.md).
@@ -162,8 +159,8 @@ enum PricesCommand {
     ///
     /// The file is litellm's model_prices_and_context_window.json or catalog/litellm_prices.json.
     /// Importing the same file again changes nothing. A changed price is added in force from now, so
-    /// earlier events keep the old one; prices missing from the file are kept. Applies pending
-    /// migrations first.
+    /// earlier events keep the old one; prices missing from the file are kept. Works on an existing,
+    /// migrated database only (run `tally migrate` first); never migrates or creates one.
     Import {
         /// The price file.
         file: PathBuf,
@@ -239,8 +236,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(command) => {
-            let db = admin_database(&cli.database_url).await?;
-            store::migrate(&db).await?;
+            let db = admin::open_database(&cli.database_url).await?;
             match command {
                 KeysCommand::Create {
                     project,
@@ -274,8 +270,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Prices(PricesCommand::Import { file }) => {
-            let db = admin_database(&cli.database_url).await?;
-            store::migrate(&db).await?;
+            let db = admin::open_database(&cli.database_url).await?;
             let report = admin::import_prices_file(&db, &file).await?;
             print!("{}", admin::format_import_report(&report));
             Ok(())
@@ -312,14 +307,4 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
-}
-
-/// The database of an admin command: never a new `./tally.db` made by default.
-async fn admin_database(url: &str) -> anyhow::Result<sea_orm::DatabaseConnection> {
-    anyhow::ensure!(
-        !is_missing_default_database(url),
-        "no database to work on: ./tally.db (the default) does not exist here, and this command \
-         does not create one. Pass --database-url (or set DATABASE_URL) to the server's database"
-    );
-    Ok(store::connect(url).await?)
 }

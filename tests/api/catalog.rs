@@ -90,6 +90,8 @@ async fn import(url: &str, dir: &Path, name: &str, contents: &str) -> String {
 
 async fn prices_import_is_idempotent_and_keeps_history(backend: Backend) {
     let database = TestDatabase::create(backend).await;
+    // The admin commands work on a migrated database only; `migrate` loads no catalog.
+    tally_ok(&database.url, &["migrate"]).await;
     let dir = tempfile::tempdir().expect("temporary directory");
 
     let report = import(&database.url, dir.path(), "first.json", FIRST).await;

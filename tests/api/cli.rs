@@ -402,6 +402,89 @@ async fn a_server_without_migrations_waits_and_says_to_migrate(backend: Backend)
     child.kill().await.ok();
 }
 
+/// The admin commands take the database as it is: they neither create it (a SQLite file named
+/// with `mode=rwc` included) nor migrate it, saying in one line what to do instead; once it is
+/// migrated they say which database they used (password masked), with no migration notices.
+async fn admin_commands_neither_create_nor_migrate_the_database(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let file = database
+        .url
+        .strip_prefix("sqlite://")
+        .and_then(|rest| rest.split('?').next())
+        .map(std::path::PathBuf::from);
+    for args in [
+        &["keys", "create", "--project", "production"][..],
+        &["prices", "import", "catalog/litellm_prices.json"][..],
+    ] {
+        let output = tally(&database.url)
+            .args(args)
+            .output()
+            .await
+            .expect("runs");
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+        match &file {
+            Some(file) => {
+                assert!(
+                    stderr.contains(&file.display().to_string()),
+                    "names the file it looked for: {stderr}"
+                );
+                assert!(!file.exists(), "{args:?} created {}", file.display());
+            }
+            None => {
+                assert!(stderr.contains("run `tally migrate`"), "{stderr}");
+                let db = database.connect().await;
+                let tables = crate::helpers::scalar(
+                    &db,
+                    "SELECT CAST(COUNT(*) AS BIGINT) FROM information_schema.tables \
+                     WHERE table_schema = 'public'",
+                )
+                .await;
+                assert_eq!(tables, 0, "{args:?} left the schema empty");
+            }
+        }
+    }
+    if let Some(file) = &file {
+        // A file that is there but was never migrated is not migrated either.
+        std::fs::write(file, b"").expect("empty file");
+        let output = tally(&database.url)
+            .args(["keys", "list"])
+            .output()
+            .await
+            .expect("runs");
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("run `tally migrate`"), "{stderr}");
+        let db = database.connect().await;
+        let tables = crate::helpers::scalar(&db, "SELECT COUNT(*) FROM sqlite_master").await;
+        assert_eq!(tables, 0, "left the file empty");
+    }
+
+    run_ok(&database.url, &["migrate"]).await;
+    // A password in the URL is masked (PostgreSQL's trust login here never asks for it).
+    let url = match backend {
+        Backend::Postgres => {
+            let mut url = url::Url::parse(&database.url).expect("a URL");
+            url.set_password(Some("s3cret")).expect("a password fits");
+            url.to_string()
+        }
+        Backend::Sqlite => database.url.clone(),
+    };
+    let (stdout, stderr) = run_ok(&url, &["keys", "create", "--project", "production"]).await;
+    assert!(stdout.starts_with("sk_"), "{stdout}");
+    let shown = tally::config::redact_url(&url);
+    assert!(
+        stderr.contains(&format!("using database {shown}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    assert!(
+        !stderr.to_lowercase().contains("migrat"),
+        "no migration notices: {stderr}"
+    );
+}
+
 /// An admin command with no database named refuses to make a new `./tally.db` (the operator meant the
 /// server's database) and says how to name it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -426,6 +509,7 @@ async fn admin_commands_do_not_create_the_default_database() {
 }
 
 crate::on_both_databases!(
+    admin_commands_neither_create_nor_migrate_the_database,
     a_server_without_migrations_waits_and_says_to_migrate,
     first_start_prints_keys_once_and_signals_stop_cleanly,
     keys_commands_create_list_and_revoke,
