@@ -190,6 +190,7 @@ async fn watch_database(
     let db = state.db.clone();
     let ready = state.ready.clone();
     let mut reported_down = false;
+    // Not backon: a fixed short pause on purpose (each one is lost service), forever, until stop.
     loop {
         match store::ping(&db).await {
             Ok(()) => break,

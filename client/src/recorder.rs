@@ -18,6 +18,7 @@ use std::{
     time::Duration,
 };
 
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use tokio::{
     sync::{mpsc, oneshot},
     task::JoinHandle,
@@ -40,9 +41,11 @@ pub struct RecorderConfig {
     pub linger: Duration,
     /// Attempts per batch before its events are dropped (default 5).
     pub max_attempts: u32,
-    /// Wait before the first retry; it doubles on each retry (default 10 s: 10, 20, 40, …).
+    /// Wait before the first retry; it doubles on each retry (default 10 s: 10, 20, 40, …), and
+    /// each wait is lengthened by up to as much again at random, so that recorders cut off together
+    /// do not all come back at once.
     pub first_backoff: Duration,
-    /// The longest wait between attempts (default 60 s).
+    /// The longest wait between attempts, jitter included (default 60 s).
     pub max_backoff: Duration,
 }
 
@@ -257,43 +260,62 @@ impl Sending {
         }
     }
 
-    /// Sends one batch until every event is stored, rejected, or out of attempts.
-    async fn send(&self, mut records: Vec<EventRecord>) {
-        let mut backoff = self.config.first_backoff;
-        for attempt in 1..=self.config.max_attempts {
-            if attempt > 1 {
-                Counters::add(&self.counters.retries, 1);
-            }
+    /// Sends one batch until every event is stored, rejected, or out of attempts; each attempt
+    /// sends only what the answers so far left unsettled.
+    async fn send(&self, records: Vec<EventRecord>) {
+        let unsettled = std::sync::Mutex::new(records);
+        let unsettled = &unsettled;
+        let attempt = move || async move {
+            let records = take(unsettled);
             let request = pb::RecordBatchRequest {
                 records: records.clone(),
             };
             match self.client.ingest().record_batch(request).await {
                 Ok(answer) => {
-                    records = self.settle(records, answer.into_inner().results);
-                    if records.is_empty() {
-                        return;
+                    let again = self.settle(records, answer.into_inner().results);
+                    let left = again.len();
+                    put_back(unsettled, again);
+                    if left == 0 {
+                        Ok(())
+                    } else {
+                        Err(Unsettled::Unanswered)
                     }
                 }
-                Err(status) if retryable(&status) => {
-                    tracing::warn!(code = ?status.code(), message = status.message(), events = records.len(), attempt, "a batch did not get through; it will be sent again");
-                }
                 Err(status) => {
-                    tracing::error!(code = ?status.code(), message = status.message(), events = records.len(), "a batch was refused; its events are dropped");
-                    Counters::add(&self.counters.dropped, records.len() as u64);
-                    return;
+                    put_back(unsettled, records);
+                    if retryable(&status) {
+                        Err(Unsettled::Unreached(status))
+                    } else {
+                        Err(Unsettled::Refused(status))
+                    }
                 }
             }
-            if attempt < self.config.max_attempts {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(self.config.max_backoff);
+        };
+        let outcome = attempt
+            .retry(backoff(&self.config))
+            .when(|unsettled| !matches!(unsettled, Unsettled::Refused(_)))
+            .notify(|unsettled, pause| {
+                Counters::add(&self.counters.retries, 1);
+                if let Unsettled::Unreached(status) = unsettled {
+                    tracing::warn!(code = ?status.code(), message = status.message(), ?pause, "a batch did not get through; it will be sent again");
+                }
+            })
+            .await;
+        let dropped = take(unsettled).len();
+        match outcome {
+            Ok(()) => return,
+            Err(Unsettled::Refused(status)) => {
+                tracing::error!(code = ?status.code(), message = status.message(), events = dropped, "a batch was refused; its events are dropped");
+            }
+            Err(Unsettled::Unanswered | Unsettled::Unreached(_)) => {
+                tracing::error!(
+                    events = dropped,
+                    attempts = self.config.max_attempts,
+                    "events dropped after the last attempt"
+                );
             }
         }
-        tracing::error!(
-            events = records.len(),
-            attempts = self.config.max_attempts,
-            "events dropped after the last attempt"
-        );
-        Counters::add(&self.counters.dropped, records.len() as u64);
+        Counters::add(&self.counters.dropped, dropped as u64);
     }
 
     /// Counts the answered records and returns those to send again.
@@ -328,6 +350,37 @@ impl Sending {
     }
 }
 
+/// The waits between a batch's attempts: doubling, jittered, at most `max_backoff` each.
+fn backoff(config: &RecorderConfig) -> impl BackoffBuilder + use<> {
+    let longest = config.max_backoff;
+    ExponentialBuilder::new()
+        .with_min_delay(config.first_backoff)
+        .with_max_delay(longest)
+        .with_max_times(config.max_attempts.saturating_sub(1) as usize)
+        .with_jitter()
+        .build()
+        .map(move |pause| pause.min(longest))
+}
+
+/// Why an attempt left events of its batch unsettled.
+enum Unsettled {
+    /// The server answered, and some records came back neither stored nor refused.
+    Unanswered,
+    /// The batch did not get through (`UNAVAILABLE`, a broken connection): sent again.
+    Unreached(Status),
+    /// The server refused the batch as a whole (a bad key, say): never sent again.
+    Refused(Status),
+}
+
+/// The records left to send, leaving the slot empty.
+fn take(unsettled: &std::sync::Mutex<Vec<EventRecord>>) -> Vec<EventRecord> {
+    std::mem::take(&mut *unsettled.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+fn put_back(unsettled: &std::sync::Mutex<Vec<EventRecord>>, records: Vec<EventRecord>) {
+    *unsettled.lock().unwrap_or_else(|e| e.into_inner()) = records;
+}
+
 /// `UNAVAILABLE`, or a status made by the client's transport rather than sent by the server (the
 /// connection broke mid-call: it has an error source, which a server's status never has).
 fn retryable(status: &Status) -> bool {
@@ -353,6 +406,36 @@ mod tests {
             "connection reset",
         )));
         assert!(retryable(&broken), "{broken:?}");
+    }
+
+    #[test]
+    fn waits_double_with_jitter_and_stay_under_the_longest() {
+        let config = RecorderConfig::default();
+        for _ in 0..100 {
+            let waits: Vec<Duration> = backoff(&config).build().collect();
+            assert_eq!(waits.len(), 4, "a wait before each attempt after the first");
+            assert!(
+                waits[0] >= Duration::from_secs(10) && waits[0] < Duration::from_secs(20),
+                "{waits:?}"
+            );
+            assert!(
+                waits[1] >= Duration::from_secs(20) && waits[1] < Duration::from_secs(40),
+                "{waits:?}"
+            );
+            assert!(
+                waits.iter().all(|wait| *wait <= config.max_backoff),
+                "{waits:?}"
+            );
+        }
+        let firsts: std::collections::HashSet<Duration> = (0..20)
+            .filter_map(|_| backoff(&config).build().next())
+            .collect();
+        assert!(firsts.len() > 1, "waits are jittered");
+        let once = RecorderConfig {
+            max_attempts: 1,
+            ..config
+        };
+        assert_eq!(backoff(&once).build().count(), 0);
     }
 
     #[test]

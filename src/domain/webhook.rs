@@ -175,6 +175,7 @@ impl DeliveryStatus {
 /// When a delivery that got no 2xx answer is tried again: `first` after the first try, doubling
 /// up to `max` between tries, each pause plus up to a tenth at random (so that the deliveries of
 /// one outage do not all come back at once), until `give_up_after` has passed since the event.
+// Not backon: a persisted schedule computes the n-th pause from a stored count, not an iterator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub first: Duration,

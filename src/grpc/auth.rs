@@ -154,7 +154,7 @@ async fn authenticate(
             "missing API key: send it as the header 'authorization: Bearer sk_...' or 'x-api-key: sk_...'",
         ));
     };
-    if let Some(tenant) = keys.get(text) {
+    if let Some(tenant) = keys.get(text).await {
         return Ok(tenant);
     }
     let invalid = || Status::unauthenticated("invalid API key: unknown or revoked");
@@ -171,7 +171,7 @@ async fn authenticate(
                 Status::internal("internal error")
             }
         })?;
-    candidates
+    let tenant = candidates
         .into_iter()
         .find(|candidate| key.matches(&candidate.digest))
         .map(|candidate| Tenant {
@@ -179,8 +179,9 @@ async fn authenticate(
             key_id: candidate.id,
             key_kind: candidate.kind,
         })
-        .inspect(|tenant| keys.insert(text, tenant))
-        .ok_or_else(invalid)
+        .ok_or_else(invalid)?;
+    keys.insert(text, &tenant).await;
+    Ok(tenant)
 }
 
 /// The key text from `authorization: Bearer …` (scheme case-insensitive) or `x-api-key`.

@@ -3,62 +3,44 @@
 //! Only keys that were valid are kept, for a short time (`--key-cache-ttl`): a revoked key stops
 //! working within that time, a new key works at once, and an unknown key always asks the database.
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
+use moka::future::Cache;
 use sha2::{Digest, Sha256};
 
 use crate::domain::tenant::Tenant;
 
-/// Most keys remembered; past it the cache starts over (a burst of distinct keys is not a workload
-/// worth a smarter policy).
-const MAX_KEYS: usize = 10_000;
+/// Most keys remembered; past it the least useful are evicted (moka's TinyLFU).
+const MAX_KEYS: u64 = 10_000;
 
 /// Verified keys, by the SHA-256 of their text (the text itself is not kept).
 pub struct KeyCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<[u8; 32], (Tenant, Instant)>>,
+    /// `None` when the TTL is zero: every call asks the database.
+    entries: Option<Cache<[u8; 32], Tenant>>,
 }
 
 impl KeyCache {
-    /// A cache that keeps keys for `ttl`; zero keeps nothing.
+    /// A cache that keeps keys for `ttl` from their verification; zero keeps nothing.
     pub fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-        }
+        let entries = (!ttl.is_zero()).then(|| {
+            Cache::builder()
+                .max_capacity(MAX_KEYS)
+                .time_to_live(ttl)
+                .build()
+        });
+        Self { entries }
     }
 
     /// The tenant of `key` if it was verified less than the TTL ago.
-    pub fn get(&self, key: &str) -> Option<Tenant> {
-        if self.ttl.is_zero() {
-            return None;
-        }
-        let digest = digest(key);
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        match entries.get(&digest) {
-            Some((tenant, verified)) if verified.elapsed() < self.ttl => Some(*tenant),
-            Some(_) => {
-                entries.remove(&digest);
-                None
-            }
-            None => None,
-        }
+    pub async fn get(&self, key: &str) -> Option<Tenant> {
+        self.entries.as_ref()?.get(&digest(key)).await
     }
 
     /// Remembers that `key` was just verified as `tenant`'s.
-    pub fn insert(&self, key: &str, tenant: &Tenant) {
-        if self.ttl.is_zero() {
-            return;
+    pub async fn insert(&self, key: &str, tenant: &Tenant) {
+        if let Some(entries) = &self.entries {
+            entries.insert(digest(key), *tenant).await;
         }
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= MAX_KEYS {
-            entries.clear();
-        }
-        entries.insert(digest(key), (*tenant, Instant::now()));
     }
 }
 
@@ -81,22 +63,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn keeps_a_verified_key_for_the_ttl_only() {
+    #[tokio::test]
+    async fn keeps_a_verified_key_for_the_ttl_only() {
         let cache = KeyCache::new(Duration::from_millis(50));
         let tenant = tenant();
-        assert!(cache.get("sk_a").is_none());
-        cache.insert("sk_a", &tenant);
-        assert_eq!(cache.get("sk_a"), Some(tenant));
-        assert!(cache.get("sk_b").is_none());
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(cache.get("sk_a").is_none());
+        assert!(cache.get("sk_a").await.is_none());
+        cache.insert("sk_a", &tenant).await;
+        assert_eq!(cache.get("sk_a").await, Some(tenant));
+        assert!(cache.get("sk_b").await.is_none());
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert!(cache.get("sk_a").await.is_none());
     }
 
-    #[test]
-    fn a_zero_ttl_keeps_nothing() {
+    #[tokio::test]
+    async fn a_zero_ttl_keeps_nothing() {
         let cache = KeyCache::new(Duration::ZERO);
-        cache.insert("sk_a", &tenant());
-        assert!(cache.get("sk_a").is_none());
+        cache.insert("sk_a", &tenant()).await;
+        assert!(cache.get("sk_a").await.is_none());
     }
 }

@@ -7,6 +7,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use backon::{ExponentialBuilder, Retryable};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
@@ -40,11 +41,11 @@ pub enum RecordOutcome {
 pub(super) type Answer = Result<Vec<(usize, RecordOutcome)>, DomainError>;
 
 /// How often a write is tried again after a conflict with a concurrent writer.
-const CONFLICT_RETRIES: u32 = 5;
-/// The ceiling of the pause before the first retry; it doubles with each retry.
-const FIRST_RETRY_CEILING: Duration = Duration::from_millis(5);
-/// The most a pause between retries can be.
-const LAST_RETRY_CEILING: Duration = Duration::from_millis(100);
+const CONFLICT_RETRIES: usize = 5;
+/// The pause before the first retry, before its jitter; it doubles with each retry.
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(2);
+/// The most a pause between retries can be, before its jitter.
+const LAST_RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 /// Records events for projects.
 pub struct IngestService {
@@ -218,39 +219,46 @@ fn record_failed(record: &Received, error: StoreError) -> RecordOutcome {
 
 /// Writes `records`, trying again after a conflict with a concurrent writer (a key taken
 /// meanwhile, a deadlock, a serialization failure, a lock held too long): each try reads again
-/// what is stored, so a copy of a record stored meanwhile becomes its duplicate. The pauses grow
-/// and are drawn at random ("full jitter"), so that writers that met once do not meet again.
+/// what is stored, so a copy of a record stored meanwhile becomes its duplicate.
 async fn write_retrying(
     writer: &BatchWriter,
     project_id: Uuid,
     records: &[Received],
 ) -> Result<Vec<(usize, RecordOutcome)>, StoreError> {
-    let mut attempt: u32 = 0;
-    loop {
-        match writer.write(project_id, records).await {
-            Err(error) if error.is_retryable() && attempt < CONFLICT_RETRIES => {
-                attempt += 1;
-                let pause = retry_pause(attempt);
-                tracing::debug!(%error, attempt, ?pause, "write conflicted with another; trying again");
-                tokio::time::sleep(pause).await;
-            }
-            Err(error) if error.is_retryable() => {
-                tracing::warn!(%error, attempts = attempt + 1, "write kept conflicting with others; giving up");
-                return Err(error);
-            }
-            result => return result,
-        }
-    }
+    retrying_conflicts(|| writer.write(project_id, records)).await
 }
 
-/// The pause before try `attempt` (1 for the first retry): drawn uniformly up to a ceiling that
-/// doubles with each try, from [`FIRST_RETRY_CEILING`] to [`LAST_RETRY_CEILING`].
-fn retry_pause(attempt: u32) -> Duration {
-    let ceiling = FIRST_RETRY_CEILING
-        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
-        .min(LAST_RETRY_CEILING);
-    let ceiling = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX);
-    Duration::from_micros(rand::random_range(0..=ceiling))
+/// Runs `write` again after each retryable error, up to [`CONFLICT_RETRIES`] times, pausing as
+/// [`conflict_backoff`] says; any other error, or the last conflict, is returned.
+async fn retrying_conflicts<T, Write, Written>(write: Write) -> Result<T, StoreError>
+where
+    Write: FnMut() -> Written,
+    Written: Future<Output = Result<T, StoreError>>,
+{
+    let result = write
+        .retry(conflict_backoff())
+        .when(StoreError::is_retryable)
+        .notify(|error, pause| {
+            tracing::debug!(%error, ?pause, "write conflicted with another; trying again");
+        })
+        .await;
+    if let Err(error) = &result
+        && error.is_retryable()
+    {
+        let attempts = CONFLICT_RETRIES + 1;
+        tracing::warn!(%error, attempts, "write kept conflicting with others; giving up");
+    }
+    result
+}
+
+/// Pauses that double from [`FIRST_RETRY_PAUSE`] to [`LAST_RETRY_PAUSE`], each plus up to as much
+/// again at random, so that writers that met once do not meet again.
+fn conflict_backoff() -> ExponentialBuilder {
+    ExponentialBuilder::new()
+        .with_min_delay(FIRST_RETRY_PAUSE)
+        .with_max_delay(LAST_RETRY_PAUSE)
+        .with_max_times(CONFLICT_RETRIES)
+        .with_jitter()
 }
 
 #[cfg(test)]
@@ -285,14 +293,62 @@ mod tests {
     }
 
     #[test]
-    fn retry_pauses_are_drawn_under_a_ceiling_that_doubles_up_to_its_cap() {
+    fn retry_pauses_double_with_jitter_up_to_their_cap() {
+        use backon::BackoffBuilder;
         for _ in 0..200 {
-            assert!(retry_pause(1) <= Duration::from_millis(5));
-            assert!(retry_pause(3) <= Duration::from_millis(20));
-            assert!(retry_pause(40) <= LAST_RETRY_CEILING);
+            let pauses: Vec<Duration> = conflict_backoff().build().collect();
+            assert_eq!(pauses.len(), CONFLICT_RETRIES);
+            for (retry, pause) in pauses.into_iter().enumerate() {
+                let base = FIRST_RETRY_PAUSE
+                    .saturating_mul(1 << retry)
+                    .min(LAST_RETRY_PAUSE);
+                assert!(base <= pause && pause < base * 2, "{retry}: {pause:?}");
+            }
         }
-        let drawn: std::collections::HashSet<Duration> = (0..50).map(|_| retry_pause(5)).collect();
+        let drawn: std::collections::HashSet<Duration> = (0..50)
+            .filter_map(|_| conflict_backoff().build().nth(4))
+            .collect();
         assert!(drawn.len() > 1, "pauses are jittered");
+    }
+
+    fn contention() -> StoreError {
+        StoreError::Contention(DbErr::Custom("deadlock detected".to_owned()))
+    }
+
+    #[tokio::test]
+    async fn conflicts_are_tried_again_and_other_errors_are_not() {
+        let tries = std::cell::Cell::new(0);
+        let written = retrying_conflicts(|| {
+            let try_number = tries.get() + 1;
+            tries.set(try_number);
+            async move {
+                if try_number < 3 {
+                    Err(contention())
+                } else {
+                    Ok(try_number)
+                }
+            }
+        })
+        .await;
+        assert_eq!(written.expect("written on the third try"), 3);
+
+        tries.set(0);
+        let given_up = retrying_conflicts(|| {
+            tries.set(tries.get() + 1);
+            async { Err::<(), _>(contention()) }
+        })
+        .await;
+        assert!(matches!(given_up, Err(StoreError::Contention(_))));
+        assert_eq!(tries.get(), CONFLICT_RETRIES + 1);
+
+        tries.set(0);
+        let failed = retrying_conflicts(|| {
+            tries.set(tries.get() + 1);
+            async { Err::<(), _>(gone()) }
+        })
+        .await;
+        assert!(matches!(failed, Err(StoreError::Unavailable(_))));
+        assert_eq!(tries.get(), 1, "an unavailable database is not a conflict");
     }
 
     #[tokio::test]
