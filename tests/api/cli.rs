@@ -1,5 +1,6 @@
-//! The `tally` binary as an operator runs it: first start prints the keys once, SIGTERM and SIGINT
-//! stop it cleanly (exit 0), `migrate` twice is harmless, and `keys create|list|revoke` work.
+//! The `tally` binary as an operator runs it: first start prints the keys once (none with
+//! `--no-bootstrap-key`), SIGTERM and SIGINT stop it cleanly (exit 0), `migrate` twice is harmless,
+//! and `keys create|list|revoke` work.
 
 use std::{process::Stdio, time::Duration};
 
@@ -329,6 +330,49 @@ async fn keys_commands_create_list_and_revoke(backend: Backend) {
     assert!(!output.status.success(), "revoking an unknown key fails");
 }
 
+/// `serve --no-bootstrap-key` (here through `TALLY_NO_BOOTSTRAP_KEY`, as the chart could set it) on
+/// an empty database creates no project and prints no key, on standard output or in the logs; the
+/// first key then comes from `tally keys create`, and the server takes it.
+async fn no_bootstrap_key_prints_no_key_and_keys_create_gives_the_first(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let served = serve_with_env(&database.url, &[("TALLY_NO_BOOTSTRAP_KEY", "true")]).await;
+    let (listing, _) = run_ok(&database.url, &["keys", "list"]).await;
+    assert_eq!(
+        listing.lines().count(),
+        1,
+        "no key, only the header: {listing}"
+    );
+
+    let (stdout, _) = run_ok(
+        &database.url,
+        &["keys", "create", "--project", "production"],
+    )
+    .await;
+    let secret = stdout.trim_end().to_owned();
+    assert!(secret.starts_with("sk_"), "{stdout:?}");
+    served
+        .budgets(&secret)
+        .list_budgets(ListBudgetsRequest::default())
+        .await
+        .expect("the created key works");
+    let (listing, _) = run_ok(&database.url, &["keys", "list"]).await;
+    assert!(
+        listing.contains("production") && !listing.contains("default"),
+        "{listing}"
+    );
+
+    let startup_log = served.stderr_seen.clone();
+    let (printed, stderr) = served.stop_with(Signal::SIGTERM).await;
+    assert!(printed.is_empty(), "nothing on stdout: {printed:#?}");
+    assert!(
+        !startup_log
+            .iter()
+            .chain(&stderr)
+            .any(|line| line.contains("sk_") || line.contains("pk_")),
+        "no key in the logs: {startup_log:#?} {stderr:#?}"
+    );
+}
+
 /// Durations take hours and compound forms (`1h`, `1m 30s`), and a wrong one is refused with the
 /// value quoted before anything starts.
 async fn durations_take_hours_and_refuse_what_they_cannot_read(backend: Backend) {
@@ -513,5 +557,6 @@ crate::on_both_databases!(
     a_server_without_migrations_waits_and_says_to_migrate,
     first_start_prints_keys_once_and_signals_stop_cleanly,
     keys_commands_create_list_and_revoke,
+    no_bootstrap_key_prints_no_key_and_keys_create_gives_the_first,
     durations_take_hours_and_refuse_what_they_cannot_read
 );
