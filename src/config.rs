@@ -52,6 +52,9 @@ pub struct Settings {
     pub tls: Option<crate::tls::TlsFiles>,
     /// How budget thresholds are watched and alerts delivered to webhooks.
     pub alerts: crate::service::budget_alerts::AlertSettings,
+    /// Where to serve Prometheus metrics (`GET /metrics`); off when `None`. Needs the registry that
+    /// `telemetry::init` makes when asked for Prometheus.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -73,6 +76,7 @@ impl Settings {
             key_cache_ttl: Duration::from_secs(10),
             tls: None,
             alerts: crate::service::budget_alerts::AlertSettings::default(),
+            metrics_listen: None,
         }
     }
 }

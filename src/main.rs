@@ -27,6 +27,8 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+// Parsed once per process: the size of the serve variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 
 #[derive(Subcommand)]
 enum Command {
@@ -80,6 +82,10 @@ struct ServeArgs {
     /// they are folded when a read of the totals needs them. For tests of the queued tail.
     #[arg(long, env = "TALLY_PAUSE_FOLDING", hide = true)]
     pause_folding: bool,
+    /// Serve Prometheus metrics at `http://ADDRESS/metrics` (for example 0.0.0.0:9464). Off by
+    /// default. With OTEL_EXPORTER_OTLP_ENDPOINT set the same metrics are also pushed over OTLP.
+    #[arg(long, env = "TALLY_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// How often budgets are checked against their alert thresholds (50, 80, 100 % of the monthly
     /// limit, for projects with a webhook) and due webhook deliveries are looked for.
     #[arg(long, env = "TALLY_BUDGET_ALERT_INTERVAL", default_value = "1s", value_parser = parse_duration)]
@@ -197,13 +203,21 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let _telemetry = telemetry::init(cli.log_format)?;
+    let metrics = match &cli.command {
+        Command::Serve(args) => telemetry::MetricsSetup {
+            enabled: true,
+            prometheus: args.metrics_listen.is_some(),
+        },
+        _ => telemetry::MetricsSetup::default(),
+    };
+    let _telemetry = telemetry::init(cli.log_format, metrics)?;
     match cli.command {
         Command::Serve(args) => {
             anyhow::ensure!(
                 !args.budget_alert_interval.is_zero(),
                 "--budget-alert-interval must be more than 0s"
             );
+                metrics_listen: args.metrics_listen,
             let settings = Settings {
                 listen: args.listen,
                 migrate: !args.no_migrate,

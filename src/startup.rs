@@ -5,19 +5,18 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use opentelemetry::propagation::Extractor;
 use sea_orm::DatabaseConnection;
 use tokio::{net::TcpListener, sync::watch};
 use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
 use tonic::transport::{Server, ServerTlsConfig};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
     config::{Settings, redact_url},
-    grpc::{self, auth::AuthLayer, in_flight::InFlight},
+    grpc::{self, auth::AuthLayer, in_flight::InFlight, observe::ObserveLayer},
     health::HealthState,
     service::budget_alerts::AlertTasks,
     store,
+    telemetry::{self, endpoint::MetricsEndpoint},
     tls::TlsFiles,
 };
 
@@ -29,6 +28,7 @@ pub struct App {
     settings: Settings,
     in_flight: InFlight,
     tls: Option<ServerTlsConfig>,
+    metrics: Option<MetricsEndpoint>,
 }
 
 impl App {
@@ -45,7 +45,11 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let local_addr = listener.local_addr()?;
-        let db = store::connect(&settings.database_url)
+        let metrics = match settings.metrics_listen {
+            Some(address) => Some(MetricsEndpoint::bind(address).await?),
+            None => None,
+        };
+        let mut db = store::connect(&settings.database_url)
             .await
             .with_context(|| {
                 format!(
@@ -53,6 +57,7 @@ impl App {
                     redact_url(&settings.database_url)
                 )
             })?;
+        telemetry::statements::observe(&mut db);
         Ok(Self {
             listener,
             local_addr,
@@ -60,6 +65,7 @@ impl App {
             settings,
             in_flight: InFlight::default(),
             tls,
+            metrics,
         })
     }
 
@@ -83,6 +89,7 @@ impl App {
             settings,
             in_flight,
             tls,
+            metrics,
         } = self;
         let (health, health_service) = HealthState::new(grpc::SERVICE_NAMES).await;
         let health = Arc::new(health);
@@ -95,9 +102,10 @@ impl App {
         let state =
             grpc::AppState::new(db.clone(), settings.run_flags, settings.fold_in_background);
         let alerts = AlertTasks::new(db.clone(), settings.alerts)?;
+        let _gauges = telemetry::gauges::register(&db, &state.folder);
         let router = server
-            .trace_fn(call_span)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .layer(ObserveLayer)
             .layer(in_flight.clone())
             .layer(AuthLayer::new(
                 db.clone(),
@@ -117,6 +125,13 @@ impl App {
             Ok::<_, std::io::Error>(stream)
         });
         tracing::info!(address = %local_addr, tls = settings.tls.is_some(), database = %redact_url(&settings.database_url), "tally listening");
+        let metrics = match metrics {
+            Some(endpoint) => {
+                tracing::info!(address = %endpoint.local_addr()?, "metrics at /metrics");
+                Some(endpoint.spawn())
+            }
+            None => None,
+        };
         // After the listening line, so that logs read in order: listening, then ready.
         let readiness = tokio::spawn(watch_database(
             state.clone(),
@@ -170,6 +185,9 @@ impl App {
         }
         // Deliveries in flight record their outcome before the pool closes.
         alerts.stopped(settings.shutdown_grace).await;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         db.close().await.ok();
         Ok(())
     }
@@ -288,41 +306,5 @@ async fn watch_database(
             ready.set(serving);
             health.serving(serving).await;
         }
-    }
-}
-
-/// One span per call, named after the gRPC method, continuing the caller's W3C trace context.
-fn call_span(request: &http::Request<()>) -> tracing::Span {
-    let path = request.uri().path().trim_start_matches('/');
-    if path.starts_with("grpc.health.") {
-        // Probes every few seconds would drown the traces that matter.
-        return tracing::Span::none();
-    }
-    let (service, method) = path.split_once('/').unwrap_or((path, ""));
-    let span = tracing::info_span!(
-        "grpc",
-        otel.name = %path,
-        otel.kind = "server",
-        rpc.system = "grpc",
-        rpc.service = %service,
-        rpc.method = %method,
-    );
-    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.extract(&HeaderExtractor(request.headers()))
-    });
-    let _ = span.set_parent(parent);
-    span
-}
-
-/// Reads W3C trace context from request headers.
-struct HeaderExtractor<'a>(&'a http::HeaderMap);
-
-impl Extractor for HeaderExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|value| value.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(http::HeaderName::as_str).collect()
     }
 }

@@ -28,6 +28,7 @@ use crate::{
     domain::{api_key::PresentedKey, tenant::Tenant},
     health::DatabaseReady,
     store::{self, StoreError},
+    telemetry::{call, metrics},
 };
 
 /// Path prefixes served without a key: probes and tooling must work with no secret at hand.
@@ -132,6 +133,7 @@ where
                 Ok(tenant) => tenant,
                 Err(status) => return Ok(status.into_http()),
             };
+            call::note_project(tenant.project_id);
             if !read_only && !tenant.key_kind.can_write() {
                 let status = Status::permission_denied(
                     "a publishable key can only read; use a secret key (sk_…) for this call",
@@ -155,8 +157,10 @@ async fn authenticate(
         ));
     };
     if let Some(tenant) = keys.get(text).await {
+        metrics::key_lookup(true);
         return Ok(tenant);
     }
+    metrics::key_lookup(false);
     let invalid = || Status::unauthenticated("invalid API key: unknown or revoked");
     let key = PresentedKey::parse(text).ok_or_else(invalid)?;
     let candidates = store::api_keys::active_candidates(db, key.prefix())

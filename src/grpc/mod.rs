@@ -15,6 +15,7 @@ mod ingest_results;
 mod ingest_stream;
 mod key_cache;
 mod margin;
+pub mod observe;
 mod needs_attention;
 mod pricing;
 mod reports;
@@ -61,7 +62,10 @@ pub const SERVICE_NAMES: [&str; 7] = [
 
 type Layers = Stack<
     framing::FramingLayer,
-    Stack<auth::AuthLayer, Stack<in_flight::InFlight, tower::layer::util::Identity>>,
+    Stack<
+        auth::AuthLayer,
+        Stack<in_flight::InFlight, Stack<observe::ObserveLayer, tower::layer::util::Identity>>,
+    >,
 >;
 
 /// What the services share: the database pool, the price book and the ingest path.

@@ -17,6 +17,7 @@ use crate::{
         money::Usd,
     },
     store::budgets::{self, Budget, CheckQuery, CheckReading, HoldAsk},
+    telemetry::metrics,
 };
 
 /// What is being checked: the customer and agent of the step, and its run when it has one.
@@ -97,6 +98,7 @@ pub async fn check_step(
     let Some(ttl) = hold else {
         let reading = budgets::check_reading(db, &query).await?;
         let checks = evaluate_reading(&reading, step, month)?;
+        metrics::budget_checked(allows(&checks), false);
         tell_denials(db, project_id, &checks, now).await;
         return Ok(Verdict { checks, hold: None });
     };
@@ -132,6 +134,7 @@ pub async fn check_step(
             settled_cost: None,
         }
     });
+    metrics::budget_checked(allows(&checks), true);
     tell_denials(db, project_id, &checks, now).await;
     Ok(Verdict { checks, hold })
 }

@@ -25,6 +25,7 @@ use crate::{
         run_flags::FlagSettings,
     },
     store::{self, StoreError, fold_queue},
+    telemetry::metrics,
 };
 
 /// The most events one fold adds (whole queue rows: a fold holds at least one).
@@ -225,6 +226,11 @@ impl Folder {
         }
     }
 
+    /// Events this replica queued that no fold has taken yet, over every project.
+    pub fn lag(&self) -> usize {
+        lock(&self.lag).values().sum()
+    }
+
     fn lag_of(&self, project_id: Uuid) -> usize {
         lock(&self.lag)
             .get(&project_id)
@@ -295,11 +301,13 @@ impl Folder {
 
     /// One fold in its own transaction, taken off the lag: the events it folded and whether more
     /// are queued; `None` when not `wait`ing and another transaction holds the lock.
+    #[tracing::instrument(name = "fold", skip(self), fields(tally.project = %project_id))]
     async fn fold_once(
         &self,
         project_id: Uuid,
         wait: bool,
     ) -> Result<Option<(usize, bool)>, StoreError> {
+        let started = std::time::Instant::now();
         // A fold lost in a crash takes its queue rows' deletion with it: they are folded again.
         let txn = store::begin_unflushed(&self.db).await?;
         if wait {
@@ -309,6 +317,13 @@ impl Folder {
         }
         let (count, more) = fold_in(&txn, project_id, &self.flags).await?;
         txn.commit().await?;
+        let instruments = metrics::instruments();
+        instruments
+            .fold_duration
+            .record(started.elapsed().as_secs_f64(), &[]);
+        instruments
+            .folded_events
+            .add(u64::try_from(count).unwrap_or(u64::MAX), &[]);
         self.folded(project_id, count);
         self.fold_ended.notify_waiters();
         Ok(Some((count, more)))

@@ -19,11 +19,15 @@ use super::{
 };
 use crate::{
     domain::{
-        DomainError, FieldViolation, event::EventInput, ledger::PricedEvent,
-        run_flags::FlagSettings, tenant::Tenant,
+        DomainError, FieldViolation,
+        event::{EventInput, EventStatus},
+        ledger::PricedEvent,
+        run_flags::FlagSettings,
+        tenant::Tenant,
     },
     health::DatabaseReady,
     store::{self, StoreError},
+    telemetry::metrics,
 };
 
 /// What became of one record.
@@ -88,6 +92,9 @@ impl IngestService {
                 "the database is known down".into(),
             ));
         }
+        metrics::instruments()
+            .batch_size
+            .record(u64::try_from(records.len()).unwrap_or(u64::MAX), &[]);
         let time = store::now();
         let mut outcomes: Vec<Option<RecordOutcome>> = vec![None; records.len()];
         let mut valid = Vec::new();
@@ -98,15 +105,52 @@ impl IngestService {
             }
         }
         if !valid.is_empty() {
-            let written = self.groups.submit(tenant.project_id, valid).await?;
+            let written = match self.groups.submit(tenant.project_id, valid).await {
+                Ok(written) => written,
+                Err(error) => {
+                    let count = outcomes.iter().filter(|outcome| outcome.is_none()).count();
+                    metrics::events_recorded("unavailable", u64::try_from(count).unwrap_or(0));
+                    count_outcomes(outcomes.iter().flatten());
+                    return Err(error);
+                }
+            };
             for (index, outcome) in written {
                 outcomes[index] = Some(outcome);
             }
         }
-        Ok(outcomes
+        let outcomes: Vec<RecordOutcome> = outcomes
             .into_iter()
             .map(|outcome| outcome.unwrap_or(RecordOutcome::Failed))
-            .collect())
+            .collect();
+        count_outcomes(&outcomes);
+        Ok(outcomes)
+    }
+}
+
+/// Counts records by what became of them (`tally.events.recorded`).
+fn count_outcomes<'a>(outcomes: impl IntoIterator<Item = &'a RecordOutcome>) {
+    let mut counts: std::collections::BTreeMap<&'static str, u64> = Default::default();
+    for outcome in outcomes {
+        *counts.entry(outcome_label(outcome)).or_default() += 1;
+    }
+    for (status, count) in counts {
+        metrics::events_recorded(status, count);
+    }
+}
+
+/// The `status` attribute of a record's outcome: the stored event's status, or what kept it out.
+fn outcome_label(outcome: &RecordOutcome) -> &'static str {
+    match outcome {
+        RecordOutcome::Stored {
+            duplicate: true, ..
+        } => "duplicate",
+        RecordOutcome::Stored { event, .. } => match event.status() {
+            EventStatus::Processed => "processed",
+            EventStatus::MissingVolumeData => "missing_volume_data",
+            EventStatus::NeedsCostBackfill => "needs_cost_backfill",
+        },
+        RecordOutcome::Invalid(_) => "invalid",
+        RecordOutcome::Failed => "failed",
     }
 }
 

@@ -16,7 +16,9 @@ use super::{
     ingest::{Answer, RecordOutcome, write_group},
     ingest_batch::{BatchWriter, Received},
 };
-use crate::domain::DomainError;
+use tracing::Instrument as _;
+
+use crate::{domain::DomainError, telemetry::call::CallProject, telemetry::metrics};
 
 /// The most records written in one group (whole batches: a group holds at least one).
 pub const MAX_GROUP_RECORDS: usize = 1_000;
@@ -36,6 +38,8 @@ pub fn writers_per_project() -> usize {
 struct Waiting {
     records: Vec<Received>,
     answer: oneshot::Sender<Answer>,
+    /// The span of the call that sent it: the write's span continues the first batch's trace.
+    span: tracing::Span,
 }
 
 #[derive(Default)]
@@ -69,7 +73,11 @@ impl Groups {
         let start_writer = {
             let mut queues = self.lock();
             let queue = queues.entry(project_id).or_default();
-            queue.waiting.push_back(Waiting { records, answer });
+            queue.waiting.push_back(Waiting {
+                records,
+                answer,
+                span: tracing::Span::current(),
+            });
             let start = queue.writers < writers_per_project();
             if start {
                 queue.writers += 1;
@@ -96,15 +104,27 @@ impl Groups {
             if group.is_empty() {
                 return;
             }
+            let span = write_span(project_id, &group);
             let (batches, answers): (Vec<_>, Vec<_>) = group
                 .into_iter()
                 .map(|waiting| (waiting.records, waiting.answer))
                 .unzip();
+            let instruments = metrics::instruments();
+            instruments
+                .group_size
+                .record(u64::try_from(batches.len()).unwrap_or(u64::MAX), &[]);
+            let started = std::time::Instant::now();
             let written = {
                 let writer = self.writer.clone();
+                let write = CallProject::of(project_id)
+                    .scope(async move { write_group(&writer, project_id, batches).await })
+                    .instrument(span);
                 // Its own task, so that a panic fails this group's batches and not the queue.
-                tokio::spawn(async move { write_group(&writer, project_id, batches).await }).await
+                tokio::spawn(write).await
             };
+            instruments
+                .write_duration
+                .record(started.elapsed().as_secs_f64(), &[]);
             match written {
                 Ok(results) => {
                     for (answer, result) in answers.into_iter().zip(results) {
@@ -201,6 +221,23 @@ impl Owners {
         }
         batches
     }
+}
+
+/// The span of a group's write: under the first batch's call, following the other calls.
+fn write_span(project_id: Uuid, group: &[Waiting]) -> tracing::Span {
+    let records: usize = group.iter().map(|waiting| waiting.records.len()).sum();
+    let first = group.first().map(|waiting| waiting.span.clone());
+    let span = tracing::info_span!(
+        parent: first.as_ref().and_then(tracing::Span::id),
+        "ingest.write",
+        tally.project = %project_id,
+        batches = group.len(),
+        records,
+    );
+    for waiting in group.iter().skip(1) {
+        span.follows_from(&waiting.span);
+    }
+    span
 }
 
 #[cfg(test)]

@@ -79,7 +79,13 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..TransactionOptions::default()
     };
-    Ok(db.begin_with_options(options).await?)
+    // sqlx keeps no count of waits for a connection: the time to begin is the nearest measure.
+    let started = std::time::Instant::now();
+    let txn = db.begin_with_options(options).await?;
+    crate::telemetry::metrics::instruments()
+        .db_wait_time
+        .record(started.elapsed().as_secs_f64(), &[]);
+    Ok(txn)
 }
 
 /// Begins a transaction that writes, whose commit does not wait for its log to reach the disk

@@ -124,15 +124,27 @@ impl Served {
         &self,
         key: &str,
     ) -> BudgetsClient<tonic::service::interceptor::InterceptedService<Channel, ApiKey>> {
-        let channel = Channel::from_shared(format!("http://{}", self.address))
-            .expect("uri")
-            .connect_lazy();
-        BudgetsClient::with_interceptor(channel, ApiKey::bearer(key))
+        BudgetsClient::with_interceptor(self.channel(), ApiKey::bearer(key))
     }
 
     /// The address it listens on.
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// A channel to it, connecting on first use.
+    pub fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.address))
+            .expect("uri")
+            .connect_lazy()
+    }
+
+    /// The fields of the first log line with this message written before it was ready.
+    pub fn logged(&self, message: &str) -> Option<serde_json::Value> {
+        self.stderr_seen.iter().find_map(|line| {
+            let event: serde_json::Value = serde_json::from_str(line).ok()?;
+            (event["fields"]["message"] == message).then(|| event["fields"].clone())
+        })
     }
 
     /// Kills it with SIGKILL, as a crash would, and waits for it to be gone.

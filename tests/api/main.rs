@@ -25,6 +25,7 @@ mod ingest_groups;
 mod ingest_total_limit;
 mod mapped_counts;
 mod margin;
+mod metrics;
 mod margin_expected;
 mod migrations;
 mod needs_attention;
