@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reproduces BENCHMARKS.md: builds the release binary, makes a fresh database, starts the server,
-# and runs the ingest load generator (then the reports over what it loaded), the raw baseline and
+# Reproduces BENCHMARKS.md: builds the release binaries (the server `tally` and the benchmarks
+# `tally-bench`), makes a fresh database, starts the server, and runs the ingest load generator (then the reports over what it loaded), the raw baseline and
 # the CheckBudget benchmark against it.
 #
 #   scripts/bench.sh postgres [EVENTS]   # PostgreSQL over TCP at 127.0.0.1:5432 (TALLY_BENCH_PG)
@@ -18,8 +18,9 @@ target=${1:-postgres}
 events=${2:-100000}
 port=50151
 pg_admin=${TALLY_BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}
-cargo build --release --quiet --bin tally
-tally=target/release/tally
+cargo build --release --quiet -p tally -p tally-bench
+tally=${CARGO_TARGET_DIR:-target}/release/tally
+bench=${CARGO_TARGET_DIR:-target}/release/tally-bench
 work=$(mktemp -d)
 server=""
 trap '[ -n "$server" ] && kill "$server" 2>/dev/null; [ -n "$analyzer" ] && kill "$analyzer" 2>/dev/null; rm -rf "$work"' EXIT
@@ -69,25 +70,25 @@ month_start=$(date -u -d "$(date -u +%Y-%m-01) -1 month" +%Y-%m-01T00:00:00Z)
 
 echo "== ingest: $events events over 4 streams, batches of 100, usage in the 30 days before $month_end"
 url=$(fresh_database tally_bench_ingest); start_server "$url"; start_analyzing tally_bench_ingest
-TALLY_KEY=$KEY $tally bench ingest --target "$target_url" --events "$events" --until "$month_end"
+TALLY_KEY=$KEY $bench ingest --target "$target_url" --events "$events" --until "$month_end"
 stop_analyzing
 echo "== reports over those events ($month_start to $month_end) against a plain GROUP BY over them"
 [ "$target" = sqlite ] || psql "${pg_admin%/*}/tally_bench_ingest" -qc ANALYZE
-DATABASE_URL=$url TALLY_KEY=$KEY $tally bench reports --target "$target_url" \
+DATABASE_URL=$url TALLY_KEY=$KEY $bench reports --target "$target_url" \
   --start "$month_start" --end "$month_end"
 stop_server
 
 echo "== raw baseline: the events' rows (events, lines, cost items), no gRPC, pricing or validation"
 url=$(fresh_database tally_bench_raw)
-DATABASE_URL=$url $tally bench raw --events "$events" --until "$month_end"
+DATABASE_URL=$url $bench raw --events "$events" --until "$month_end"
 echo "== raw baseline: every row ingest writes (the events' rows and the running totals)"
 url=$(fresh_database tally_bench_raw)
-DATABASE_URL=$url $tally bench raw --events "$events" --until "$month_end" --with-totals
+DATABASE_URL=$url $bench raw --events "$events" --until "$month_end" --with-totals
 
 echo "== CheckBudget alone, 500/s for 20 s"
 url=$(fresh_database tally_bench_check); start_server "$url"
-TALLY_KEY=$KEY $tally bench check --target "$target_url" --checks 10000 --rate 500
+TALLY_KEY=$KEY $bench check --target "$target_url" --checks 10000 --rate 500
 echo "== CheckBudget at 500/s beside full-speed ingest"
 start_analyzing tally_bench_check
-TALLY_KEY=$KEY $tally bench check --target "$target_url" --rate 500 --with-ingest --events "$events"
+TALLY_KEY=$KEY $bench check --target "$target_url" --rate 500 --with-ingest --events "$events"
 stop_analyzing; stop_server

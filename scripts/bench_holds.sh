@@ -2,8 +2,9 @@
 # CheckBudget alone at 500/s: plain checks and checks that place a hold (BLOCK budgets, each hold
 # released after its check, untimed), in turns on one server, each in its own project (same
 # workload, same number of budgets) after some ingest so that totals exist.
-# Run: bash ../shared/tools/bigbox/prepare.sh; OUT=$(mktemp -d) bash .bigbox/run.sh scripts/bench_holds.sh
-# (needs tally, psql, PG_ADMIN, OUT and RESULTS, which run.sh sets). N events per project, C checks.
+# Run: bash scripts/bigbox.sh; OUT=$(mktemp -d) bash .bigbox/run.sh scripts/bench_holds.sh
+# (needs tally, tally-bench, psql, PG_ADMIN, OUT and RESULTS, which run.sh sets). N events per
+# project, C checks.
 set -u
 N=${N:-20000}; C=${C:-10000}; export RUST_LOG=${RUST_LOG:-warn}
 until=$(date -u +%Y-%m-01T00:00:00Z)
@@ -19,10 +20,10 @@ RUST_LOG=info tally --database-url "$url" serve --listen 127.0.0.1:50151 > "$OUT
 trap 'kill $SRV 2>/dev/null' EXIT
 for _ in $(seq 1 300); do grep -q "ready; SERVING" "$OUT/server.log" && break; sleep 0.1; done
 T=http://127.0.0.1:50151
-step "ingest (setup, plain)"; TALLY_KEY=$KEY timeout 150 tally bench ingest --target $T --events "$N" --until "$until" --json | record
-step "ingest (setup, holds)"; TALLY_KEY=$HKEY timeout 150 tally bench ingest --target $T --events "$N" --until "$until" --json | record
+step "ingest (setup, plain)"; TALLY_KEY=$KEY timeout 150 tally-bench ingest --target $T --events "$N" --until "$until" --json | record
+step "ingest (setup, holds)"; TALLY_KEY=$HKEY timeout 150 tally-bench ingest --target $T --events "$N" --until "$until" --json | record
 psql -c ANALYZE bb_check >/dev/null
 for round in 1 2; do
-  step "CheckBudget alone, 500/s (round $round)"; TALLY_KEY=$KEY timeout 60 tally bench check --target $T --checks "$C" --rate 500 --json | record
-  step "CheckBudget placing a hold, 500/s (round $round)"; TALLY_KEY=$HKEY timeout 100 tally bench check --target $T --checks "$C" --rate 500 --hold --json | record
+  step "CheckBudget alone, 500/s (round $round)"; TALLY_KEY=$KEY timeout 60 tally-bench check --target $T --checks "$C" --rate 500 --json | record
+  step "CheckBudget placing a hold, 500/s (round $round)"; TALLY_KEY=$HKEY timeout 100 tally-bench check --target $T --checks "$C" --rate 500 --hold --json | record
 done

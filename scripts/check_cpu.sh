@@ -4,11 +4,15 @@
 # two-core machine latency moves with whatever else runs; CPU time per call barely does, and it is
 # what a check takes away from ingest running beside it.
 #
-#   scripts/check_cpu.sh [CHECKS] [TALLY_BINARY]    # default 5000 checks at 500/s, target/release/tally
+#   scripts/check_cpu.sh [CHECKS] [TALLY_BINARY] [TALLY_BENCH_BINARY]
+#
+# Default 5000 checks at 500/s, target/release/tally and target/release/tally-bench (both built by
+# `cargo build --release -p tally -p tally-bench`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 checks=${1:-5000}
 tally=${2:-target/release/tally}
+bench=${3:-target/release/tally-bench}
 port=50152
 db=tally_bench_check_cpu
 pg_admin=${TALLY_BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}
@@ -24,11 +28,11 @@ server=$!
 for _ in $(seq 1 100); do grep -q "ready; SERVING" "$work/server.log" 2>/dev/null && break; sleep 0.1; done
 target=http://127.0.0.1:$port
 # Creates the budgets and fills the connection pool before measuring.
-$tally bench check --target $target --checks 500 --rate 1000 >/dev/null
+$bench check --target $target --checks 500 --rate 1000 >/dev/null
 ticks() { local sum=0; for pid in "$@"; do [ -r "/proc/$pid/stat" ] && sum=$((sum + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo $sum; }
 backends() { pgrep -f "postgres: .* $db " | tr '\n' ' '; }
 s0=$(ticks $server); p0=$(ticks $(backends))
-/usr/bin/time -f "%U %S" -o "$work/client" $tally bench check --target $target --checks "$checks" --rate 500 | grep latency
+/usr/bin/time -f "%U %S" -o "$work/client" $bench check --target $target --checks "$checks" --rate 500 | grep latency
 s1=$(ticks $server); p1=$(ticks $(backends))
 read -r cu cs <"$work/client"
 awk -v s=$((s1 - s0)) -v p=$((p1 - p0)) -v cu="$cu" -v cs="$cs" -v hz="$(getconf CLK_TCK)" -v n="$checks" 'BEGIN {

@@ -1,7 +1,6 @@
 //! Tally: a self-hosted gRPC service that meters what AI work costs and earns.
 
 pub mod admin;
-pub mod bench;
 pub mod config;
 pub mod domain;
 pub mod grpc;

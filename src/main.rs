@@ -5,7 +5,6 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 use clap::{Args, Parser, Subcommand};
 use tally::{
     admin,
-    bench::{self, BenchCommand},
     config::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN, LogFormat, Settings, parse_duration},
     domain::{api_key::ApiKeyKind, run_flags::FlagSettings},
     service::budget_alerts::AlertSettings,
@@ -42,9 +41,6 @@ enum Command {
     /// Manages the model price catalog (import: in an existing, migrated database).
     #[command(subcommand)]
     Prices(PricesCommand),
-    /// Measures ingest speed against the raw baseline (see BENCHMARKS.md).
-    #[command(subcommand)]
-    Bench(BenchCommand),
 }
 
 #[derive(Args)]
@@ -217,11 +213,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 !args.budget_alert_interval.is_zero(),
                 "--budget-alert-interval must be more than 0s"
             );
-                metrics_listen: args.metrics_listen,
             let settings = Settings {
                 listen: args.listen,
                 migrate: !args.no_migrate,
                 bootstrap: !args.no_bootstrap_key,
+                metrics_listen: args.metrics_listen,
                 drain_delay: args.drain_delay,
                 shutdown_grace: args.shutdown_grace,
                 key_cache_ttl: args.key_cache_ttl,
@@ -289,7 +285,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", admin::format_import_report(&report));
             Ok(())
         }
-        Command::Bench(command) => bench::run(command, &cli.database_url).await,
         Command::Prices(PricesCommand::Derive { source }) => {
             let (catalog, summary) = admin::derive_prices_file(&source)?;
             print!("{catalog}");

@@ -1,8 +1,3 @@
-//! The generated `tally.v1` contract: messages, servers and clients.
+//! The generated `tally.v1` contract (messages, servers, descriptors), from the `tally-proto` crate.
 
-#![allow(clippy::all, missing_docs)]
-
-tonic::include_proto!("tally.v1");
-
-/// The encoded descriptors of `proto/tally/v1`, served by reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("tally_descriptor");
+pub use tally_proto::*;

@@ -1,5 +1,3 @@
-//! The generated `tally.v1` messages and clients.
+//! The generated `tally.v1` messages and clients, from the `tally-proto` crate.
 
-#![allow(clippy::all, missing_docs)]
-
-tonic::include_proto!("tally.v1");
+pub use tally_proto::*;

@@ -2,7 +2,6 @@
 
 pub mod auth;
 mod budgets;
-pub mod codec;
 mod convert;
 mod cost_series;
 mod directory;

@@ -34,6 +34,9 @@ use sea_orm::{
 
 pub use error::StoreError;
 pub use migrate::{migrate, pending as pending_migrations};
+/// The bulk-write table definitions (`ingest::COST_EVENTS` and the rest), for the raw baseline of
+/// `tally-bench`, which writes the same rows with them.
+pub use sql::Table;
 
 /// Opens a pool on `url` without touching the database yet (`connect_lazy`), so that the server can
 /// start, report `NOT_SERVING`, and wait for a database that is not up.

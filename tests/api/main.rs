@@ -4,7 +4,6 @@ mod auth;
 mod bad_decimals;
 mod bad_input;
 mod bad_text;
-mod bench;
 mod budget_checks;
 mod budgets;
 mod catalog;

@@ -9,8 +9,7 @@ use sea_orm::{
     Value,
     sqlx::{Postgres, Transaction},
 };
-
-use crate::store::sql::Table;
+use tally::store::Table;
 
 /// Copies `rows` into `table` within `txn`.
 pub async fn copy_rows(

@@ -6,8 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-
-use crate::domain::{
+use tally::domain::{
     ledger::{Deltas, PricedEvent, PricedLine, TotalOverflow},
     money::Usd,
     pricing::Usage,

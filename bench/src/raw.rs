@@ -6,6 +6,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use sea_orm::{DatabaseConnection, sqlx::PgPool};
+use tally::{
+    domain::ledger::Deltas,
+    store::{
+        self,
+        ingest::{COST_EVENTS, LINE_COST_ITEMS, SERVICE_LINES},
+    },
+};
 
 use super::{
     raw_copy::copy_rows,
@@ -14,13 +21,6 @@ use super::{
     raw_totals::{batch_deltas, run_starts},
     report::Report,
     synthetic::{SyntheticEvent, Workload},
-};
-use crate::{
-    domain::ledger::Deltas,
-    store::{
-        self,
-        ingest::{COST_EVENTS, LINE_COST_ITEMS, SERVICE_LINES},
-    },
 };
 
 /// How the raw baseline writes its rows.

@@ -2,21 +2,22 @@
 //! stored once, and the raw baseline writes the same rows (counts, statuses and costs) for the same
 //! events as ingest does.
 
+mod harness;
+
 use sea_orm::DatabaseConnection;
-use tally::{
-    bench::{
-        check::{CheckSettings, check_budgets},
-        ingest::{StreamSettings, stream_events},
-        raw::{RawMethod, RawSettings, write_raw},
-        reports::time_reports,
-        synthetic::Workload,
-    },
-    pb::ListEventsRequest,
-    store,
+use tally::store;
+use tally_bench::{
+    check::{CheckSettings, check_budgets},
+    ingest::{StreamSettings, stream_events},
+    raw::{RawMethod, RawSettings, write_raw},
+    report::Report,
+    reports::{self, time_reports},
+    synthetic::Workload,
 };
+use tally_client::pb::{ListBudgetsRequest, ListEventsRequest};
 use tonic::transport::Endpoint;
 
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::harness::{Backend, TestApp, assert_totals_match_events, spawn_app};
 
 const EVENTS: u64 = 300;
 
@@ -38,17 +39,17 @@ const STREAMS: StreamSettings = StreamSettings {
 };
 
 fn endpoint(app: &TestApp) -> Endpoint {
-    Endpoint::from_shared(format!("http://{}", app.address)).expect("endpoint")
+    app.endpoint()
 }
 
-async fn stream(app: &TestApp, workload: &Workload) -> tally::bench::report::Report {
+async fn stream(app: &TestApp, workload: &Workload) -> Report {
     stream_events(&endpoint(app), &app.secret_key, workload, STREAMS)
         .await
         .expect("every event stored")
 }
 
 async fn listed_events(app: &TestApp) -> u64 {
-    let mut client = app.ingest(&app.publishable_key);
+    let mut client = app.client(&app.publishable_key).ingest();
     let (mut listed, mut page_token) = (0, String::new());
     loop {
         let page = client
@@ -74,7 +75,7 @@ async fn project_figure(db: &DatabaseConnection, sql: &str, project: &str) -> i6
         "{project}",
         &format!("(SELECT id FROM projects WHERE name = '{project}')"),
     );
-    crate::helpers::scalar(db, &sql).await
+    crate::harness::scalar(db, &sql).await
 }
 
 const FIGURES: [&str; 5] = [
@@ -107,7 +108,7 @@ async fn streamed_events_are_all_stored_once(backend: Backend) {
     assert!(report.counts["EVENT_STATUS_PROCESSED"] > EVENTS * 9 / 10);
     assert!(report.latency_ms.p50 > 0.0 && report.latency_ms.p50 <= report.latency_ms.max);
     assert_eq!(listed_events(&app).await, EVENTS);
-    app.assert_totals_match_events().await;
+    assert_totals_match_events(&app.database).await;
 }
 
 async fn the_raw_baseline_writes_the_rows_ingest_writes(backend: Backend) {
@@ -115,7 +116,7 @@ async fn the_raw_baseline_writes_the_rows_ingest_writes(backend: Backend) {
     let ingest = workload("ingest");
     stream(&app, &ingest).await;
     let db = app.database.connect().await;
-    crate::helpers::wait_folded(&db).await;
+    crate::harness::wait_folded(&db).await;
     let methods: &[(RawMethod, bool)] = match backend {
         Backend::Sqlite => &[(RawMethod::Insert, false), (RawMethod::Insert, true)],
         Backend::Postgres => &[
@@ -190,8 +191,9 @@ async fn budget_checks_answer_with_every_budget_alone_and_beside_ingest(backend:
     assert_eq!(listed_events(&app).await, EVENTS);
     // The budgets were created once, not again by the second run.
     let budgets = app
-        .budgets(&app.secret_key)
-        .list_budgets(tally::pb::ListBudgetsRequest {
+        .client(&app.secret_key)
+        .budgets()
+        .list_budgets(ListBudgetsRequest {
             page_size: 100,
             ..Default::default()
         })
@@ -214,12 +216,12 @@ async fn budget_checks_answer_with_every_budget_alone_and_beside_ingest(backend:
     // The BLOCK copies of the four budgets, beside the ALERT ones.
     assert_eq!(report.budgets_per_check, 8.0);
     let db = app.database.connect().await;
-    let open = crate::helpers::scalar(
+    let open = crate::harness::scalar(
         &db,
         "SELECT COUNT(*) FROM budget_holds WHERE end_time IS NULL",
     )
     .await;
-    let released = crate::helpers::scalar(
+    let released = crate::harness::scalar(
         &db,
         "SELECT COUNT(*) FROM budget_holds WHERE end_reason = 'RELEASED'",
     )
@@ -232,7 +234,7 @@ async fn reports_are_timed_against_the_raw_scan_with_the_same_groups(backend: Ba
     let app = spawn_app(backend).await;
     stream(&app, &workload("reports")).await;
     let db = app.database.connect().await;
-    let window = tally::bench::reports::window(None, None).expect("window");
+    let window = reports::window(None, None).expect("window");
     let report = time_reports(&endpoint(&app), &app.secret_key, &db, window)
         .await
         .expect("timed");

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use prost_types::{Struct, Timestamp, Value, value::Kind};
+use tally_client::pb;
 
 use super::synthetic::{AGENTS, SyntheticEvent, SyntheticLine, Workload};
-use crate::pb;
 
 /// The region a ticket's metadata names.
 const REGIONS: [&str; 3] = ["eu-west-1", "us-east-1", "ap-south-1"];

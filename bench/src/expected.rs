@@ -2,12 +2,12 @@
 //! baseline writes the same rows without pricing anything while it is timed.
 
 use rust_decimal::Decimal;
+use tally::domain::event::EventStatus;
 
 use super::{
     models::{BenchModel, Bill},
     synthetic::{Call, SyntheticEvent, SyntheticLine},
 };
-use crate::domain::event::EventStatus;
 
 /// A line as ingest stores it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,18 +1,18 @@
 //! The rows ingest writes for a batch of events, in the store's own tables and columns
-//! ([`crate::store::ingest::COST_EVENTS`] and the rest), made from the synthetic events without
+//! ([`tally::store::ingest::COST_EVENTS`] and the rest), made from the synthetic events without
 //! pricing or validation.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseTransaction, Value};
+use tally::store::Table;
 use uuid::Uuid;
 
 use super::{
     expected::event_summary,
     synthetic::{AGENTS, Call, SyntheticEvent, Workload},
 };
-use crate::store::sql::Table;
 
 /// The ids the rows point at, made before the clock starts.
 pub struct Refs {

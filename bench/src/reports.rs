@@ -12,6 +12,8 @@ use anyhow::{Context as _, ensure};
 use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use serde::Serialize;
+use tally::{domain::api_key::PresentedKey, store};
+use tally_client::pb::{self, reports_client::ReportsClient};
 use tonic::{
     metadata::{Ascii, MetadataValue},
     transport::Endpoint,
@@ -19,11 +21,6 @@ use tonic::{
 use uuid::Uuid;
 
 use super::authorized;
-use crate::{
-    domain::api_key::PresentedKey,
-    pb::{self, reports_client::ReportsClient},
-    store,
-};
 
 /// Timed runs of each query after one untimed warm-up.
 const RUNS: usize = 15;
@@ -342,7 +339,7 @@ fn raw_by_day(
 pub fn ensure_events(report: &ReportsReport) -> anyhow::Result<()> {
     ensure!(
         report.events_in_window > 0,
-        "no events in the window {} – {}: load some first (tally bench ingest)",
+        "no events in the window {} – {}: load some first (tally-bench ingest)",
         report.window_start,
         report.window_end
     );

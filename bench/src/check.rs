@@ -11,6 +11,7 @@ use std::{
 use anyhow::{Context as _, ensure};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use serde::Serialize;
+use tally_client::pb::{self, budgets_client::BudgetsClient};
 use tonic::{
     metadata::{Ascii, MetadataValue},
     transport::{Channel, Endpoint},
@@ -22,7 +23,6 @@ use super::{
     report::{Latency, Report},
     synthetic::{AGENTS, RUNS_PER_CUSTOMER, Workload},
 };
-use crate::pb::{self, budgets_client::BudgetsClient};
 
 /// How the checks are made.
 #[derive(Clone, Copy, Debug)]

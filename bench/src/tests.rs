@@ -2,13 +2,14 @@
 //! accepts (ids within limits, counts that fit the provider's convention).
 
 use chrono::{TimeDelta, TimeZone, Utc};
+use tally::domain::event::EventStatus;
+use tally_client::pb;
 
 use super::{
     expected::event_summary,
     models::{KNOWN_MODELS, Style, Tokens},
     synthetic::{AGENTS, Call, RUNS_PER_CUSTOMER, Workload},
 };
-use crate::{domain::event::EventStatus, pb};
 
 fn workload(seed: u64) -> Workload {
     Workload {

@@ -8,17 +8,17 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use tally::store::{
+    self,
+    entities::catalog_prices,
+    ingest::{self, NewRun, Seen},
+};
 use uuid::Uuid;
 
 use super::{
     models::{KNOWN_MODELS, Tokens},
     raw_rows::Refs,
     synthetic::{AGENTS, RUNS_PER_CUSTOMER, Workload},
-};
-use crate::store::{
-    self,
-    entities::catalog_prices,
-    ingest::{self, NewRun, Seen},
 };
 
 /// Creates (or finds) the project and every row the workload's events point at, with the store's

@@ -5,7 +5,7 @@
 //! The prices let the raw baseline write the cost items ingest would write without pricing anything
 //! at run time; ingest itself prices from its own catalog and never sees these numbers.
 
-use crate::domain::pricing::Dimension;
+use tally::domain::pricing::Dimension;
 
 /// Who reports which counts inside which (see `src/domain/catalog/providers.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,19 +2,23 @@
 //! the caller's error (`INVALID_ARGUMENT`, reason `MALFORMED_MESSAGE`), not ours. tonic's own codec
 //! answers `INTERNAL`, which tells the caller to blame the server and its operators to page someone.
 //!
-//! `build.rs` names this codec for every generated method. The in-crate clients (benchmarks) share it:
-//! for them a response that cannot be decoded also reads `INVALID_ARGUMENT`.
+//! `build.rs` names this codec for every method of the generated servers; the clients keep tonic's.
 
-use std::marker::PhantomData;
+use std::{collections::HashMap, marker::PhantomData};
 
 use prost::Message;
 use tonic::{
-    Status,
+    Code, Status,
     codec::{BufferSettings, Codec, DecodeBuf, Decoder},
 };
 use tonic_prost::{ProstCodec, ProstEncoder};
+use tonic_types::{ErrorDetails, StatusExt as _};
 
-use super::status::malformed;
+/// The `ErrorInfo.domain` of every error Tally returns (the server's `grpc::status::ERROR_DOMAIN`).
+const ERROR_DOMAIN: &str = "tally";
+/// Characters of a status message about an unreadable request (prost's error names every field on
+/// the way to the broken one).
+const MAX_MESSAGE_CHARS: usize = 512;
 
 /// prost encoding, and decoding whose errors are the caller's.
 #[derive(Debug, Clone)]
@@ -71,7 +75,7 @@ impl<U: Message + Default> Decoder for TallyDecoder<U> {
 /// Decodes one message; the error says why first, then the fields on the way to where it broke
 /// (prost writes them the other way round, and a deep path would hide the reason once the message
 /// is cut to its length limit).
-fn decode<U: Message + Default>(buf: impl bytes::Buf) -> Result<U, Status> {
+fn decode<U: Message + Default>(buf: impl prost::bytes::Buf) -> Result<U, Status> {
     U::decode(buf).map_err(|error| {
         let text = error.to_string();
         let text = text
@@ -86,20 +90,45 @@ fn decode<U: Message + Default>(buf: impl bytes::Buf) -> Result<U, Status> {
     })
 }
 
+/// `INVALID_ARGUMENT` with reason `MALFORMED_MESSAGE`, as the server's `grpc::status::malformed`
+/// answers an unreadable request.
+fn malformed(message: String) -> Status {
+    let mut details = ErrorDetails::new();
+    details.set_error_info("MALFORMED_MESSAGE", ERROR_DOMAIN, HashMap::new());
+    Status::with_error_details(
+        Code::InvalidArgument,
+        shorten(message, MAX_MESSAGE_CHARS),
+        details,
+    )
+}
+
+/// Cuts a message to `max` characters, saying how long it was.
+fn shorten(text: String, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text,
+        Some((end, _)) => format!("{}…({} bytes)", &text[..end], text.len()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use tonic::Code;
+    use tonic_types::StatusExt;
 
     use super::*;
 
     #[test]
     fn garbage_is_the_callers_error() {
-        let status =
-            decode::<crate::pb::RecordEventRequest>(&[0xff_u8, 0xff, 0xff][..]).unwrap_err();
+        let status = decode::<crate::RecordEventRequest>(&[0xff_u8, 0xff, 0xff][..]).unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument);
         assert_eq!(
             status.message(),
             "the message could not be decoded: invalid varint"
+        );
+        let details = status.get_error_details();
+        let info = details.error_info().expect("an ErrorInfo");
+        assert_eq!(
+            (info.reason.as_str(), info.domain.as_str()),
+            ("MALFORMED_MESSAGE", "tally")
         );
     }
 
@@ -126,10 +155,10 @@ mod tests {
 
     #[test]
     fn a_valid_message_decodes() {
-        let sent = crate::pb::GetRunRequest {
+        let sent = crate::GetRunRequest {
             run_id: "run-1".to_owned(),
         };
-        let got = decode::<crate::pb::GetRunRequest>(&sent.encode_to_vec()[..]).unwrap();
+        let got = decode::<crate::GetRunRequest>(&sent.encode_to_vec()[..]).unwrap();
         assert_eq!(got, sent);
     }
 }

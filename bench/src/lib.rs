@@ -1,6 +1,10 @@
-//! `tally bench`: the ingest load generator and the raw baseline it is measured against (see
+//! `tally-bench`: the ingest load generator and the raw baseline it is measured against (see
 //! BENCHMARKS.md). Both send the same synthetic events, made from a seed, in batches spread over K
 //! concurrent streams or writers, and print events per second and batch latencies.
+//!
+//! The load generators call the server through `tally-client`; the raw baseline and the reports'
+//! plain SQL use the server's own store (`tally`), which is why this is a crate of its own: the
+//! server does not ship it.
 
 pub mod check;
 pub mod expected;
@@ -20,6 +24,7 @@ mod tests;
 
 use anyhow::ensure;
 use clap::{Args, Subcommand};
+use tally::{admin, store};
 use tonic::{
     Request,
     metadata::{Ascii, MetadataValue},
@@ -34,7 +39,6 @@ use self::{
     report::Report,
     synthetic::Workload,
 };
-use crate::{admin, store};
 
 /// The benchmarks.
 #[derive(Subcommand)]

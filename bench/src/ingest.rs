@@ -9,6 +9,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail, ensure};
+use tally_client::pb::{self, ingest_client::IngestClient};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{
@@ -18,7 +19,6 @@ use tonic::{
 };
 
 use super::{report::Report, synthetic::Workload};
-use crate::pb::{self, ingest_client::IngestClient};
 
 /// How the events are sent.
 #[derive(Clone, Copy, Debug)]
