@@ -26,9 +26,9 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+
 // Parsed once per process: the size of the serve variant costs nothing.
 #[allow(clippy::large_enum_variant)]
-
 #[derive(Subcommand)]
 enum Command {
     /// Runs the gRPC server (applies migrations first unless --no-migrate).
@@ -78,14 +78,14 @@ struct ServeArgs {
     /// they are folded when a read of the totals needs them. For tests of the queued tail.
     #[arg(long, env = "TALLY_PAUSE_FOLDING", hide = true)]
     pause_folding: bool,
-    /// Serve Prometheus metrics at `http://ADDRESS/metrics` (for example 0.0.0.0:9464). Off by
-    /// default. With OTEL_EXPORTER_OTLP_ENDPOINT set the same metrics are also pushed over OTLP.
-    #[arg(long, env = "TALLY_METRICS_LISTEN")]
-    metrics_listen: Option<SocketAddr>,
     /// How often budgets are checked against their alert thresholds (50, 80, 100 % of the monthly
     /// limit, for projects with a webhook) and due webhook deliveries are looked for.
     #[arg(long, env = "TALLY_BUDGET_ALERT_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     budget_alert_interval: Duration,
+    /// Serve Prometheus metrics at `http://ADDRESS/metrics` (for example 0.0.0.0:9464). Off by
+    /// default. With OTEL_EXPORTER_OTLP_ENDPOINT set the same metrics are also pushed over OTLP.
+    #[arg(long, env = "TALLY_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     run_flags: RunFlagArgs,
 }
