@@ -16,7 +16,7 @@ use crate::{
     health::HealthState,
     service::budget_alerts::AlertTasks,
     store,
-    telemetry::{self, endpoint::MetricsEndpoint},
+    telemetry::{self, endpoint::MetricsEndpoint, gauges::PARKED_REFRESH},
     tls::TlsFiles,
 };
 
@@ -102,7 +102,14 @@ impl App {
         let state =
             grpc::AppState::new(db.clone(), settings.run_flags, settings.fold_in_background);
         let alerts = AlertTasks::new(db.clone(), settings.alerts)?;
-        let _gauges = telemetry::gauges::register(&db, &state.folder);
+        let gauges = Arc::new(telemetry::gauges::register(&db, &state.folder));
+        if telemetry::metrics_enabled() {
+            tokio::spawn(count_parked(
+                gauges.clone(),
+                state.ready.clone(),
+                stop.clone(),
+            ));
+        }
         let router = server
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .layer(ObserveLayer)
@@ -190,6 +197,27 @@ impl App {
         }
         db.close().await.ok();
         Ok(())
+    }
+}
+
+/// Counts the parked events for their gauge every [`PARKED_REFRESH`] while the database is ready.
+async fn count_parked(
+    gauges: Arc<telemetry::gauges::Gauges>,
+    ready: crate::health::DatabaseReady,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(PARKED_REFRESH);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if ready.get()
+            && let Err(error) = gauges.refresh_parked().await
+        {
+            tracing::debug!(%error, "counting the parked events for their gauge failed");
+        }
     }
 }
 

@@ -73,6 +73,26 @@ pub async fn parked_counts_hourly(
     })
 }
 
+/// The parked events of every project, from the hourly aggregates (for the metrics' gauge; on
+/// PostgreSQL it lags by the events not folded yet).
+pub async fn parked_counts_everywhere(
+    db: &impl sea_orm::ConnectionTrait,
+) -> Result<ParkedCounts, StoreError> {
+    let params = Params::new(db.get_database_backend());
+    let sql = "SELECT CAST(COALESCE(SUM(unpriced_events), 0) AS BIGINT) AS unpriced, \
+               CAST(COALESCE(SUM(missing_volume_events), 0) AS BIGINT) AS missing \
+               FROM event_hourly"
+        .to_owned();
+    let row = db.query_one_raw(params.statement(sql)).await?;
+    Ok(match row {
+        Some(row) => ParkedCounts {
+            unpriced_events: count(&row, "unpriced")?,
+            missing_volume_events: count(&row, "missing")?,
+        },
+        None => ParkedCounts::default(),
+    })
+}
+
 /// Counts the parked events of the window on the (project, status, usage time) index.
 pub async fn parked_counts_exact(
     db: &impl sea_orm::ConnectionTrait,

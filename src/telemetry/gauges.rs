@@ -1,8 +1,15 @@
 //! Gauges read when metrics are collected: the database pool (`db.client.connection.count` by
-//! state, `db.client.connection.max`) and the events this replica queued for folding and no fold
-//! has taken yet (`tally.fold.lag`).
+//! state, `db.client.connection.max`), the events this replica queued for folding and no fold
+//! has taken yet (`tally.fold.lag`), and the parked events of every project (`tally.events.parked`,
+//! counted every [`PARKED_REFRESH`]: a gauge's callback cannot wait for the database).
 
-use std::sync::{Arc, Weak};
+use std::{
+    sync::{
+        Arc, Weak,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use opentelemetry::{KeyValue, metrics::ObservableGauge};
 use sea_orm::{
@@ -11,11 +18,40 @@ use sea_orm::{
 };
 
 use super::metrics::meter;
-use crate::service::fold::Folder;
+use crate::{
+    service::fold::Folder,
+    store::{self, StoreError},
+};
+
+/// How often the parked events are counted (a sum over the hourly aggregates).
+pub const PARKED_REFRESH: Duration = Duration::from_secs(10);
 
 /// The gauges' registrations; they are read for as long as this is kept.
 pub struct Gauges {
     _instruments: Vec<ObservableGauge<u64>>,
+    db: DatabaseConnection,
+    parked: Arc<Parked>,
+}
+
+/// The parked events last counted.
+#[derive(Default)]
+struct Parked {
+    unpriced: AtomicU64,
+    missing_volume: AtomicU64,
+}
+
+impl Gauges {
+    /// Counts the parked events again.
+    pub async fn refresh_parked(&self) -> Result<(), StoreError> {
+        let counts = store::attention::parked_counts_everywhere(&self.db).await?;
+        self.parked
+            .unpriced
+            .store(counts.unpriced_events, Ordering::Relaxed);
+        self.parked
+            .missing_volume
+            .store(counts.missing_volume_events, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 #[derive(Clone)]
@@ -94,7 +130,32 @@ pub fn register(db: &DatabaseConnection, folder: &Arc<Folder>) -> Gauges {
             }
         })
         .build();
+    let parked = Arc::new(Parked::default());
+    let parked_gauge = {
+        let parked = parked.clone();
+        meter
+            .u64_observable_gauge("tally.events.parked")
+            .with_unit("{event}")
+            .with_description(
+                "Events of every project waiting for a price (needs_cost_backfill) or a volume \
+                 (missing_volume_data), as last counted",
+            )
+            .with_callback(move |observer| {
+                for (status, count) in [
+                    ("needs_cost_backfill", &parked.unpriced),
+                    ("missing_volume_data", &parked.missing_volume),
+                ] {
+                    observer.observe(
+                        count.load(Ordering::Relaxed),
+                        &[KeyValue::new("status", status)],
+                    );
+                }
+            })
+            .build()
+    };
     Gauges {
-        _instruments: vec![connections, max, lag],
+        _instruments: vec![connections, max, lag, parked_gauge],
+        db: db.clone(),
+        parked,
     }
 }

@@ -25,6 +25,8 @@ use crate::config::LogFormat;
 static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 /// The registry the metrics endpoint serves, when one was asked for.
 static PROMETHEUS: OnceLock<prometheus::Registry> = OnceLock::new();
+/// Whether anything reads the metrics (a meter provider was installed).
+static METRICS_ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Which metrics the process keeps.
 #[derive(Clone, Copy, Debug, Default)]
@@ -86,8 +88,14 @@ pub fn init(format: LogFormat, metrics: MetricsSetup) -> anyhow::Result<Telemetr
     let metrics = meter_provider(metrics)?;
     if let Some(provider) = &metrics {
         opentelemetry::global::set_meter_provider(provider.clone());
+        METRICS_ON.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     Ok(TelemetryGuard { traces, metrics })
+}
+
+/// Whether metrics are read (Prometheus or OTLP): work done only for them can be skipped if not.
+pub fn metrics_enabled() -> bool {
+    METRICS_ON.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The tracer for spans made by hand, when traces are exported.

@@ -248,6 +248,24 @@ async fn the_endpoint_counts_a_known_workload(backend: Backend) {
         assert_eq!(scrape.sum("tally_fold_lag", &[]), 0.0);
     }
 
+    // The parked event is counted for its gauge within one refresh (10 s).
+    let parked = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let scrape = Scrape::of(&metrics_address).await;
+            let parked = |status: &str| scrape.sum("tally_events_parked", &[("status", status)]);
+            if parked("needs_cost_backfill") == 1.0 {
+                return parked("missing_volume_data");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        parked,
+        Ok(0.0),
+        "one event parked for a price, none for a volume"
+    );
+
     // Each failed call wrote one log line: code, method, project (once known), no key.
     let (_, logged) = served.stop_with(Signal::SIGTERM).await;
     let failures: Vec<serde_json::Value> = logged
