@@ -23,12 +23,12 @@ const PAD = { left: 64, right: 12, top: 12, bottom: 28 };
 
 export function TimeChart({ title, labels, series, granularity }: TimeChartProps) {
   const max = Math.max(0, ...series.flatMap((line) => line.values.map(chartValue)));
-  const top = niceCeiling(max);
+  const { top, step } = niceScale(max);
   const innerWidth = WIDTH - PAD.left - PAD.right;
   const innerHeight = HEIGHT - PAD.top - PAD.bottom;
   const x = (index: number) => PAD.left + (labels.length <= 1 ? innerWidth / 2 : (index * innerWidth) / (labels.length - 1));
   const y = (value: number) => PAD.top + innerHeight - (top === 0 ? 0 : (value / top) * innerHeight);
-  const ticks = [0, 0.25, 0.5, 0.75, 1].map((share) => share * top);
+  const ticks = top === 0 ? [0] : Array.from({ length: Math.round(top / step) + 1 }, (_, index) => index * step);
   const every = Math.max(1, Math.ceil(labels.length / 8));
   const summary = series.map((line) => `${line.name}: ${line.values.length} ${granularity}s`).join("; ");
   return (
@@ -116,9 +116,10 @@ function axisMoney(value: number): string {
   return `$${value.toLocaleString(undefined, { maximumSignificantDigits: 3 })}`;
 }
 
-function niceCeiling(value: number): number {
-  if (value <= 0) return 0;
+// The axis' top and its step: a round number at or above the largest value, cut in 4 or 5 round steps.
+function niceScale(value: number): { top: number; step: number } {
+  if (value <= 0) return { top: 0, step: 1 };
   const magnitude = 10 ** Math.floor(Math.log10(value));
-  const step = [1, 2, 2.5, 5, 10].find((factor) => factor * magnitude >= value) ?? 10;
-  return step * magnitude;
+  const [factor, step] = ([[1, 0.2], [2, 0.5], [2.5, 0.5], [5, 1], [10, 2]] as const).find(([f]) => f * magnitude >= value) ?? [10, 2];
+  return { top: factor * magnitude, step: step * magnitude };
 }

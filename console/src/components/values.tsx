@@ -3,12 +3,25 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { formatCount, formatPercent, formatUsd } from "../money";
 import { formatLocal, formatUtc, fromTimestamp } from "../time";
 
-/** A USD amount; the API's exact string is in `data-value` and the hover title. */
+/**
+ * A USD amount, every digit the API sent: the digits past the cents are drawn smaller so the cents
+ * read first, but they are there (the text is the exact amount). The API's string is in
+ * `data-value` and the hover title.
+ */
 export function Money({ value, figure }: { value: string; figure?: string }) {
   const negative = value.startsWith("-") && /[1-9]/.test(value);
+  const text = formatUsd(value);
+  const cents = text.indexOf(".") + 3;
   return (
     <span class={negative ? "money negative" : "money"} data-figure={figure} data-value={value} title={value ? `${value} USD` : "not available"}>
-      {formatUsd(value)}
+      {cents > 2 && cents < text.length ? (
+        <>
+          {text.slice(0, cents)}
+          <span class="sub-cent">{text.slice(cents)}</span>
+        </>
+      ) : (
+        text
+      )}
     </span>
   );
 }
