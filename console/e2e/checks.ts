@@ -1,7 +1,18 @@
 // Each page's figures against the API's, shared by the page specs and the action specs.
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Locator, Page } from "@playwright/test";
-import { MarginOrderBy, ReportDimension, TimeGranularity, type CostBucket } from "../src/gen/tally/v1/reports_pb";
-import { expect, expectFigure, expectShown, figure, pageWindow, readRows, ready, sk, type Span } from "./fixtures";
+import { RunFlag, RunStatus } from "../src/gen/tally/v1/common_pb";
+import {
+  MarginOrderBy,
+  ReportDimension,
+  TimeGranularity,
+  type CostBucket,
+  type DimensionFilterSchema,
+  type MarginRow,
+  type RiskyAccount,
+} from "../src/gen/tally/v1/reports_pb";
+import { OutcomeValueKind, type Run } from "../src/gen/tally/v1/runs_pb";
+import { expect, expectFigure, expectShown, figure, pageWindow, readRows, ready, sk, type ShownRow, type Span } from "./fixtures";
 
 const GRANULARITY = { hour: TimeGranularity.HOUR, day: TimeGranularity.DAY, month: TimeGranularity.MONTH } as const;
 
@@ -75,4 +86,231 @@ export async function expectSeriesTable(scope: Locator, buckets: CostBucket[], r
     if (revenueAvailable) expectShown(rows[index].cells.revenue, bucket.revenueUsd, `revenue of bucket ${index}`);
     else expect(rows[index].cells.revenue, `bucket ${index} shows revenue the API does not give`).toBeNull();
   }
+}
+
+// --- Customers ----------------------------------------------------------------------------------
+
+const MARGIN_FIGURES = ["revenue", "cost", "margin", "margin-percent", "events", "unpriced"] as const;
+
+function expectMarginRow(shown: ShownRow, row: MarginRow, what: string): void {
+  expectShown(shown.cells.revenue, row.revenueUsd, `${what} revenue`);
+  expectShown(shown.cells.cost, row.costUsd, `${what} cost`);
+  expectShown(shown.cells.margin, row.marginUsd, `${what} margin`);
+  expectShown(shown.cells["margin-percent"], row.marginPercent, `${what} margin %`);
+  expectShown(shown.cells.events, row.eventCount, `${what} events`);
+  expectShown(shown.cells.unpriced, row.unpricedEventCount, `${what} unpriced events`);
+}
+
+/**
+ * The customers page's table (rows in order, and the totals row) against GetMargin by customer with
+ * the order and filters the URL asks for.
+ */
+export async function expectCustomersEqualApi(
+  page: Page,
+  request: { orderBy: MarginOrderBy; descending: boolean; filters?: MessageInitShape<typeof DimensionFilterSchema>[] },
+): Promise<Span> {
+  const main = await ready(page, "customers");
+  const window = await pageWindow(page);
+  const margin = await sk.reports.getMargin({
+    startTime: window.startTime,
+    endTime: window.endTime,
+    groupBy: [ReportDimension.CUSTOMER],
+    filters: request.filters ?? [],
+    orderBy: request.orderBy,
+    descending: request.descending,
+    pageSize: 25,
+  });
+  const section = main.locator('[data-section="customers"]');
+  const rows = await readRows(section.locator("tbody tr[data-customer]"), [...MARGIN_FIGURES], "data-customer");
+  expect(rows.map((row) => row.id), "customers, in the API's order").toEqual(margin.rows.map((row) => row.groupValues[0].value));
+  for (const [index, row] of margin.rows.entries()) expectMarginRow(rows[index], row, row.groupValues[0].value);
+  const [totals] = await readRows(section.locator("tfoot tr"), [...MARGIN_FIGURES]);
+  expectMarginRow(totals, margin.totals!, "totals");
+  return window;
+}
+
+/** The risky accounts against ListRiskyAccounts (threshold `risk`, negative margins included). */
+export async function expectRiskyEqualApi(page: Page, risk = "50"): Promise<RiskyAccount[]> {
+  const main = await ready(page, "customers");
+  const window = await pageWindow(page);
+  const { accounts } = await sk.reports.listRiskyAccounts({
+    startTime: window.startTime,
+    endTime: window.endTime,
+    costShareThresholdPercent: risk,
+    includeNegativeMargin: true,
+    pageSize: 25,
+  });
+  const rowsLocator = main.locator('[data-section="risky"] tbody tr[data-customer]');
+  const rows = await readRows(rowsLocator, ["revenue", "cost", "margin", "cost-percent-of-revenue", "events", "unpriced", "top-agent-cost", "top-model-cost"], "data-customer");
+  expect(rows.map((row) => row.id), "risky accounts, worst first").toEqual(accounts.map((account) => account.customerId));
+  for (const [index, account] of accounts.entries()) {
+    const shown = rows[index].cells;
+    const what = `risky ${account.customerId}`;
+    expectShown(shown.revenue, account.revenueUsd, `${what} revenue`);
+    expectShown(shown.cost, account.costUsd, `${what} cost`);
+    expectShown(shown.margin, account.marginUsd, `${what} margin`);
+    expectShown(shown["cost-percent-of-revenue"], account.costPercentOfRevenue, `${what} cost % of revenue`);
+    expectShown(shown.events, account.eventCount, `${what} events`);
+    if (account.unpricedEventCount > 0n) expectShown(shown.unpriced, account.unpricedEventCount, `${what} unpriced`);
+    if (account.topAgentCode) expectShown(shown["top-agent-cost"], account.topAgentCostUsd, `${what} top agent cost`);
+    if (account.topModel) expectShown(shown["top-model-cost"], account.topModelCostUsd, `${what} top model cost`);
+    const reasons = await rowsLocator.nth(index).locator("[data-reason]").evaluateAll((items) => items.map((item) => item.getAttribute("data-reason")));
+    expect(reasons.length, `${what} reasons`).toBe(account.reasons.length);
+  }
+  return accounts;
+}
+
+/** One customer's page against GetCustomer, GetMargin, GetCostSeries and ListTopRuns for it. */
+export async function expectCustomerEqualsApi(page: Page, customerId: string): Promise<void> {
+  const main = await ready(page, "customer");
+  const window = await pageWindow(page);
+  const span = { startTime: window.startTime, endTime: window.endTime };
+  const only = [{ dimension: ReportDimension.CUSTOMER, values: [customerId] }];
+
+  const { customer } = await sk.directory.getCustomer({ customerId });
+  const card = main.locator('[data-section="customer"]');
+  await expect(card.locator('[data-field="customer-id"]')).toHaveText(customerId);
+  if (customer!.displayName) await expect(card.locator('[data-field="display-name"]')).toHaveText(customer!.displayName);
+  await expect(card.locator('[data-field="plan"]')).toHaveAttribute("data-plan", customer!.plan?.name ?? "");
+  if (customer!.plan) await expectFigure(figure(card.locator('[data-field="plan"]'), "plan-monthly"), customer!.plan.monthlyUsd, "plan now");
+  const periods = await readRows(card.locator(".plan-history tbody tr"), ["plan-monthly"], "data-plan");
+  expect(periods.map((period) => period.id), "plan history").toEqual(customer!.planHistory.map((period) => period.planName));
+  customer!.planHistory.forEach((period, index) => expectShown(periods[index].cells["plan-monthly"], period.monthlyUsd, `plan period ${index}`));
+
+  const { totals } = await sk.reports.getMargin({ ...span, filters: only });
+  const figures = main.locator('[data-section="figures"]');
+  const [shown] = await readRows(figures, [...MARGIN_FIGURES, "plan-revenue", "usage-revenue", "cost-percent-of-revenue", "runs"]);
+  expectMarginRow(shown, totals!, customerId);
+  expectShown(shown.cells["plan-revenue"], totals!.planRevenueUsd, "plan fees");
+  expectShown(shown.cells["usage-revenue"], totals!.usageRevenueUsd, "usage revenue");
+  expectShown(shown.cells["cost-percent-of-revenue"], totals!.costPercentOfRevenue, "cost % of revenue");
+  if (totals!.runCountAvailable) expectShown(shown.cells.runs, totals!.runCount, "runs started");
+
+  const series = await sk.reports.getCostSeries({ ...span, granularity: TimeGranularity.DAY, filters: only });
+  await expectSeriesTable(main.locator('[data-section="series"]'), series.series[0]?.buckets ?? [], series.revenueAvailable);
+
+  const { runs } = await sk.reports.listTopRuns({ ...span, customerId, limit: 10 });
+  await expectRunsTable(main.locator('[data-section="top-runs"] tr[data-run]'), runs);
+
+  const byAgent = await sk.reports.getMargin({ ...span, groupBy: [ReportDimension.AGENT], filters: only, orderBy: MarginOrderBy.COST, descending: true, pageSize: 100 });
+  const agents = await readRows(main.locator('[data-section="by-agent"] tbody tr[data-agent]'), ["cost", "events", "unpriced"], "data-agent");
+  expect(agents.map((row) => row.id), "cost by agent, most first").toEqual(byAgent.rows.map((row) => row.groupValues[0].value));
+  byAgent.rows.forEach((row, index) => {
+    expectShown(agents[index].cells.cost, row.costUsd, `agent ${row.groupValues[0].value} cost`);
+    expectShown(agents[index].cells.events, row.eventCount, `agent ${row.groupValues[0].value} events`);
+    expectShown(agents[index].cells.unpriced, row.unpricedEventCount, `agent ${row.groupValues[0].value} unpriced`);
+  });
+
+  const byModel = await sk.reports.getMargin({
+    ...span,
+    groupBy: [ReportDimension.PROVIDER, ReportDimension.MODEL],
+    filters: only,
+    orderBy: MarginOrderBy.COST,
+    descending: true,
+    pageSize: 100,
+  });
+  const models = await readRows(main.locator('[data-section="by-model"] tbody tr[data-model]'), ["cost", "events", "unpriced", "input-tokens", "output-tokens"], "data-model");
+  const modelName = (row: MarginRow) => `${row.groupValues[0].value}/${row.groupValues[1].value}`;
+  expect(models.map((row) => row.id), "cost by model, most first").toEqual(byModel.rows.map(modelName));
+  byModel.rows.forEach((row, index) => {
+    const what = `model ${modelName(row)}`;
+    expectShown(models[index].cells.cost, row.costUsd, `${what} cost`);
+    expectShown(models[index].cells.events, row.eventCount, `${what} events`);
+    expectShown(models[index].cells.unpriced, row.unpricedEventCount, `${what} unpriced`);
+    expectShown(models[index].cells["input-tokens"], row.tokens?.inputTokens ?? 0n, `${what} input tokens`);
+    expectShown(models[index].cells["output-tokens"], row.tokens?.outputTokens ?? 0n, `${what} output tokens`);
+  });
+}
+
+// --- Runs ---------------------------------------------------------------------------------------
+
+/** A run's status as the console names it in `data-status`. */
+export function statusKey(run: Run): string {
+  if (run.status === RunStatus.RUNNING) return "running";
+  if (run.status === RunStatus.COMPLETED) return "completed";
+  if (run.status === RunStatus.FAILED) return run.cancelled ? "cancelled" : "failed";
+  return "unknown";
+}
+
+const FLAG_KEYS: Record<number, string> = {
+  [RunFlag.CONTEXT_BLOAT]: "context-bloat",
+  [RunFlag.RUNAWAY_LOOP]: "runaway-loop",
+  [RunFlag.BUDGET_EXCEEDED]: "budget-exceeded",
+  [RunFlag.STALE]: "stale",
+};
+
+export function flagKeys(run: Run): string[] {
+  return run.flags.map((flag) => FLAG_KEYS[flag.flag] ?? `flag-${flag.flag}`).sort();
+}
+
+/** A table of runs (`tr[data-run]`) against the API's runs, in order: figures, status, flags. */
+export async function expectRunsTable(rowsLocator: Locator, runs: Run[]): Promise<void> {
+  const rows = await readRows(rowsLocator, ["cost", "steps", "unpriced", "events"], "data-run");
+  expect(rows.map((row) => row.id), "runs, in the API's order").toEqual(runs.map((run) => run.runId));
+  const details = await rowsLocator.evaluateAll((elements) =>
+    elements.map((element) => ({
+      status: element.querySelector("[data-status]")?.getAttribute("data-status") ?? null,
+      flags: [...element.querySelectorAll("[data-flag]")].map((flag) => flag.getAttribute("data-flag") ?? "").sort(),
+    })),
+  );
+  runs.forEach((run, index) => {
+    const shown = rows[index].cells;
+    expectShown(shown.cost, run.totalCostUsd, `run ${run.runId} cost`);
+    expectShown(shown.steps, run.stepCount, `run ${run.runId} steps`);
+    expectShown(shown.unpriced, run.unpricedStepCount, `run ${run.runId} unpriced steps`);
+    expectShown(shown.events, run.eventCount, `run ${run.runId} events`);
+    expect(details[index].status, `run ${run.runId} status`).toBe(statusKey(run));
+    expect(details[index].flags, `run ${run.runId} flags`).toEqual(flagKeys(run));
+  });
+}
+
+/** One run's page against GetRun and ListEvents by run. */
+export async function expectRunEqualsApi(page: Page, runId: string): Promise<Run> {
+  const main = await ready(page, "run");
+  const { run } = await sk.runs.getRun({ runId });
+  const summary = main.locator('[data-section="run"]');
+  const [tiles] = await readRows(summary, ["cost", "events", "steps", "unpriced"]);
+  expectShown(tiles.cells.cost, run!.totalCostUsd, "run cost");
+  expectShown(tiles.cells.events, run!.eventCount, "run events");
+  expectShown(tiles.cells.steps, run!.stepCount, "run steps");
+  expectShown(tiles.cells.unpriced, run!.unpricedStepCount, "run unpriced steps");
+  await expect(summary.locator("[data-status]").first()).toHaveAttribute("data-status", statusKey(run!));
+  if (run!.failureReason) await expect(summary).toContainText(run!.failureReason);
+  await expect(summary.locator("[data-customer]").first()).toHaveAttribute("data-customer", run!.customer?.id ?? "");
+  await expect(summary.locator("[data-agent]").first()).toHaveAttribute("data-agent", run!.agentCode);
+
+  const models = await readRows(main.locator('[data-section="models"] tbody tr[data-model]'), ["cost", "steps", "unpriced", "input-tokens", "output-tokens"], "data-model");
+  expect(models.map((row) => row.id), "cost by model, as GetRun orders it").toEqual(run!.modelCosts.map((model) => `${model.provider}/${model.model}`));
+  run!.modelCosts.forEach((model, index) => {
+    const what = `model ${model.provider}/${model.model}`;
+    expectShown(models[index].cells.cost, model.costUsd, `${what} cost`);
+    expectShown(models[index].cells.steps, model.stepCount, `${what} steps`);
+    expectShown(models[index].cells.unpriced, model.unpricedStepCount, `${what} unpriced steps`);
+    expectShown(models[index].cells["input-tokens"], model.tokens?.inputTokens ?? 0n, `${what} input tokens`);
+    expectShown(models[index].cells["output-tokens"], model.tokens?.outputTokens ?? 0n, `${what} output tokens`);
+  });
+
+  const outcomes = await readRows(main.locator('[data-section="outcomes"] tbody tr[data-outcome]'), ["outcome-value", "outcome-units"], "data-outcome");
+  expect(outcomes.map((row) => row.id), "outcomes, oldest first").toEqual(run!.outcomes.map((outcome) => outcome.name));
+  run!.outcomes.forEach((outcome, index) => {
+    const what = `outcome ${outcome.name}`;
+    if (!outcome.value) expect(outcomes[index].cells["outcome-value"] ?? outcomes[index].cells["outcome-units"], `${what} has no value`).toBeNull();
+    else if (outcome.valueKind === OutcomeValueKind.USD) expectShown(outcomes[index].cells["outcome-value"], outcome.value, `${what} value`);
+    else expectShown(outcomes[index].cells["outcome-units"], outcome.value, `${what} units`);
+  });
+
+  const flags = await main.locator('[data-section="flags"] [data-flag]').evaluateAll((items) => items.map((item) => item.getAttribute("data-flag") ?? "").sort());
+  expect(flags, "flags").toEqual(flagKeys(run!));
+
+  const { events } = await sk.ingest.listEvents({ runId, pageSize: 50 });
+  const eventRows = main.locator('[data-section="events"] tbody tr[data-event]');
+  const shownEvents = await readRows(eventRows, ["cost"], "data-event");
+  expect(shownEvents.map((row) => row.id), "events, newest first").toEqual(events.map((event) => event.eventId));
+  for (const [index, event] of events.entries()) {
+    expectShown(shownEvents[index].cells.cost, event.totalCostUsd, `event ${event.eventId} cost`);
+    const lines = await readRows(eventRows.nth(index).locator("[data-line]"), ["line-cost"], "data-line");
+    expect(lines.map((line) => line.id), `event ${event.eventId} lines`).toEqual(event.lines.map((line) => String(line.index)));
+    event.lines.forEach((line, at) => expectShown(lines[at].cells["line-cost"], line.costUsd, `event ${event.eventId} line ${line.index} cost`));
+  }
+  return run!;
 }

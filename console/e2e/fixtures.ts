@@ -174,7 +174,7 @@ type ApiFigure = string | bigint | number;
 
 /**
  * Asserts that the one element `figure` shows the API's value: its text, normalized, equals the
- * API's string normalized the same way, and its `data-value` (where it has one) is the API's string.
+ * API's string normalized the same way, and so does its `data-value` where it has one.
  */
 export async function expectFigure(figure: Locator, api: ApiFigure, what?: string): Promise<void> {
   const text = (await figure.textContent()) ?? "";
@@ -183,7 +183,7 @@ export async function expectFigure(figure: Locator, api: ApiFigure, what?: strin
     plainDecimal(expected),
   );
   const value = await figure.getAttribute("data-value");
-  if (value !== null) expect(value, `${what ?? String(figure)}: data-value`).toBe(expected);
+  if (value !== null) expect(plainDecimal(value), `${what ?? String(figure)}: data-value ${JSON.stringify(value)}`).toBe(plainDecimal(expected));
 }
 
 /** A figure as shown: its text and its `data-value` (null without one). */
@@ -197,7 +197,7 @@ export function expectShown(shown: Shown | null | undefined, api: ApiFigure, wha
   expect(shown, `${what}: not on the page (or more than one)`).toBeTruthy();
   const expected = String(api);
   expect(plainDecimal(shown!.text), `${what}: shown ${JSON.stringify(shown!.text)}, API ${JSON.stringify(expected)}`).toBe(plainDecimal(expected));
-  if (shown!.value !== null) expect(shown!.value, `${what}: data-value`).toBe(expected);
+  if (shown!.value !== null) expect(plainDecimal(shown!.value), `${what}: data-value ${JSON.stringify(shown!.value)}`).toBe(plainDecimal(expected));
 }
 
 /** A row read by `readRows`: its id attribute and each column's figure. */
