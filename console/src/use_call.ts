@@ -27,7 +27,12 @@ export function useCall<T>(what: string, load: () => Promise<T>, deps: unknown[]
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, generation]);
-  const reload = useCallback(() => setGeneration((value) => value + 1), []);
+  // Loading at once, in the same render as whatever prompted the reload (an action's notice), so
+  // that no render shows the notice over the figures from before the action.
+  const reload = useCallback(() => {
+    setResult({ state: "loading" });
+    setGeneration((value) => value + 1);
+  }, []);
   return [result, reload];
 }
 
