@@ -1,18 +1,21 @@
 // Each page's figures against the API's, shared by the page specs and the action specs.
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Locator, Page } from "@playwright/test";
-import { RunFlag, RunStatus } from "../src/gen/tally/v1/common_pb";
+import { BudgetEnforcement, BudgetScopeKind, BudgetWindow, type Budget, type BudgetCheck } from "../src/gen/tally/v1/budgets_pb";
+import { CostDimension, RunFlag, RunStatus, ServiceTier } from "../src/gen/tally/v1/common_pb";
+import { PriceSource, type Price } from "../src/gen/tally/v1/pricing_pb";
 import {
   MarginOrderBy,
   ReportDimension,
   TimeGranularity,
   type CostBucket,
   type DimensionFilterSchema,
+  type GetNeedsAttentionResponse,
   type MarginRow,
   type RiskyAccount,
 } from "../src/gen/tally/v1/reports_pb";
 import { OutcomeValueKind, type Run } from "../src/gen/tally/v1/runs_pb";
-import { expect, expectFigure, expectShown, figure, pageWindow, readRows, ready, sk, type ShownRow, type Span } from "./fixtures";
+import { expect, expectFigure, expectShown, figure, pageWindow, plainDecimal, readRows, ready, sk, type ShownRow, type Span } from "./fixtures";
 
 const GRANULARITY = { hour: TimeGranularity.HOUR, day: TimeGranularity.DAY, month: TimeGranularity.MONTH } as const;
 
@@ -313,4 +316,167 @@ export async function expectRunEqualsApi(page: Page, runId: string): Promise<Run
     event.lines.forEach((line, at) => expectShown(lines[at].cells["line-cost"], line.costUsd, `event ${event.eventId} line ${line.index} cost`));
   }
   return run!;
+}
+
+// --- Needs attention ----------------------------------------------------------------------------
+
+/** The attention page against GetNeedsAttention and ListUnpricedModels (all time, or its window). */
+export async function expectAttentionEqualsApi(page: Page): Promise<GetNeedsAttentionResponse> {
+  const main = await ready(page, "attention");
+  const params = new URL(page.url()).searchParams;
+  const span = params.has("start") && params.has("end") ? await pageWindow(page) : null;
+  const range = span ? { startTime: span.startTime, endTime: span.endTime } : {};
+  const needs = await sk.reports.getNeedsAttention(range);
+  const [counts] = await readRows(main.locator('[data-section="counts"]'), ["unpriced", "missing-volume", "tier-price-missing"]);
+  expectShown(counts.cells.unpriced, needs.unpricedEventCount, "events waiting for a price");
+  expectShown(counts.cells["missing-volume"], needs.missingVolumeEventCount, "events missing volume");
+  expectShown(counts.cells["tier-price-missing"], needs.tierPriceMissingEventCount, "events billed without their tier's price");
+
+  const { unpricedModels } = await sk.pricing.listUnpricedModels({ ...range, pageSize: 100 });
+  const models = await readRows(main.locator('[data-section="unpriced"] tbody tr[data-model]'), ["events", "customers"], "data-model");
+  expect(models.map((row) => row.id), "unpriced models, most events first").toEqual(unpricedModels.map((model) => `${model.provider}/${model.model}`));
+  unpricedModels.forEach((model, index) => {
+    expectShown(models[index].cells.events, model.eventCount, `${model.provider}/${model.model} events`);
+    expectShown(models[index].cells.customers, model.customerCount, `${model.provider}/${model.model} customers`);
+  });
+
+  const groupsLocator = main.locator('[data-section="missing-volume"] tbody tr[data-model]');
+  const groups = await readRows(groupsLocator, ["events"], "data-model");
+  expect(groups.map((row) => row.id), "missing-volume groups").toEqual(needs.missingVolume.map((group) => `${group.provider}/${group.model}`));
+  for (const [index, group] of needs.missingVolume.entries()) {
+    expectShown(groups[index].cells.events, group.eventCount, `missing volume ${group.agentCode} ${group.provider}/${group.model}`);
+    await expect(groupsLocator.nth(index)).toHaveAttribute("data-agent", group.agentCode);
+    const samples = await groupsLocator.nth(index).locator("li[data-event]").evaluateAll((items) => items.map((item) => item.getAttribute("data-event")));
+    expect(samples, "sample events").toEqual(group.sampleEventIds);
+  }
+
+  const tiers = await readRows(main.locator('[data-section="tier-price-missing"] tbody tr[data-model]'), ["events"], "data-model");
+  expect(tiers.map((row) => row.id), "tier-price-missing groups").toEqual(needs.tierPriceMissing.map((group) => `${group.provider}/${group.model}`));
+  needs.tierPriceMissing.forEach((group, index) => expectShown(tiers[index].cells.events, group.eventCount, `tier price missing ${group.provider}/${group.model}`));
+  return needs;
+}
+
+// --- Budgets ------------------------------------------------------------------------------------
+
+/** Every budget, oldest first, as ListBudgets pages them. */
+export async function allBudgets(): Promise<Budget[]> {
+  const budgets: Budget[] = [];
+  let pageToken = "";
+  do {
+    const answer = await sk.budgets.listBudgets({ pageSize: 100, pageToken });
+    budgets.push(...answer.budgets);
+    pageToken = answer.nextPageToken;
+  } while (pageToken);
+  return budgets;
+}
+
+/** How CheckBudget counts a budget's month now (a check whose customer and agent it covers). */
+async function monthCheck(budget: Budget): Promise<BudgetCheck | undefined> {
+  const scope = budget.scope!;
+  const { checks } = await sk.budgets.checkBudget({ customerId: scope.customerId || "e2e-budget-probe", agentCode: scope.agentCode || "e2e-budget-probe" });
+  return checks.find((check) => check.budget?.budgetId === budget.budgetId && check.window === BudgetWindow.MONTH);
+}
+
+const SCOPE_KEYS: Record<number, string> = {
+  [BudgetScopeKind.PROJECT]: "project",
+  [BudgetScopeKind.CUSTOMER]: "customer",
+  [BudgetScopeKind.AGENT]: "agent",
+  [BudgetScopeKind.CUSTOMER_AGENT]: "customer-agent",
+};
+
+/**
+ * The budgets page against ListBudgets (limits, this month's spend and holds) and CheckBudget (the
+ * room left, which the page works out as limit − spent − held).
+ */
+export async function expectBudgetsEqualApi(page: Page): Promise<Budget[]> {
+  const main = await ready(page, "budgets");
+  const budgets = await allBudgets();
+  const rowsLocator = main.locator('[data-section="budgets"] tbody tr[data-budget]');
+  const rows = await readRows(rowsLocator, ["limit", "per-run-limit", "spend", "held", "remaining"], "data-budget");
+  expect(rows.map((row) => row.id), "budgets, oldest first").toEqual(budgets.map((budget) => budget.budgetId));
+  for (const [index, budget] of budgets.entries()) {
+    const shown = rows[index].cells;
+    const what = `budget ${budget.name}`;
+    const row = rowsLocator.nth(index);
+    await expect(row.locator("td.name")).toHaveText(budget.name);
+    await expect(row).toHaveAttribute("data-scope", SCOPE_KEYS[budget.scope!.kind]);
+    await expect(row.locator("[data-enforcement]")).toHaveAttribute("data-enforcement", budget.enforcement === BudgetEnforcement.BLOCK ? "block" : "alert");
+    if (budget.monthlyLimitUsd) {
+      expectShown(shown.limit, budget.monthlyLimitUsd, `${what} monthly limit`);
+      expectShown(shown.spend, budget.monthSpentUsd, `${what} spent this month`);
+      expectShown(shown.held, budget.monthHeldUsd, `${what} held`);
+      const check = await monthCheck(budget);
+      expect(check, `${what}: CheckBudget has its month`).toBeTruthy();
+      expect(plainDecimal(check!.limitUsd)).toBe(plainDecimal(budget.monthlyLimitUsd));
+      expect(plainDecimal(check!.spentUsd), `${what}: CheckBudget's spend is ListBudgets'`).toBe(plainDecimal(budget.monthSpentUsd));
+      expectShown(shown.remaining, check!.remainingUsd, `${what} remaining (CheckBudget)`);
+    } else {
+      expect(shown.limit, `${what} shows no monthly limit`).toBeNull();
+      expect(shown.remaining, `${what} shows no remaining`).toBeNull();
+    }
+    if (budget.perRunLimitUsd) expectShown(shown["per-run-limit"], budget.perRunLimitUsd, `${what} per-run limit`);
+    else expect(shown["per-run-limit"], `${what} shows no per-run limit`).toBeNull();
+  }
+  return budgets;
+}
+
+// --- Prices -------------------------------------------------------------------------------------
+
+/**
+ * The prices page's catalog table for search `query` ("provider/model-prefix"): one row per model
+ * ListPrices returns, its number of price rows, and each dimension's standard price in force now
+ * equal to what GetPrice says prices an event of that model now.
+ */
+export async function expectCatalogEqualsApi(page: Page, provider: string, modelPrefix: string): Promise<Price[]> {
+  const main = await ready(page, "prices");
+  const { prices } = await sk.pricing.listPrices({ provider, modelPrefix, pageSize: 500 });
+  const models = [...new Set(prices.map((price) => `${price.provider}/${price.model}`))];
+  const rowsLocator = main.locator('[data-section="catalog"] tbody tr[data-price]');
+  const rows = await readRows(rowsLocator, ["price-rows"], "data-price");
+  expect(rows.map((row) => row.id), "one row per model, in ListPrices' order").toEqual(models);
+  for (const [index, key] of models.entries()) {
+    const [rowProvider, ...rest] = key.split("/");
+    const model = rest.join("/");
+    expectShown(rows[index].cells["price-rows"], prices.filter((price) => `${price.provider}/${price.model}` === key).length, `${key} price rows`);
+    const answer = await sk.pricing.getPrice({ provider: rowProvider, model });
+    const standard = answer.prices.filter(
+      (price) => (price.serviceTier === ServiceTier.STANDARD || price.serviceTier === ServiceTier.UNSPECIFIED) && price.longContextThresholdTokens === undefined,
+    );
+    const cells = await rowsLocator.nth(index).locator("td[data-dimension]").evaluateAll((tds) =>
+      tds.map((td) => {
+        const figure = td.querySelector('[data-figure="unit-price"]');
+        return { dimension: td.getAttribute("data-dimension") ?? "", text: figure?.textContent ?? null, value: figure?.getAttribute("data-value") ?? null };
+      }),
+    );
+    for (const cell of cells) {
+      const price = standard.find((candidate) => CostDimension[candidate.dimension].toLowerCase() === cell.dimension);
+      if (!price) {
+        expect(cell.text, `${key} ${cell.dimension}: GetPrice has no standard price now, the page shows one`).toBeNull();
+        continue;
+      }
+      expectShown(cell.text === null ? null : { text: cell.text, value: cell.value }, price.unitPriceUsd, `${key} ${cell.dimension} (GetPrice)`);
+    }
+    const shownDimensions = cells.filter((cell) => cell.text !== null).map((cell) => cell.dimension).sort();
+    expect(shownDimensions, `${key}: dimensions priced now`).toEqual(standard.map((price) => CostDimension[price.dimension].toLowerCase()).sort());
+  }
+  return prices;
+}
+
+/** The project's own prices, mappings and signal prices against ListPrices, ListModelMappings, ListSignalPrices. */
+export async function expectProjectPricingEqualsApi(page: Page): Promise<void> {
+  const main = await ready(page, "prices");
+  const own = await sk.pricing.listPrices({ source: PriceSource.PROJECT, pageSize: 100 });
+  const ownRows = await readRows(main.locator('[data-section="own-prices"] tbody tr[data-price-id]'), ["unit-price"], "data-price-id");
+  expect(ownRows.map((row) => row.id), "the project's own prices").toEqual(own.prices.map((price) => price.priceId));
+  own.prices.forEach((price, index) => expectShown(ownRows[index].cells["unit-price"], price.unitPriceUsd, `own price ${price.provider}/${price.model}`));
+
+  const { mappings } = await sk.pricing.listModelMappings({ pageSize: 100 });
+  const mappingRows = main.locator('[data-section="mappings"] tbody tr[data-mapping]');
+  const shownMappings = await mappingRows.evaluateAll((rows) => rows.map((row) => [row.getAttribute("data-mapping"), row.getAttribute("data-target")]));
+  expect(shownMappings, "model mappings").toEqual(mappings.map((mapping) => [`${mapping.fromProvider}/${mapping.fromModel}`, `${mapping.toProvider}/${mapping.toModel}`]));
+
+  const { signalPrices } = await sk.pricing.listSignalPrices({ pageSize: 100 });
+  const signals = await readRows(main.locator('[data-section="signal-prices"] tbody tr[data-signal-price]'), ["signal-price"], "data-signal-price");
+  expect(signals.map((row) => row.id), "signal prices").toEqual(signalPrices.map((price) => `${price.planName}/${price.signalName}`));
+  signalPrices.forEach((price, index) => expectShown(signals[index].cells["signal-price"], price.unitPriceUsd, `signal price ${price.planName}/${price.signalName}`));
 }

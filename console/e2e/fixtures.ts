@@ -251,6 +251,20 @@ export function compareDecimal(a: string, b: string): number {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
+/** a − b exactly, as a plain decimal (bigint on units of 1e-10). */
+export function subtractDecimal(a: string, b: string): string {
+  const scaled = (value: string) => {
+    const plain = plainDecimal(value) || "0";
+    const [whole, fraction = ""] = plain.replace("-", "").split(".");
+    const units = BigInt(whole + fraction.padEnd(10, "0").slice(0, 10));
+    return plain.startsWith("-") ? -units : units;
+  };
+  const units = scaled(a) - scaled(b);
+  const negative = units < 0n;
+  const digits = (negative ? -units : units).toString().padStart(11, "0");
+  return plainDecimal(`${negative ? "-" : ""}${digits.slice(0, -10)}.${digits.slice(-10)}`);
+}
+
 // --- Windows ------------------------------------------------------------------------------------
 
 export interface Span {
