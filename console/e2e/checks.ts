@@ -311,9 +311,15 @@ export async function expectRunEqualsApi(page: Page, runId: string): Promise<Run
   expect(shownEvents.map((row) => row.id), "events, newest first").toEqual(events.map((event) => event.eventId));
   for (const [index, event] of events.entries()) {
     expectShown(shownEvents[index].cells.cost, event.totalCostUsd, `event ${event.eventId} cost`);
-    const lines = await readRows(eventRows.nth(index).locator("[data-line]"), ["line-cost"], "data-line");
+    const lines = await readRows(eventRows.nth(index).locator("[data-line]"), ["line-cost", "input-tokens", "output-tokens"], "data-line");
     expect(lines.map((line) => line.id), `event ${event.eventId} lines`).toEqual(event.lines.map((line) => String(line.index)));
-    event.lines.forEach((line, at) => expectShown(lines[at].cells["line-cost"], line.costUsd, `event ${event.eventId} line ${line.index} cost`));
+    event.lines.forEach((line, at) => {
+      const what = `event ${event.eventId} line ${line.index}`;
+      // A single line's cost is the event's, shown once.
+      if (event.lines.length > 1) expectShown(lines[at].cells["line-cost"], line.costUsd, `${what} cost`);
+      if (line.usage?.inputTokens !== undefined) expectShown(lines[at].cells["input-tokens"], line.usage.inputTokens, `${what} input tokens`);
+      if (line.usage?.outputTokens !== undefined) expectShown(lines[at].cells["output-tokens"], line.usage.outputTokens, `${what} output tokens`);
+    });
   }
   return run!;
 }

@@ -20,7 +20,8 @@
 //   e2e-run-failed    Globex, support_reply: 2 steps, failed ("tool timeout"), one outcome after
 //   e2e-run-bloat     Umbrella, report_writer: 4 steps, the 4th with 6x the input tokens of the
 //                     first three (flag CONTEXT_BLOAT), still running
-//   e2e-run-implicit  Initech, report_writer: started by its first event (no StartRun), 2 steps
+//   e2e-run-implicit  Initech, report_writer: started by its first event (no StartRun), then a
+//                     multi-service event: 2 events, 3 steps
 //
 // Budgets: "e2e project month" (project, $5/month, ALERT) and "e2e acme" (customer e2e-acme,
 // $0.01/month and $0.002/run, BLOCK: passed, so Acme's runs are flagged BUDGET_EXCEEDED).
@@ -207,7 +208,11 @@ export async function seed(now = new Date()): Promise<Session> {
   ]);
   // The run is known now: its customer and agent come from it.
   await record([
-    event("run-implicit-2", { runId: RUNS.implicit, usageTime: ago(now, 49), line: llm("openai", "gpt-4o", 3_000n, 600n) }),
+    event("run-implicit-2", {
+      runId: RUNS.implicit,
+      usageTime: ago(now, 49),
+      lines: [llm("openai", "gpt-4o", 3_000n, 600n), llm("anthropic", "claude-sonnet-4-5", 1_200n, 300n)],
+    }),
   ]);
 
   // This session's parked events.
