@@ -37,6 +37,7 @@ buf=node_modules/.bin/buf
 [ -x node_modules/.bin/playwright ] && [ -x "$buf" ] || npm install --no-audit --no-fund --loglevel=error
 # The tests' own gRPC clients import the generated code (git-ignored): make it from proto/.
 npm run --silent console:gen
+node_modules/.bin/tsc -p console/e2e/tsconfig.json # the specs' types (Playwright runs them unchecked)
 
 chromium=${CHROMIUM_PATH:-$(command -v chromium || echo /usr/bin/chromium)}
 [ -x "$chromium" ] || { echo "no Chromium at $chromium (apt-get install chromium, or set CHROMIUM_PATH)" >&2; exit 1; }
