@@ -97,14 +97,31 @@ export function CustomerDetail({ customerId, params }: { customerId: string; par
       actions={<WindowPicker window={window} />}
     >
       <p class="breadcrumbs">
-        <a href={href("/customers", query)}>Customers</a> › <span class="id" data-customer={customerId}>{customerId}</span>
+        <a href={href("/customers", query)}>Customers</a> › <span class="id">{customerId}</span>
       </p>
+      <Section name="figures" title="This window" call={figures}>
+        {({ totals }) => (totals ? <Figures totals={totals} /> : <Empty>No figures for this window.</Empty>)}
+      </Section>
       <div class="columns">
         <Section name="customer" title="Customer" call={customer}>
           {(data) => (data ? <CustomerCard customer={data} /> : null)}
         </Section>
-        <Section name="figures" title="This window" call={figures}>
-          {({ totals }) => (totals ? <Figures totals={totals} /> : <Empty>No figures for this window.</Empty>)}
+        <Section name="by-agent" title="Cost by agent" call={agents}>
+          {({ rows, totals, nextPageToken }) =>
+            rows.length === 0 ? (
+              <Empty>No agent worked for this customer in this window.</Empty>
+            ) : (
+              <Breakdown
+                rows={rows}
+                total={totals?.costUsd ?? ""}
+                more={Boolean(nextPageToken)}
+                label="Agent"
+                attribute="data-agent"
+                name={(row) => row.groupValues[0]?.value ?? ""}
+                link={(row) => href("/runs", { ...query, customer: customerId, agent: row.groupValues[0]?.value })}
+              />
+            )
+          }
         </Section>
       </div>
       <Section name="series" title="Cost and revenue per day" call={series}>
@@ -135,42 +152,23 @@ export function CustomerDetail({ customerId, params }: { customerId: string; par
           )
         }
       </Section>
-      <div class="columns">
-        <Section name="by-agent" title="Cost by agent" call={agents}>
-          {({ rows, totals, nextPageToken }) =>
-            rows.length === 0 ? (
-              <Empty>No agent worked for this customer in this window.</Empty>
-            ) : (
-              <Breakdown
-                rows={rows}
-                total={totals?.costUsd ?? ""}
-                more={Boolean(nextPageToken)}
-                label="Agent"
-                attribute="data-agent"
-                name={(row) => row.groupValues[0]?.value ?? ""}
-                link={(row) => href("/runs", { ...query, customer: customerId, agent: row.groupValues[0]?.value })}
-              />
-            )
-          }
-        </Section>
-        <Section name="by-model" title="Cost by model" call={models}>
-          {({ rows, totals, nextPageToken }) =>
-            rows.length === 0 ? (
-              <Empty>No model was called for this customer in this window.</Empty>
-            ) : (
-              <Breakdown
-                rows={rows}
-                total={totals?.costUsd ?? ""}
-                more={Boolean(nextPageToken)}
-                label="Model"
-                attribute="data-model"
-                name={(row) => `${row.groupValues[0]?.value ?? ""}/${row.groupValues[1]?.value ?? ""}`}
-                tokens
-              />
-            )
-          }
-        </Section>
-      </div>
+      <Section name="by-model" title="Cost by model" call={models}>
+        {({ rows, totals, nextPageToken }) =>
+          rows.length === 0 ? (
+            <Empty>No model was called for this customer in this window.</Empty>
+          ) : (
+            <Breakdown
+              rows={rows}
+              total={totals?.costUsd ?? ""}
+              more={Boolean(nextPageToken)}
+              label="Model"
+              attribute="data-model"
+              name={(row) => `${row.groupValues[0]?.value ?? ""}/${row.groupValues[1]?.value ?? ""}`}
+              tokens
+            />
+          )
+        }
+      </Section>
     </Page>
   );
 }

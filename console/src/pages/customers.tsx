@@ -3,7 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { api, describeError } from "../api";
-import { Empty, Page, Section } from "../components/page";
+import { Empty, ErrorBox, Page, Section } from "../components/page";
 import { Pager, SortHeader } from "../components/table";
 import { Count, Money, Percent } from "../components/values";
 import { WindowPicker } from "../components/window_picker";
@@ -12,6 +12,7 @@ import {
   ReportDimension,
   RiskReason,
   type DimensionFilterSchema,
+  type ListRiskyAccountsResponse,
   type MarginRow,
   type RiskyAccount,
 } from "../gen/tally/v1/reports_pb";
@@ -136,7 +137,9 @@ export function Customers({ params }: { params: URLSearchParams }) {
                       <SortHeader column="customer" sort={sort} descending={descending}>
                         Customer
                       </SortHeader>
-                      <th scope="col">Plan in the window</th>
+                      <th scope="col" title="The plans in force for the customer's events and fees in this window">
+                        Plan
+                      </th>
                       <SortHeader column="revenue" sort={sort} descending={descending} numeric>
                         Revenue
                       </SortHeader>
@@ -152,8 +155,8 @@ export function Customers({ params }: { params: URLSearchParams }) {
                       <SortHeader column="events" sort={sort} descending={descending} numeric>
                         Events
                       </SortHeader>
-                      <th scope="col" class="num">
-                        Unpriced events
+                      <th scope="col" class="num" title="Events with a line of unknown cost (no price or no volume)">
+                        Unpriced
                       </th>
                     </tr>
                   </thead>
@@ -228,62 +231,69 @@ export function Customers({ params }: { params: URLSearchParams }) {
             </>
           )}
       </Section>
-      <Section name="risky" title="Risky accounts" call={risky}>
-        {(data) => (
-          <>
-            <RiskForm risk={risk} />
-            {data.accounts.length === 0 ? (
-              <Empty>No account's cost is above {risk} % of its revenue, and none has a negative margin, in this window.</Empty>
-            ) : (
-              <table class="risky-table">
-                <thead>
-                  <tr>
-                    <th scope="col">Customer</th>
-                    <th scope="col">Why</th>
-                    <th scope="col" class="num">
-                      Revenue
-                    </th>
-                    <th scope="col" class="num">
-                      Cost
-                    </th>
-                    <th scope="col" class="num">
-                      Margin
-                    </th>
-                    <th scope="col" class="num">
-                      Cost % of revenue
-                    </th>
-                    <th scope="col" class="num">
-                      Events
-                    </th>
-                    <th scope="col">Top agent</th>
-                    <th scope="col">Top model</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {data.accounts.map((account) => (
-                    <RiskyRow key={account.customerId} account={account} risk={risk} query={query} />
-                  ))}
-                </tbody>
-              </table>
-            )}
-            {(data.nextPageToken || riskPage) && (
-              <nav class="pager" aria-label="Risky accounts pages">
-                {riskPage && (
-                  <button type="button" onClick={() => setParams({ riskpage: undefined })}>
-                    First risky accounts
-                  </button>
-                )}
-                {data.nextPageToken && (
-                  <button type="button" data-action="next-risky-page" onClick={() => setParams({ riskpage: data.nextPageToken })}>
-                    More risky accounts
-                  </button>
-                )}
-              </nav>
-            )}
-          </>
-        )}
-      </Section>
+      {/* Not a <Section>: the threshold's form stays when the call fails (a threshold the API refuses). */}
+      <section class="card" data-section="risky" data-state={risky.state} aria-busy={risky.state === "loading"}>
+        <h2>Risky accounts</h2>
+        <RiskForm risk={risk} />
+        {risky.state === "loading" && <p class="loading">Loading…</p>}
+        {risky.state === "error" && <ErrorBox message={risky.message} />}
+        {risky.state === "ready" && <RiskyAccounts data={risky.data} risk={risk} riskPage={riskPage} query={query} />}
+      </section>
     </Page>
+  );
+}
+
+/** The accounts of one page of ListRiskyAccounts, with their own "more" button (URL `riskpage`). */
+function RiskyAccounts({ data, risk, riskPage, query }: { data: ListRiskyAccountsResponse; risk: string; riskPage: string; query: Record<string, string> }) {
+  return (
+    <>
+      {data.accounts.length === 0 ? (
+        <Empty>No account's cost is above {risk} % of its revenue, and none has a negative margin, in this window.</Empty>
+      ) : (
+        <table class="risky-table">
+          <thead>
+            <tr>
+              <th scope="col">Customer, why listed</th>
+              <th scope="col" class="num">
+                Revenue
+              </th>
+              <th scope="col" class="num">
+                Cost
+              </th>
+              <th scope="col" class="num">
+                Margin
+              </th>
+              <th scope="col" class="num" title="Cost as a percentage of revenue">
+                Cost share
+              </th>
+              <th scope="col" class="num">
+                Events
+              </th>
+              <th scope="col">Cost the most</th>
+            </tr>
+          </thead>
+          <tbody>
+            {data.accounts.map((account) => (
+              <RiskyRow key={account.customerId} account={account} risk={risk} query={query} />
+            ))}
+          </tbody>
+        </table>
+      )}
+      {(data.nextPageToken || riskPage) && (
+        <nav class="pager" aria-label="Risky accounts pages">
+          {riskPage && (
+            <button type="button" onClick={() => setParams({ riskpage: undefined })}>
+              First risky accounts
+            </button>
+          )}
+          {data.nextPageToken && (
+            <button type="button" data-action="next-risky-page" onClick={() => setParams({ riskpage: data.nextPageToken })}>
+              More risky accounts
+            </button>
+          )}
+        </nav>
+      )}
+    </>
   );
 }
 
@@ -421,16 +431,17 @@ function RiskForm({ risk }: { risk: string }) {
   );
 }
 
-function reasonWords(reason: RiskReason, account: RiskyAccount, risk: string): string {
+/** A reason in a few words, and the contract's meaning for the hover. */
+function reasonWords(reason: RiskReason, account: RiskyAccount, risk: string): [string, string] {
   switch (reason) {
     case RiskReason.COST_SHARE_OVER_THRESHOLD:
-      return `Cost is ${account.costPercentOfRevenue || "?"} % of revenue, over ${risk} %`;
+      return [`Cost over ${risk} % of revenue`, `Cost is ${account.costPercentOfRevenue || "?"} % of a revenue above zero, over the ${risk} % asked.`];
     case RiskReason.NEGATIVE_MARGIN:
-      return "Costs more than it earns (negative margin)";
+      return ["Negative margin", "Cost is above revenue."];
     case RiskReason.NO_REVENUE:
-      return "Cost with no revenue at all (no plan, no usage revenue)";
+      return ["No revenue", "Cost with no revenue at all: no plan fee and no usage revenue in the window."];
     default:
-      return `Reason ${reason}`;
+      return [`Reason ${reason}`, "A reason this console does not know."];
   }
 }
 
@@ -446,15 +457,13 @@ function RiskyRow({ account, risk, query }: { account: RiskyAccount; risk: strin
       <td>
         <CustomerLink id={account.customerId} name={account.displayName} query={query} />
         {account.plan && <div class="muted small">Plan {account.plan.name}</div>}
-      </td>
-      <td>
-        <ul class="reasons">
+        <div class="reasons">
           {account.reasons.map((reason) => (
-            <li key={reason} data-reason={REASON_KEYS[reason] ?? String(reason)}>
-              {reasonWords(reason, account, risk)}
-            </li>
+            <span key={reason} class="flag reason" data-reason={REASON_KEYS[reason] ?? String(reason)} title={reasonWords(reason, account, risk)[1]}>
+              {reasonWords(reason, account, risk)[0]}
+            </span>
           ))}
-        </ul>
+        </div>
       </td>
       <td class="num">
         <Money figure="revenue" value={account.revenueUsd} />
@@ -476,29 +485,18 @@ function RiskyRow({ account, risk, query }: { account: RiskyAccount; risk: strin
           </div>
         )}
       </td>
-      <td data-agent={account.topAgentCode}>
+      <td class="top-spend">
         {account.topAgentCode ? (
-          <>
-            {account.topAgentCode}
-            <div>
-              <Money figure="top-agent-cost" value={account.topAgentCostUsd} />
-            </div>
-          </>
-        ) : (
-          <span class="muted">—</span>
-        )}
-      </td>
-      <td data-model={account.topModel ? `${account.topProvider}/${account.topModel}` : ""}>
+          <div data-agent={account.topAgentCode}>
+            <span class="muted">agent</span> {account.topAgentCode}: <Money figure="top-agent-cost" value={account.topAgentCostUsd} />
+          </div>
+        ) : null}
         {account.topModel ? (
-          <>
-            {account.topProvider}/{account.topModel}
-            <div>
-              <Money figure="top-model-cost" value={account.topModelCostUsd} />
-            </div>
-          </>
-        ) : (
-          <span class="muted">—</span>
-        )}
+          <div data-model={`${account.topProvider}/${account.topModel}`}>
+            <span class="muted">model</span> {account.topProvider}/{account.topModel}: <Money figure="top-model-cost" value={account.topModelCostUsd} />
+          </div>
+        ) : null}
+        {!account.topAgentCode && !account.topModel && <span class="muted">—</span>}
       </td>
     </tr>
   );

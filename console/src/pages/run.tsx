@@ -11,6 +11,7 @@ import { EventStatus, type TokenUsage } from "../gen/tally/v1/common_pb";
 import type { CostEvent, EventLine } from "../gen/tally/v1/ingest_pb";
 import { OutcomeValueKind, type Outcome, type Run } from "../gen/tally/v1/runs_pb";
 import { href, useLocation } from "../router";
+import { fromTimestamp, thisMonth, windowParams } from "../time";
 import { combined, useCall } from "../use_call";
 import { CustomerLink, DurationText, flagInfo, Status } from "./run_parts";
 import "./runs.css";
@@ -54,7 +55,7 @@ export function RunDetail({ runId }: { runId: string }) {
   return (
     <Page name="run" title={`Run ${runId}`} state={combined(run, events)}>
       <p class="breadcrumbs">
-        <a href={href("/runs")}>Runs</a> › <span class="id" data-run={runId}>{runId}</span>
+        <a href={href("/runs")}>Runs</a> › <span class="id">{runId}</span>
       </p>
       <Section name="run" call={run}>
         {(data) => (data ? <RunSummary run={data} /> : null)}
@@ -78,6 +79,9 @@ export function RunDetail({ runId }: { runId: string }) {
 
 function RunSummary({ run }: { run: Run }) {
   const customer = run.customer;
+  // Links to the customer and the agent show the UTC month the run started in.
+  const started = fromTimestamp(run.startTime);
+  const month = started ? windowParams(thisMonth(started)) : {};
   return (
     <>
       <div class="tiles">
@@ -105,11 +109,11 @@ function RunSummary({ run }: { run: Run }) {
         </dd>
         <dt>Agent</dt>
         <dd data-agent={run.agentCode}>
-          <a href={href("/runs", { agent: run.agentCode })}>{run.agentCode}</a>
+          <a href={href("/runs", { ...month, agent: run.agentCode })}>{run.agentCode}</a>
         </dd>
         <dt>Customer</dt>
         <dd data-customer={customer?.id ?? ""}>
-          <CustomerLink id={customer?.id ?? ""} name={customer?.name} query={{}} />
+          <CustomerLink id={customer?.id ?? ""} name={customer?.name} query={month} />
           {customer?.plan && <span class="muted"> on plan {customer.plan.name} at the start</span>}
         </dd>
         <dt>User</dt>
@@ -364,7 +368,7 @@ function EventsTable({ events }: { events: CostEvent[] }) {
         <tr>
           <th scope="col">Time</th>
           <th scope="col">Status</th>
-          <th scope="col">Lines: model, tokens, cost</th>
+          <th scope="col">Model and tokens (each line)</th>
           <th scope="col" class="num">
             Event cost
           </th>
@@ -386,10 +390,10 @@ function EventsTable({ events }: { events: CostEvent[] }) {
             <td>
               <ul class="lines">
                 {event.lines.map((line) => (
-                  <EventLineItem key={line.index} line={line} />
+                  <EventLineItem key={line.index} line={line} several={event.lines.length > 1} />
                 ))}
               </ul>
-              {event.error && <p class="error small">{event.error}</p>}
+              {event.error && <p class="event-error small">{event.error}</p>}
             </td>
             <td class="num">
               <Money figure="cost" value={event.totalCostUsd} />
@@ -410,36 +414,49 @@ function EventsTable({ events }: { events: CostEvent[] }) {
   );
 }
 
-function EventLineItem({ line }: { line: EventLine }) {
+function EventLineItem({ line, several }: { line: EventLine; several: boolean }) {
   const usage = line.usage;
   const model = `${usage?.provider ?? ""}/${usage?.model ?? ""}`;
   const priced = line.pricedModel ? `${line.pricedProvider}/${line.pricedModel}` : "";
   return (
     <li data-model={model} data-line={line.index}>
-      <span class="line-model">{model}</span>
-      {priced && priced !== model && <span class="muted"> priced as {priced}</span>}{" "}
-      {usage?.inputTokens !== undefined && (
-        <span class="small">
-          <Count figure="input-tokens" value={usage.inputTokens} /> in
-        </span>
-      )}{" "}
-      {usage?.outputTokens !== undefined && (
-        <span class="small">
-          <Count figure="output-tokens" value={usage.outputTokens} /> out
-        </span>
-      )}{" "}
-      {usage?.quantity !== undefined && (
-        <span class="small">
-          <Count figure="units" value={usage.quantity} /> units
-        </span>
-      )}{" "}
-      <Money figure="line-cost" value={line.costUsd} />
-      {line.status !== EventStatus.PROCESSED && (
-        <>
-          {" "}
-          <EventStatusTag status={line.status} />
-        </>
-      )}
+      <div>
+        <span class="line-model">{model}</span>
+        {priced && priced !== model && <span class="muted small"> priced as {priced}</span>}
+        {several && line.status !== EventStatus.PROCESSED && (
+          <>
+            {" "}
+            <EventStatusTag status={line.status} />
+          </>
+        )}
+      </div>
+      <div class="line-figures small">
+        {usage?.inputTokens !== undefined && (
+          <span>
+            <Count figure="input-tokens" value={usage.inputTokens} /> in
+          </span>
+        )}
+        {usage?.outputTokens !== undefined && (
+          <span>
+            <Count figure="output-tokens" value={usage.outputTokens} /> out
+          </span>
+        )}
+        {usage?.cachedInputTokens !== undefined && (
+          <span>
+            <Count figure="cached-input-tokens" value={usage.cachedInputTokens} /> cached
+          </span>
+        )}
+        {usage?.quantity !== undefined && (
+          <span>
+            <Count figure="units" value={usage.quantity} /> units
+          </span>
+        )}
+        {several && (
+          <span>
+            line cost <Money figure="line-cost" value={line.costUsd} />
+          </span>
+        )}
+      </div>
     </li>
   );
 }

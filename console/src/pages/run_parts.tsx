@@ -124,7 +124,10 @@ interface RunsTableProps {
   startHeader?: ComponentChildren;
 }
 
-/** Runs with their status, flags, customer, agent, cost, steps and events, start and duration. */
+/**
+ * Runs with their status and flags, customer, agent, cost, steps (and how many are unpriced),
+ * events, start and duration; paired figures share a cell so the table fits 1280 px.
+ */
 export function RunsTable({ runs, query, showCustomer = true, costHeader, startHeader }: RunsTableProps) {
   return (
     <table class="runs-table">
@@ -132,7 +135,6 @@ export function RunsTable({ runs, query, showCustomer = true, costHeader, startH
         <tr>
           <th scope="col">Run</th>
           <th scope="col">Status</th>
-          <th scope="col">Flags</th>
           {showCustomer && <th scope="col">Customer</th>}
           <th scope="col">Agent</th>
           {costHeader ?? (
@@ -140,19 +142,13 @@ export function RunsTable({ runs, query, showCustomer = true, costHeader, startH
               Cost
             </th>
           )}
-          <th scope="col" class="num">
+          <th scope="col" class="num" title="Steps are the service lines of the run's events; in brackets, those with no cost yet">
             Steps
-          </th>
-          <th scope="col" class="num">
-            Unpriced steps
           </th>
           <th scope="col" class="num">
             Events
           </th>
           {startHeader ?? <th scope="col">Started</th>}
-          <th scope="col" class="num">
-            Duration
-          </th>
         </tr>
       </thead>
       <tbody>
@@ -165,9 +161,11 @@ export function RunsTable({ runs, query, showCustomer = true, costHeader, startH
             </td>
             <td>
               <Status run={run} />
-            </td>
-            <td>
-              <Flags flags={run.flags} />
+              {run.flags.length > 0 && (
+                <div class="flags">
+                  <Flags flags={run.flags} />
+                </div>
+              )}
             </td>
             {showCustomer && (
               <td>
@@ -180,18 +178,18 @@ export function RunsTable({ runs, query, showCustomer = true, costHeader, startH
             </td>
             <td class="num">
               <Count figure="steps" value={run.stepCount} />
-            </td>
-            <td class="num">
-              <Count figure="unpriced" value={run.unpricedStepCount} />
+              <div class={run.unpricedStepCount > 0n ? "unpriced some" : "unpriced"}>
+                (<Count figure="unpriced" value={run.unpricedStepCount} />)
+              </div>
             </td>
             <td class="num">
               <Count figure="events" value={run.eventCount} />
             </td>
             <td>
               <Time value={run.startTime} />
-            </td>
-            <td class="num">
-              <DurationText value={run.duration} />
+              <div class="muted small">
+                <DurationText value={run.duration} />
+              </div>
             </td>
           </tr>
         ))}

@@ -101,8 +101,8 @@ export function Runs({ params }: { params: URLSearchParams }) {
             )}
             {view === "all" && <Pager nextToken={data.nextToken} onFirst={!page} />}
             <p class="note">
-              Cost is the sum of the run's priced steps; steps of unknown cost are counted apart, never as zero. Duration runs from the first
-              event to the last. Hover a flag for what raised it.
+              Cost is the sum of the run's priced steps; steps of unknown cost are counted apart, never as zero. Under the start: how long
+              it ran, from its first event to its last. Steps in brackets: those of unknown cost. Hover a flag for what raised it.
             </p>
           </>
         )}
