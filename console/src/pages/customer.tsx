@@ -8,7 +8,7 @@ import { Bar, Count, Money, Percent, Tile, Time } from "../components/values";
 import { WindowPicker } from "../components/window_picker";
 import type { Customer } from "../gen/tally/v1/directory_pb";
 import { MarginOrderBy, ReportDimension, TimeGranularity, type MarginRow } from "../gen/tally/v1/reports_pb";
-import { shareOf } from "../money";
+import { compareDecimal, shareOf } from "../money";
 import { href } from "../router";
 import { fromTimestamp, toTimestamp, windowFrom, windowParams } from "../time";
 import { combined, useCall } from "../use_call";
@@ -128,6 +128,10 @@ export function CustomerDetail({ customerId, params }: { customerId: string; par
         {(response) => {
           const whole = response.series[0];
           if (!whole || whole.buckets.length === 0) return <Empty>No days in this window.</Empty>;
+          const zero = (value: string) => value === "" || compareDecimal(value, "0") === 0;
+          if (whole.buckets.every((bucket) => bucket.eventCount === 0n && zero(bucket.costUsd) && zero(bucket.revenueUsd))) {
+            return <Empty>No cost, revenue or events for this customer in this window.</Empty>;
+          }
           const lines = [{ name: "Cost", className: "cost", values: whole.buckets.map((bucket) => bucket.costUsd) }];
           if (response.revenueAvailable) lines.push({ name: "Revenue", className: "revenue", values: whole.buckets.map((bucket) => bucket.revenueUsd) });
           return (

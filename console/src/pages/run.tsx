@@ -397,6 +397,7 @@ function EventsTable({ events }: { events: CostEvent[] }) {
             </td>
             <td class="num">
               <Money figure="cost" value={event.totalCostUsd} />
+              {event.status !== EventStatus.PROCESSED && event.totalCostUsd && <div class="muted small">partial: a line has no cost yet</div>}
             </td>
             <td>
               {event.signalName ? (
@@ -423,6 +424,7 @@ function EventLineItem({ line, several }: { line: EventLine; several: boolean })
       <div>
         <span class="line-model">{model}</span>
         {priced && priced !== model && <span class="muted small"> priced as {priced}</span>}
+        {usage?.costUsd && <span class="muted small"> cost given by the caller</span>}
         {several && line.status !== EventStatus.PROCESSED && (
           <>
             {" "}
