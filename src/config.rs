@@ -55,6 +55,8 @@ pub struct Settings {
     /// Where to serve Prometheus metrics (`GET /metrics`); off when `None`. Needs the registry that
     /// `telemetry::init` makes when asked for Prometheus.
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve the browser console at `/` on the listen address (gRPC-Web is served either way).
+    pub console: bool,
 }
 
 impl Settings {
@@ -77,6 +79,7 @@ impl Settings {
             tls: None,
             alerts: crate::service::budget_alerts::AlertSettings::default(),
             metrics_listen: None,
+            console: true,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod console;
 pub mod domain;
 pub mod grpc;
 pub mod health;

@@ -86,6 +86,9 @@ struct ServeArgs {
     /// default. With OTEL_EXPORTER_OTLP_ENDPOINT set the same metrics are also pushed over OTLP.
     #[arg(long, env = "TALLY_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Do not serve the browser console at `/` on the listen address (gRPC-Web calls still work).
+    #[arg(long, env = "TALLY_NO_CONSOLE")]
+    no_console: bool,
     #[command(flatten)]
     run_flags: RunFlagArgs,
 }
@@ -218,6 +221,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 migrate: !args.no_migrate,
                 bootstrap: !args.no_bootstrap_key,
                 metrics_listen: args.metrics_listen,
+                console: !args.no_console,
                 drain_delay: args.drain_delay,
                 shutdown_grace: args.shutdown_grace,
                 key_cache_ttl: args.key_cache_ttl,

@@ -9,9 +9,11 @@ use sea_orm::DatabaseConnection;
 use tokio::{net::TcpListener, sync::watch};
 use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
 use tonic::transport::{Server, ServerTlsConfig};
+use tonic_web::GrpcWebLayer;
 
 use crate::{
     config::{Settings, redact_url},
+    console::ConsoleLayer,
     grpc::{self, auth::AuthLayer, in_flight::InFlight, observe::ObserveLayer},
     health::HealthState,
     service::budget_alerts::AlertTasks,
@@ -112,6 +114,14 @@ impl App {
         }
         let router = server
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            // Browsers call gRPC-Web over HTTP/1.1 on plain http, and load the console with it.
+            // Over TLS tonic's ALPN offers h2 alone, which browsers take: a client that offers
+            // only http/1.1 there is refused in the handshake (one that offers none gets HTTP/1.1).
+            .accept_http1(true)
+            // Outermost: a page load is answered before any layer of the calls sees it.
+            .layer(ConsoleLayer::new(settings.console))
+            // gRPC-Web becomes gRPC here, so every layer below sees the one protocol.
+            .layer(GrpcWebLayer::new())
             .layer(ObserveLayer)
             .layer(in_flight.clone())
             .layer(AuthLayer::new(
@@ -132,6 +142,15 @@ impl App {
             Ok::<_, std::io::Error>(stream)
         });
         tracing::info!(address = %local_addr, tls = settings.tls.is_some(), database = %redact_url(&settings.database_url), "tally listening");
+        if settings.console {
+            let scheme = if settings.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let url = format!("{scheme}://{local_addr}/");
+            tracing::info!(%url, "console at {url}");
+        }
         let metrics = match metrics {
             Some(endpoint) => {
                 tracing::info!(address = %endpoint.local_addr()?, "metrics at /metrics");

@@ -63,7 +63,16 @@ type Layers = Stack<
     framing::FramingLayer,
     Stack<
         auth::AuthLayer,
-        Stack<in_flight::InFlight, Stack<observe::ObserveLayer, tower::layer::util::Identity>>,
+        Stack<
+            in_flight::InFlight,
+            Stack<
+                observe::ObserveLayer,
+                Stack<
+                    tonic_web::GrpcWebLayer,
+                    Stack<crate::console::ConsoleLayer, tower::layer::util::Identity>,
+                >,
+            >,
+        >,
     >,
 >;
 

@@ -8,6 +8,7 @@ mod budget_checks;
 mod budgets;
 mod catalog;
 mod cli;
+mod console;
 mod cost_series;
 mod database_outage;
 mod directory;

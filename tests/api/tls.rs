@@ -18,14 +18,14 @@ use tonic_health::pb::{
 use crate::helpers::{Backend, TestApp, TestDatabase, start_server, test_settings};
 
 /// A CA and the PEM of a server certificate (for `localhost`) and a client certificate it signed.
-struct Pki {
+pub struct Pki {
     dir: tempfile::TempDir,
-    ca_pem: String,
+    pub ca_pem: String,
     client: (String, String),
 }
 
 impl Pki {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let ca = certificate_authority("Tally test CA");
         let dir = tempfile::tempdir().expect("temp dir");
         let (server_cert, server_key) = leaf(&ca, "localhost", ExtendedKeyUsagePurpose::ServerAuth);
@@ -43,7 +43,7 @@ impl Pki {
         self.dir.path().join(name)
     }
 
-    fn files(&self, mutual: bool) -> TlsFiles {
+    pub fn files(&self, mutual: bool) -> TlsFiles {
         TlsFiles {
             cert: self.path("server.pem"),
             key: self.path("server.key"),
@@ -74,7 +74,7 @@ fn leaf(
     (cert.pem(), key.serialize_pem())
 }
 
-async fn tls_app(backend: Backend, files: TlsFiles) -> TestApp {
+pub async fn tls_app(backend: Backend, files: TlsFiles) -> TestApp {
     let database = TestDatabase::create(backend).await;
     start_server(database, move |url| tally::config::Settings {
         tls: Some(files),
@@ -84,7 +84,7 @@ async fn tls_app(backend: Backend, files: TlsFiles) -> TestApp {
 }
 
 /// A channel to the app over TLS, trusting `ca_pem`, with a client identity if given.
-async fn connect(
+pub async fn connect(
     app: &TestApp,
     ca_pem: &str,
     identity: Option<&(String, String)>,
@@ -104,7 +104,7 @@ async fn connect(
 }
 
 /// Health of the whole server over `channel`, once it is ready.
-async fn serving(channel: Channel) -> Result<ServingStatus, tonic::Status> {
+pub async fn serving(channel: Channel) -> Result<ServingStatus, tonic::Status> {
     let mut health = HealthClient::new(channel);
     for _ in 0..100 {
         let status = health
