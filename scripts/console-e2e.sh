@@ -48,6 +48,7 @@ echo "chromium: $chromium ($("$chromium" --version 2>/dev/null || echo 'version 
 pg_url="${TALLY_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 work=$(mktemp -d)
 server_pid=
+tests_pid=
 pg_database=
 
 stop_server() {
@@ -67,6 +68,7 @@ drop_database() {
   fi
 }
 cleanup() {
+  if [ -n "$tests_pid" ]; then kill -TERM "$tests_pid" 2>/dev/null || true; wait "$tests_pid" 2>/dev/null || true; fi
   stop_server
   drop_database
   rm -rf "$work"
@@ -123,8 +125,12 @@ run_backend() {
 
   rm -rf "console/e2e/screenshots/$backend"
   local status=0
+  # In the background, so that a TERM (CI's timeout) runs the traps at once instead of after the tests.
   TALLY_URL="http://127.0.0.1:$port" TALLY_GRPC_URL="http://127.0.0.1:$port" TALLY_SK="$sk" TALLY_PK="$pk" \
-    TALLY_BACKEND="$backend" npm run --silent console:e2e -- "${playwright_args[@]}" || status=$?
+    TALLY_BACKEND="$backend" npm run --silent console:e2e -- "${playwright_args[@]}" &
+  tests_pid=$!
+  wait "$tests_pid" || status=$?
+  tests_pid=
   stop_server
   if [ "$status" != 0 ]; then
     echo "console end to end on $backend failed; the server's log (last 50 lines, migrations left out):" >&2

@@ -33,8 +33,7 @@ test("margin by customer equals GetMargin's, sorted by the API", async ({ page }
 });
 
 test("the plan filter and the URL's view are the API's", async ({ page }) => {
-  await signIn(page, "publishable");
-  await page.goto("/customers");
+  await signIn(page, "publishable", "/customers");
   await ready(page, "customers");
   await page.getByLabel("Plan").selectOption(PRO.name);
   await expect(page).toHaveURL(/plan=pro/);
@@ -57,8 +56,7 @@ test("the plan filter and the URL's view are the API's", async ({ page }) => {
 });
 
 test("risky accounts equal ListRiskyAccounts'", async ({ page }) => {
-  await signIn(page, "publishable");
-  await page.goto("/customers");
+  await signIn(page, "publishable", "/customers");
   const accounts = await expectRiskyEqualApi(page);
   // Initech costs and earns nothing: listed, with a reason.
   expect(accounts.map((account) => account.customerId)).toContain(CUSTOMERS.initech.id);

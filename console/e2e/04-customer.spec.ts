@@ -5,8 +5,7 @@ import { expect, ready, shot, signIn, test, windowQuery, thisMonth } from "./fix
 import { CUSTOMERS } from "./workload";
 
 test("a customer reached from the customers page equals the API's", async ({ page }) => {
-  await signIn(page, "publishable");
-  await page.goto("/customers");
+  await signIn(page, "publishable", "/customers");
   await ready(page, "customers");
   await page.locator(`[data-section="customers"] tr[data-customer="${CUSTOMERS.acme.id}"] a`).first().click();
   await expect(page).toHaveURL(new RegExp(`/customers/${CUSTOMERS.acme.id}\\?`));
@@ -27,7 +26,6 @@ test("every seeded customer's page equals the API's", async ({ page }) => {
 });
 
 test("an unknown customer says so", async ({ page }) => {
-  await signIn(page, "publishable");
-  await page.goto("/customers/e2e-nobody");
+  await signIn(page, "publishable", "/customers/e2e-nobody");
   await expect(page.locator('main[data-page="customer"] [data-not-found="e2e-nobody"]')).toBeVisible();
 });

@@ -20,8 +20,7 @@ test("the most expensive runs equal ListTopRuns'", async ({ page }) => {
 });
 
 test("every run, filtered by status and flag, equals ListRuns'", async ({ page }) => {
-  await signIn(page, "publishable");
-  await page.goto("/runs");
+  await signIn(page, "publishable", "/runs");
   await ready(page, "runs");
   await page.locator('a[data-view="all"]').click();
   await expect(page).toHaveURL(/view=all/);

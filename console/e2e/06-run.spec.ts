@@ -5,8 +5,7 @@ import { expect, ready, shot, signIn, test } from "./fixtures";
 import { RUNS } from "./workload";
 
 test("a run reached from the runs page equals GetRun's", async ({ page }) => {
-  await signIn(page, "publishable");
-  await page.goto("/runs");
+  await signIn(page, "publishable", "/runs");
   await ready(page, "runs");
   await page.locator(`tr[data-run="${RUNS.complete}"] a[href^="/runs/"]`).click();
   await expect(page).toHaveURL(new RegExp(`/runs/${RUNS.complete}$`));
@@ -28,7 +27,6 @@ test("every seeded run's page equals GetRun's", async ({ page }) => {
 });
 
 test("an unknown run says so", async ({ page }) => {
-  await signIn(page, "publishable");
-  await page.goto("/runs/e2e-no-such-run");
+  await signIn(page, "publishable", "/runs/e2e-no-such-run");
   await expect(page.locator('main[data-page="run"] [data-not-found="e2e-no-such-run"]')).toBeVisible();
 });

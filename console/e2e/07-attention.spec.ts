@@ -29,8 +29,7 @@ test("the counts and lists equal GetNeedsAttention's and ListUnpricedModels'", a
 
 test("a publishable key sees the actions disabled, and the server refuses them", async ({ page }) => {
   const { unknown, missingVolume } = session();
-  await signIn(page, "publishable");
-  await page.goto("/attention");
+  await signIn(page, "publishable", "/attention");
   await ready(page, "attention");
   await expect(page.locator("[data-read-only]")).toBeVisible();
   const buttons = page.locator('[data-action="map"], [data-action="fill"]');
@@ -65,8 +64,7 @@ test("mapping the unknown model through the page prices its events everywhere", 
   };
   expect(before.parked, `${source} is unpriced`).toBeTruthy();
 
-  await signIn(page, "secret");
-  await page.goto("/attention");
+  await signIn(page, "secret", "/attention");
   await ready(page, "attention");
   const row = page.locator(`[data-section="unpriced"] tr[data-model="${source}"]`);
   await row.locator('[data-action="map"]').click();
@@ -108,8 +106,7 @@ test("filling the missing volume through the page prices the event everywhere", 
     margin: (await sk.reports.getMargin({ startTime: month.startTime, endTime: month.endTime })).totals!,
   };
 
-  await signIn(page, "secret");
-  await page.goto("/attention");
+  await signIn(page, "secret", "/attention");
   await ready(page, "attention");
   await page.locator(`[data-section="missing-volume"] li[data-event="${missingVolume.eventId}"] [data-action="fill"]`).click();
   const form = page.locator(`form[data-form="fill"][data-event="${missingVolume.eventId}"]`);

@@ -20,8 +20,7 @@ test("every budget equals ListBudgets' and CheckBudget's", async ({ page }) => {
 });
 
 test("a publishable key sees the actions disabled, and the server refuses them", async ({ page }) => {
-  await signIn(page, "publishable");
-  await page.goto("/budgets");
+  await signIn(page, "publishable", "/budgets");
   await ready(page, "budgets");
   await expect(page.locator("[data-read-only]")).toBeVisible();
   const buttons = page.locator('[data-action="create-budget"], [data-action="edit-budget"], [data-action="delete-budget"]');
@@ -46,8 +45,7 @@ test("a publishable key sees the actions disabled, and the server refuses them",
 
 test("a secret key creates, edits and deletes a budget through the page", async ({ page }) => {
   const name = `e2e ui budget ${Date.now().toString(36)}`;
-  await signIn(page, "secret");
-  await page.goto("/budgets");
+  await signIn(page, "secret", "/budgets");
   await ready(page, "budgets");
 
   await page.locator('[data-action="create-budget"]').click();

@@ -34,8 +34,7 @@ test("a catalog search equals ListPrices' rows and GetPrice's prices in force", 
 });
 
 test("a publishable key cannot set a price", async ({ page }) => {
-  await signIn(page, "publishable");
-  await page.goto("/prices");
+  await signIn(page, "publishable", "/prices");
   await ready(page, "prices");
   await expect(page.locator("[data-read-only]")).toBeVisible();
   await expect(page.locator('[data-action="set-price"]')).toBeDisabled();
@@ -48,8 +47,7 @@ test("a publishable key cannot set a price", async ({ page }) => {
 
 test("a secret key sets the missing flex price from the attention page's link", async ({ page }) => {
   const ownBefore = (await sk.pricing.listPrices({ source: PriceSource.PROJECT, pageSize: 100 })).prices.length;
-  await signIn(page, "secret");
-  await page.goto("/attention");
+  await signIn(page, "secret", "/attention");
   await ready(page, "attention");
   const link = page.locator('[data-section="tier-price-missing"] tr[data-model="openai/gpt-4o"][data-tier="flex"] a[data-action="set-tier-price"][data-dimension="input"]');
   await link.click();
