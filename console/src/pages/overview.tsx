@@ -131,13 +131,16 @@ export function Overview({ params }: { params: URLSearchParams }) {
           {(needs) => (
             <ul class="attention-counts">
               <li>
-                <Count figure="unpriced" value={needs.unpricedEventCount} /> events wait for a price ({needs.unpricedModels.length} models)
+                <Count figure="unpriced" value={needs.unpricedEventCount} /> {plural(needs.unpricedEventCount, "event waits", "events wait")} for a
+                price ({needs.unpricedModels.length} {needs.unpricedModels.length === 1 ? "model" : "models"})
               </li>
               <li>
-                <Count figure="missing-volume" value={needs.missingVolumeEventCount} /> events miss volume
+                <Count figure="missing-volume" value={needs.missingVolumeEventCount} /> {plural(needs.missingVolumeEventCount, "event misses", "events miss")}{" "}
+                volume
               </li>
               <li>
-                <Count figure="tier-price-missing" value={needs.tierPriceMissingEventCount} /> events billed at the standard price for want of a tier price
+                <Count figure="tier-price-missing" value={needs.tierPriceMissingEventCount} />{" "}
+                {plural(needs.tierPriceMissingEventCount, "event was", "events were")} billed at the standard price for want of a tier price
               </li>
               <li>
                 <a href={link("/attention")}>Resolve them</a>
@@ -148,4 +151,8 @@ export function Overview({ params }: { params: URLSearchParams }) {
       </div>
     </Page>
   );
+}
+
+function plural(count: bigint, one: string, many: string): string {
+  return count === 1n ? one : many;
 }
