@@ -26,6 +26,7 @@ pub async fn get_needs_attention(
     let pb::GetNeedsAttentionRequest {
         start_time,
         end_time,
+        counts_only,
     } = request.into_inner();
     let mut violations = Vec::new();
     let start_time = optional_time(start_time, "start_time", &mut violations);
@@ -40,7 +41,7 @@ pub async fn get_needs_attention(
         missing_volume,
         tier_price_missing_events,
         tier_price_missing,
-    } = needs_attention(db, tenant, (start_time, end_time)).await?;
+    } = needs_attention(db, tenant, (start_time, end_time), counts_only).await?;
     Ok(Response::new(pb::GetNeedsAttentionResponse {
         unpriced_event_count: counts.unpriced_events,
         unpriced_models: unpriced_models.into_iter().map(unpriced_message).collect(),

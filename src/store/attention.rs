@@ -7,8 +7,15 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{StoreError, sql::Params};
-use crate::domain::pricing::{Dimension, Tier};
+use super::{
+    StoreError,
+    report_reads::{self, GroupQuery},
+    sql::Params,
+};
+use crate::domain::{
+    pricing::{Dimension, Tier},
+    report,
+};
 
 /// A usage-time window; either end may be open.
 pub type Window = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
@@ -71,6 +78,35 @@ pub async fn parked_counts_hourly(
         },
         None => ParkedCounts::default(),
     })
+}
+
+/// Where [`EVENT_SUMS`](super::rollups::EVENT_SUMS) holds the parked counts.
+const UNPRICED_SUM: usize = 2;
+const MISSING_VOLUME_SUM: usize = 3;
+
+/// The parked events of a window with both ends on whole hours, from the coarsest aggregates that
+/// cover it (monthly and daily rows for whole months and days, hourly ones at the edges), as the
+/// reports read their figures: a few thousand rows for a month of a million events, where the
+/// hourly rows alone are nearly one per event.
+pub async fn parked_counts_aggregated(
+    db: &impl sea_orm::ConnectionTrait,
+    project_id: Uuid,
+    window: report::Window,
+) -> Result<ParkedCounts, StoreError> {
+    let query = GroupQuery {
+        project_id,
+        window,
+        dimensions: &[],
+        period: None,
+        filters: &[],
+    };
+    let mut counts = ParkedCounts::default();
+    for group in report_reads::event_groups(db, &query).await? {
+        counts.unpriced_events += u64::try_from(group.sums[UNPRICED_SUM]).unwrap_or_default();
+        counts.missing_volume_events +=
+            u64::try_from(group.sums[MISSING_VOLUME_SUM]).unwrap_or_default();
+    }
+    Ok(counts)
 }
 
 /// The parked events of every project, from the hourly aggregates (for the metrics' gauge; on
@@ -349,4 +385,16 @@ async fn event_groups(
         group.samples = by_group.remove(&group.key).unwrap_or_default();
     }
     Ok(groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::rollups::EVENT_SUMS;
+
+    #[test]
+    fn the_parked_counts_are_where_they_are_read() {
+        assert_eq!(EVENT_SUMS[UNPRICED_SUM], "unpriced_events");
+        assert_eq!(EVENT_SUMS[MISSING_VOLUME_SUM], "missing_volume_events");
+    }
 }

@@ -1,6 +1,7 @@
 //! `Reports.GetNeedsAttention`: counts, unpriced models and missing-volume groups equal to what the
 //! test sent (worked out here from the records), over no window, a whole-hour window (read from the
-//! aggregates) and a window off the hour (read from the events); samples newest first; the counts
+//! aggregates, the monthly and daily ones for whole months and days) and a window off the hour (read
+//! from the events); `counts_only` gives the same counts and no lists; samples newest first; the counts
 //! drop after `MapModel` and `FillVolume`; a bad window names its field.
 
 use std::collections::BTreeMap;
@@ -169,6 +170,27 @@ async fn check(
         .await
         .expect("needs attention")
         .into_inner();
+    // Counts only: the same counts (read from the coarsest aggregates when both ends are whole
+    // hours), no lists.
+    let counts = app
+        .reports(&app.publishable_key)
+        .get_needs_attention(GetNeedsAttentionRequest {
+            counts_only: true,
+            ..request
+        })
+        .await
+        .expect("counts only")
+        .into_inner();
+    assert_eq!(
+        counts,
+        pb::GetNeedsAttentionResponse {
+            unpriced_event_count: expected.unpriced_events,
+            missing_volume_event_count: expected.missing_volume_events,
+            tier_price_missing_event_count: answer.tier_price_missing_event_count,
+            ..Default::default()
+        },
+        "counts only, {request:?}"
+    );
     assert_eq!(answer.unpriced_event_count, expected.unpriced_events);
     assert_eq!(
         answer.missing_volume_event_count,
@@ -232,13 +254,24 @@ async fn what_needs_attention_matches_what_was_sent(backend: Backend) {
         .unpriced_models;
     assert_eq!(whole.unpriced_models, listed);
 
-    // Whole hours (the aggregates) and a window off the hour (the events).
-    for (start, end) in [(3_600, 10_800), (0, 7_200), (1_800, 7_310), (61, 9_000)] {
+    // Whole hours (the aggregates) and a window off the hour (the events); whole days and months
+    // around the events (the daily and monthly aggregates, with hours at the edges).
+    const DAY: i64 = 86_400;
+    for (start, end) in [
+        (3_600, 10_800),
+        (0, 7_200),
+        (1_800, 7_310),
+        (61, 9_000),
+        (0, DAY),
+        (-3_600, 2 * DAY + 7_200),
+        (-40 * DAY - 3_600, 45 * DAY),
+    ] {
         check(
             &app,
             GetNeedsAttentionRequest {
                 start_time: at(start),
                 end_time: at(end),
+                ..Default::default()
             },
             expected(&sent, &ids, start, end, &[]),
         )
@@ -249,6 +282,7 @@ async fn what_needs_attention_matches_what_was_sent(backend: Backend) {
         GetNeedsAttentionRequest {
             start_time: at(3_600),
             end_time: None,
+            ..Default::default()
         },
         expected(&sent, &ids, 3_600, all.1, &[]),
     )
@@ -293,6 +327,7 @@ async fn what_needs_attention_matches_what_was_sent(backend: Backend) {
         GetNeedsAttentionRequest {
             start_time: at(3_600),
             end_time: at(10_800),
+            ..Default::default()
         },
         expected(&sent, &ids, 3_600, 10_800, &skip),
     )
@@ -306,6 +341,7 @@ async fn a_bad_window_names_its_field(backend: Backend) {
         .get_needs_attention(GetNeedsAttentionRequest {
             start_time: at(3_600),
             end_time: at(0),
+            ..Default::default()
         })
         .await
         .expect_err("refused");

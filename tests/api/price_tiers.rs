@@ -54,6 +54,7 @@ async fn needs_attention(app: &TestApp, from_day: Option<i64>) -> pb::GetNeedsAt
         .get_needs_attention(GetNeedsAttentionRequest {
             start_time: from_day.map(day),
             end_time: None,
+            ..Default::default()
         })
         .await
         .expect("needs attention")

@@ -107,6 +107,7 @@ async fn counts(app: &TestApp) -> (Vec<u64>, String) {
         .get_needs_attention(GetNeedsAttentionRequest {
             start_time: Some(ts(t(0, 0))),
             end_time: Some(ts(t(30, 0))),
+            ..Default::default()
         })
         .await
         .expect("needs attention")
