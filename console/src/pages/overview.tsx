@@ -32,7 +32,8 @@ export function Overview({ params }: { params: URLSearchParams }) {
       }),
     deps,
   );
-  const [attention] = useCall("Needs attention", () => api.reports.getNeedsAttention(span), deps);
+  // Counts only: the tile needs no lists, and the counts then come from the aggregates.
+  const [attention] = useCall("Needs attention", () => api.reports.getNeedsAttention({ ...span, countsOnly: true }), deps);
   const link = (path: string) => href(path, windowParams(window));
 
   return (
@@ -132,7 +133,7 @@ export function Overview({ params }: { params: URLSearchParams }) {
             <ul class="attention-counts">
               <li>
                 <Count figure="unpriced" value={needs.unpricedEventCount} /> {plural(needs.unpricedEventCount, "event waits", "events wait")} for a
-                price ({needs.unpricedModels.length} {needs.unpricedModels.length === 1 ? "model" : "models"})
+                price
               </li>
               <li>
                 <Count figure="missing-volume" value={needs.missingVolumeEventCount} /> {plural(needs.missingVolumeEventCount, "event misses", "events miss")}{" "}

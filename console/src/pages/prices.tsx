@@ -3,6 +3,7 @@
 // URL: `q` (search), `source` (catalog|project), `page`, `own_page`, `mappings_page`, and
 // `provider`, `model`, `tier`, `dimension` to fill the form (the needs-attention page links here).
 import { useState } from "preact/hooks";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { api, describeError } from "../api";
 import { Empty, ErrorBox, Page, Section } from "../components/page";
 import { Pager } from "../components/table";
@@ -125,7 +126,7 @@ export function Prices({ params }: { params: URLSearchParams }) {
                         <Money figure="unit-price" value={price.unitPriceUsd} />
                       </td>
                       <td>
-                        <Time value={price.effectiveTime} />
+                        <EffectiveFrom value={price.effectiveTime} />
                       </td>
                     </tr>
                   ))}
@@ -207,7 +208,7 @@ export function Prices({ params }: { params: URLSearchParams }) {
                         <Money figure="signal-price" value={price.unitPriceUsd} />
                       </td>
                       <td>
-                        <Time value={price.effectiveTime} />
+                        <EffectiveFrom value={price.effectiveTime} />
                       </td>
                     </tr>
                   ))}
@@ -381,7 +382,7 @@ function PriceRows({ rows, current }: { rows: Price[]; current: Map<CostDimensio
               <Money figure="unit-price" value={price.unitPriceUsd} />
             </td>
             <td>
-              <Time value={price.effectiveTime} />
+              <EffectiveFrom value={price.effectiveTime} />
             </td>
             <td>{sourceName(price.source)}</td>
           </tr>
@@ -535,4 +536,10 @@ function SetPriceForm({ prefill, onDone }: { prefill: Prefill; onDone: (outcome:
       )}
     </form>
   );
+}
+
+/** When a price applies from; the catalog's prices apply from the epoch, which reads as "always". */
+function EffectiveFrom({ value }: { value: Timestamp | undefined }) {
+  if (!value || value.seconds <= 0n) return <span class="always">always</span>;
+  return <Time value={value} />;
 }
