@@ -5,6 +5,7 @@ import { api } from "../api";
 import { TimeChart } from "../components/chart";
 import { Empty, Page, Section } from "../components/page";
 import { Bar, Count, Money, Percent, Tile, Time } from "../components/values";
+import { MarginTiles } from "../components/margin_tiles";
 import { WindowPicker } from "../components/window_picker";
 import type { Customer } from "../gen/tally/v1/directory_pb";
 import { MarginOrderBy, ReportDimension, TimeGranularity, type MarginRow } from "../gen/tally/v1/reports_pb";
@@ -260,26 +261,11 @@ function CustomerCard({ customer }: { customer: Customer }) {
 function Figures({ totals }: { totals: MarginRow }) {
   return (
     <>
-      <div class="tiles">
-        <Tile label="Revenue">
-          <Money figure="revenue" value={totals.revenueUsd} />
-        </Tile>
-        <Tile label="Cost">
-          <Money figure="cost" value={totals.costUsd} />
-        </Tile>
-        <Tile label="Margin">
-          <Money figure="margin" value={totals.marginUsd} />
-        </Tile>
-        <Tile label="Margin %">
-          <Percent figure="margin-percent" value={totals.marginPercent} />
-        </Tile>
-        <Tile label="Events">
-          <Count figure="events" value={totals.eventCount} />
-        </Tile>
+      <MarginTiles totals={totals}>
         <Tile label="Unpriced events">
           <Count figure="unpriced" value={totals.unpricedEventCount} />
         </Tile>
-      </div>
+      </MarginTiles>
       <dl class="facts small">
         <dt>Plan fees</dt>
         <dd>

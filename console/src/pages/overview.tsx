@@ -3,7 +3,8 @@
 import { api } from "../api";
 import { TimeChart } from "../components/chart";
 import { Empty, Page, Section } from "../components/page";
-import { Count, Money, Percent, Tile } from "../components/values";
+import { Count, Money } from "../components/values";
+import { MarginTiles } from "../components/margin_tiles";
 import { WindowPicker } from "../components/window_picker";
 import { ReportDimension, MarginOrderBy, TimeGranularity } from "../gen/tally/v1/reports_pb";
 import { href } from "../router";
@@ -41,23 +42,7 @@ export function Overview({ params }: { params: URLSearchParams }) {
       <Section name="totals" call={margin}>
         {({ totals }) =>
           totals ? (
-            <div class="tiles">
-              <Tile label="Revenue">
-                <Money figure="revenue" value={totals.revenueUsd} />
-              </Tile>
-              <Tile label="Cost">
-                <Money figure="cost" value={totals.costUsd} />
-              </Tile>
-              <Tile label="Margin">
-                <Money figure="margin" value={totals.marginUsd} />
-              </Tile>
-              <Tile label="Margin %">
-                <Percent figure="margin-percent" value={totals.marginPercent} />
-              </Tile>
-              <Tile label="Events">
-                <Count figure="events" value={totals.eventCount} />
-              </Tile>
-            </div>
+            <MarginTiles totals={totals} />
           ) : (
             <Empty>No figures for this window.</Empty>
           )
