@@ -29,6 +29,20 @@ test("a publishable key sees the actions disabled, and the server refuses them",
     await expect(button).toBeDisabled();
     await expect(button).toHaveAttribute("title", NEEDS_SECRET_KEY);
   }
+  // Past the disabled buttons (as a hand-edited page could get), the server still refuses, and the
+  // console says so in the form.
+  const create = page.locator('[data-action="create-budget"]');
+  await create.evaluate((button: HTMLButtonElement) => void (button.disabled = false));
+  await create.click();
+  const form = page.locator('form[data-form="create-budget"]');
+  await form.getByLabel("Name", { exact: true }).fill("e2e refused in the page");
+  await form.getByLabel("Monthly limit (USD, UTC month)").fill("1");
+  const save = form.locator('[data-action="save-budget"]');
+  await save.evaluate((button: HTMLButtonElement) => void (button.disabled = false));
+  await save.click();
+  await expect(form.locator(".error")).toContainText("Creating the budget failed: PERMISSION_DENIED");
+  await shot(page, "budgets-refused");
+
   const [first] = await allBudgets();
   const created = await refusal(() =>
     pk.budgets.createBudget({ budget: { name: "e2e refused", scope: { kind: BudgetScopeKind.PROJECT }, monthlyLimitUsd: "1", enforcement: BudgetEnforcement.ALERT } }),
@@ -41,6 +55,7 @@ test("a publishable key sees the actions disabled, and the server refuses them",
   const after = await allBudgets();
   expect(after.map((budget) => [budget.budgetId, budget.name])).toContainEqual([first.budgetId, first.name]);
   expect(after.map((budget) => budget.name)).not.toContain("e2e refused");
+  expect(after.map((budget) => budget.name)).not.toContain("e2e refused in the page");
 });
 
 test("a secret key creates, edits and deletes a budget through the page", async ({ page }) => {
