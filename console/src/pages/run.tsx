@@ -97,7 +97,7 @@ function RunSummary({ run }: { run: Run }) {
         <Tile label="Unpriced steps">
           <Count figure="unpriced" value={run.unpricedStepCount} />
         </Tile>
-        <Tile label="Duration">
+        <Tile label="First to last event">
           <DurationText value={run.duration} />
         </Tile>
       </div>
@@ -258,7 +258,7 @@ function RunParts({ run }: { run: Run }) {
                       </span>
                     )}
                     <div>{detail.detail || info.meaning}</div>
-                    {detail.detail && <div class="muted small">{info.meaning}</div>}
+                    {detail.detail && plain(detail.detail) !== plain(info.meaning) && <div class="muted small">{info.meaning}</div>}
                   </li>
                 );
               })}
@@ -461,4 +461,9 @@ function EventLineItem({ line, several }: { line: EventLine; several: boolean })
       </div>
     </li>
   );
+}
+
+// The server's detail often says what the flag means already; its meaning is then not repeated.
+function plain(text: string): string {
+  return text.toLowerCase().replace(/[.\s]+$/, "");
 }
