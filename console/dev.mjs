@@ -7,7 +7,7 @@ import { createReadStream, existsSync, statSync } from "node:fs";
 import { createServer, request } from "node:http";
 import { dirname, extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
-import { copyFileSync, mkdirSync } from "node:fs";
+import { bundleOptions, copyStatic } from "./bundle.mjs";
 
 const root = dirname(fileURLToPath(import.meta.url));
 const dist = join(root, ".dev"); // not dist: the checked-in build stays minified
@@ -15,19 +15,8 @@ const upstream = new URL(process.env.TALLY_URL ?? "http://127.0.0.1:50051");
 const port = Number(process.argv[2] ?? 5173);
 const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml" };
 
-mkdirSync(join(dist, "assets"), { recursive: true });
-copyFileSync(join(root, "src/index.html"), join(dist, "index.html"));
-copyFileSync(join(root, "src/favicon.svg"), join(dist, "assets/favicon.svg"));
-const builder = await context({
-  entryPoints: { app: join(root, "src/main.tsx") },
-  outdir: join(dist, "assets"),
-  bundle: true,
-  format: "esm",
-  target: "es2022",
-  jsx: "automatic",
-  jsxImportSource: "preact",
-  logLevel: "info",
-});
+copyStatic(dist);
+const builder = await context({ ...bundleOptions(dist), logLevel: "info" });
 await builder.watch();
 
 createServer((incoming, outgoing) => {
